@@ -1,0 +1,53 @@
+"""Value objects of the hub: stored events, read results, retention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ReadResult", "Retention", "StoredEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One published event as the store keeps it.
+
+    ``seq`` is minted by the store (the SQLite file, the Redis server), never
+    by a hub process, and is strictly increasing across *all* topics of one
+    store: it is what makes one cursor valid for any topic set and on any node.
+    ``event`` is the event type (``None``: the default ``message``); ``time``
+    is the publish time in seconds since the epoch, as the store saw it.
+    """
+
+    seq: int
+    topic: str
+    data: str
+    event: str | None = None
+    time: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """What :meth:`Backend.read` found after a cursor.
+
+    ``events`` are in ascending ``seq`` order.  ``gap`` is true when retention
+    already removed at least one event of the topics that came after the
+    cursor: the reader can't be brought up to date exactly and must be reset.
+    ``more`` is true when ``limit`` cut the result short.
+    """
+
+    events: list[StoredEvent]
+    gap: bool = False
+    more: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How much history each topic keeps.
+
+    ``max_events`` bounds the events kept per topic; ``max_age`` (float
+    seconds) drops events older than that.  ``None`` means no bound of that
+    kind; at least one bound should be set for a long-running hub.
+    """
+
+    max_events: int | None = 10_000
+    max_age: float | None = 24 * 3600.0

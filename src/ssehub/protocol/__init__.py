@@ -1,0 +1,20 @@
+"""The sans-I/O protocol core: events, encoder, parser, reconnect policy.
+
+Standard library only; no sockets, clocks or asyncio.  Bytes in, events out
+(:class:`EventStreamParser`); events in, bytes out (:func:`encode`).
+"""
+
+from __future__ import annotations
+
+from ._encoder import encode, encode_comment
+from ._events import Event, ServerSentEvent
+from ._parser import DEFAULT_MAX_EVENT_SIZE, EventStreamParser
+
+__all__ = [
+    "DEFAULT_MAX_EVENT_SIZE",
+    "Event",
+    "EventStreamParser",
+    "ServerSentEvent",
+    "encode",
+    "encode_comment",
+]
