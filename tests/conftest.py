@@ -1,0 +1,17 @@
+"""Fixtures shared by every suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import HubProcess, start_hub
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[HubProcess]:
+    """A real ``ssehub serve`` subprocess on a free port, in-memory store, 1 s heartbeats."""
+    with start_hub(["--store", "memory", "--heartbeat", "1"], log_dir=tmp_path) as proc:
+        yield proc
