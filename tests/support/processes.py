@@ -32,7 +32,9 @@ def free_port() -> int:
         return port
 
 
-def wait_for_port(port: int, *, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, *, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """Block until something accepts TCP connections on ``port``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -85,7 +87,17 @@ def start_hub(
 ) -> Iterator[HubProcess]:
     """Run ``python -m ssehub serve --port P *args`` until the block ends."""
     port = port or free_port()
-    cmd = [sys.executable, "-m", "ssehub", "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ssehub",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *args,
+    ]
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     log_path = (log_dir or Path(os.environ.get("TMPDIR", "/tmp"))) / f"ssehub-{port}.log"
     with open(log_path, "wb") as log:
@@ -143,8 +155,23 @@ def launch_redis(port: int, workdir: Path) -> RedisProcess:
         raise RuntimeError("redis-server is not installed")
     workdir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir), "--daemonize", "no", "--loglevel", "warning"],
+        [
+            exe,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -1,0 +1,217 @@
+"""The contract every history backend passes: memory, SQLite and Redis alike.
+
+(trio's ``testing/_check_streams.py`` idea: one suite, many implementations.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from ssehub.hub._types import Retention, StoredEvent
+from ssehub.hub.backends import Backend
+from ssehub.hub.backends.memory import MemoryBackend
+from ssehub.hub.backends.sqlite import SQLiteBackend
+from tests.support.processes import RedisProcess, redis_server_path, start_redis
+
+BackendFactory = Callable[[Retention, Callable[[], float]], Backend]
+
+
+class Recorder:
+    """A LiveListener that records what the live feed delivered."""
+
+    def __init__(self) -> None:
+        self.events: list[StoredEvent] = []
+        self.gaps = 0
+        self.changed = asyncio.Event()
+
+    def on_event(self, event: StoredEvent) -> None:
+        self.events.append(event)
+        self.changed.set()
+
+    def on_gap(self) -> None:
+        self.gaps += 1
+        self.changed.set()
+
+    async def wait_for(self, count: int, timeout: float = 10.0) -> list[StoredEvent]:
+        async with asyncio.timeout(timeout):
+            while len(self.events) < count:
+                self.changed.clear()
+                await self.changed.wait()
+        return self.events
+
+
+Opener = Callable[..., Awaitable[tuple[Backend, "Recorder"]]]
+
+
+class Clock:
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    if redis_server_path() is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    with start_redis(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendFactory]:
+    kind = request.param
+    counter = iter(range(1_000_000))
+
+    def factory(retention: Retention, clock: Callable[[], float]) -> Backend:
+        if kind == "memory":
+            return MemoryBackend(retention=retention, clock=clock)
+        if kind == "sqlite":
+            return SQLiteBackend(
+                tmp_path / f"hub-{next(counter)}.db", retention=retention, clock=clock
+            )
+        if importlib.util.find_spec("ssehub.hub.backends.redis") is None:
+            pytest.skip("the Redis backend is not written yet")
+        from ssehub.hub.backends.redis import RedisBackend
+
+        server: RedisProcess = request.getfixturevalue("redis_server")
+        prefix = f"contract{id(factory)}-{next(counter)}"
+        backend: Backend = RedisBackend(server.url, retention=retention, prefix=prefix, clock=clock)
+        return backend
+
+    yield factory
+
+
+@pytest.fixture
+async def opened(make_backend: BackendFactory) -> AsyncIterator[Opener]:
+    started: list[Backend] = []
+
+    async def open_one(
+        retention: Retention | None = None, clock: Callable[[], float] | None = None
+    ) -> tuple[Backend, Recorder]:
+        backend = make_backend(
+            retention or Retention(max_events=None, max_age=None), clock or Clock()
+        )
+        recorder = Recorder()
+        await backend.start(recorder)
+        started.append(backend)
+        return backend, recorder
+
+    yield open_one
+    for backend in started:
+        await backend.aclose()
+
+
+async def test_append_mints_increasing_seq_across_topics(opened: Opener) -> None:
+    backend, _ = await opened()
+    first = await backend.append("a", "1")
+    second = await backend.append("b", "2")
+    third = await backend.append("a", "3")
+    assert first.seq < second.seq < third.seq
+    assert await backend.head() == third.seq
+
+
+async def test_empty_store_has_head_zero_and_a_nonempty_epoch(opened: Opener) -> None:
+    backend, _ = await opened()
+    assert await backend.head() == 0
+    assert backend.epoch and backend.epoch.isalnum()
+
+
+async def test_live_feed_delivers_every_append_once_in_seq_order(opened: Opener) -> None:
+    backend, recorder = await opened()
+    stored = [await backend.append(f"t{i % 3}", f"d{i}") for i in range(30)]
+    seen = await recorder.wait_for(30)
+    assert [e.seq for e in seen] == [e.seq for e in stored]
+    assert seen == stored
+
+
+async def test_read_returns_the_topics_events_after_the_cursor_in_order(opened: Opener) -> None:
+    backend, _ = await opened()
+    a1 = await backend.append("a", "a1")
+    await backend.append("b", "b1")
+    a2 = await backend.append("a", "a2")
+    c1 = await backend.append("c", "c1")
+    result = await backend.read(["a", "c"], after=a1.seq, limit=100)
+    assert [e.data for e in result.events] == ["a2", "c1"]
+    assert [e.seq for e in result.events] == [a2.seq, c1.seq]
+    assert not result.gap
+    assert not result.more
+
+
+async def test_read_honours_limit_and_says_there_is_more(opened: Opener) -> None:
+    backend, _ = await opened()
+    for i in range(5):
+        await backend.append("a", str(i))
+        await backend.append("b", str(i))
+    first = await backend.read(["a", "b"], after=0, limit=4)
+    assert [e.data for e in first.events] == ["0", "0", "1", "1"]
+    assert first.more
+    rest = await backend.read(["a", "b"], after=first.events[-1].seq, limit=100)
+    assert len(rest.events) == 6
+    assert not rest.more
+
+
+async def test_read_of_unknown_topic_is_empty_without_gap(opened: Opener) -> None:
+    backend, _ = await opened()
+    await backend.append("a", "x")
+    result = await backend.read(["nobody"], after=0, limit=10)
+    assert result.events == []
+    assert not result.gap
+
+
+async def test_event_fields_survive_storage_exactly(opened: Opener) -> None:
+    backend, _ = await opened()
+    data = 'line one\nline two\r\n{"中文": "服务器连接成功"}\x00 end'
+    stored = await backend.append("chat/42/é", data, "content")
+    plain = await backend.append("chat/42/é", "", None)
+    result = await backend.read(["chat/42/é"], after=0, limit=10)
+    assert result.events == [stored, plain]
+    assert result.events[0].data == data
+    assert result.events[0].event == "content"
+    assert result.events[1].event is None
+
+
+async def test_count_retention_trims_oldest_and_reports_a_gap_to_old_cursors(
+    opened: Opener,
+) -> None:
+    backend, _ = await opened(Retention(max_events=3, max_age=None))
+    stored = [await backend.append("a", str(i)) for i in range(6)]
+    await backend.append("b", "other topic keeps its own count")
+    kept = await backend.read(["a"], after=0, limit=100)
+    assert [e.data for e in kept.events] == ["3", "4", "5"]
+    assert kept.gap
+    recent = await backend.read(["a"], after=stored[2].seq, limit=100)
+    assert [e.data for e in recent.events] == ["3", "4", "5"]
+    assert not recent.gap
+    other = await backend.read(["b"], after=0, limit=100)
+    assert not other.gap
+
+
+async def test_age_retention_prunes_events_older_than_max_age(opened: Opener) -> None:
+    clock = Clock(1_000.0)
+    backend, _ = await opened(Retention(max_events=None, max_age=100.0), clock)
+    old = await backend.append("a", "old")
+    clock.now = 1_080.0
+    young = await backend.append("a", "young")
+    removed = await backend.prune(now=1_150.0)
+    assert removed == 1
+    result = await backend.read(["a"], after=0, limit=10)
+    assert result.events == [young]
+    assert result.gap
+    assert not (await backend.read(["a"], after=old.seq, limit=10)).gap
+
+
+async def test_seq_is_never_reused_after_retention_removed_the_newest(opened: Opener) -> None:
+    clock = Clock(1_000.0)
+    backend, _ = await opened(Retention(max_events=None, max_age=10.0), clock)
+    last = await backend.append("a", "x")
+    await backend.prune(now=5_000.0)
+    again = await backend.append("a", "y")
+    assert again.seq > last.seq
+    assert await backend.head() == again.seq
