@@ -65,7 +65,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProc
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
-def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendFactory]:
+def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> BackendFactory:
     kind = request.param
     counter = iter(range(1_000_000))
 
@@ -85,7 +85,7 @@ def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bac
         backend: Backend = RedisBackend(server.url, retention=retention, prefix=prefix, clock=clock)
         return backend
 
-    yield factory
+    return factory
 
 
 @pytest.fixture
@@ -120,7 +120,8 @@ async def test_append_mints_increasing_seq_across_topics(opened: Opener) -> None
 async def test_empty_store_has_head_zero_and_a_nonempty_epoch(opened: Opener) -> None:
     backend, _ = await opened()
     assert await backend.head() == 0
-    assert backend.epoch and backend.epoch.isalnum()
+    assert backend.epoch
+    assert backend.epoch.isalnum()
 
 
 async def test_live_feed_delivers_every_append_once_in_seq_order(opened: Opener) -> None:
