@@ -1,0 +1,45 @@
+"""The reconnecting event-stream client: :class:`EventSource` and :class:`AsyncEventSource`.
+
+Built on ssehub's own parser and httpx, behind one small seam
+(:class:`Transport` / :class:`AsyncTransport`).  Errors come from
+:mod:`ssehub.errors`.  ::
+
+    from ssehub.client import EventSource
+
+    with EventSource("http://localhost:8004/topics/news") as source:
+        for event in source:
+            print(event.event, event.data, event.id)
+"""
+
+from __future__ import annotations
+
+from ._async import AsyncEventSource
+from ._backoff import ReconnectPolicy
+from ._session import DEFAULT_RETRY_STATUSES, ConnectionState, Opened, Reconnecting
+from ._sync import EventSource
+from ._transport import (
+    AsyncHTTPXTransport,
+    AsyncStreamResponse,
+    AsyncTransport,
+    HTTPXTransport,
+    Request,
+    StreamResponse,
+    Transport,
+)
+
+__all__ = [
+    "DEFAULT_RETRY_STATUSES",
+    "AsyncEventSource",
+    "AsyncHTTPXTransport",
+    "AsyncStreamResponse",
+    "AsyncTransport",
+    "ConnectionState",
+    "EventSource",
+    "HTTPXTransport",
+    "Opened",
+    "ReconnectPolicy",
+    "Reconnecting",
+    "Request",
+    "StreamResponse",
+    "Transport",
+]

@@ -1,0 +1,227 @@
+"""``EventSource`` against a fault-injecting server on a real port: drops, restarts, stalls.
+
+Time is injected: the client's ``sleep`` records the delays it was asked to
+wait (and returns at once), ``random`` is fixed, so every delay is asserted
+exactly and no test waits on the wall clock (except a read timeout, which is
+a bound, never a measurement).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ssehub.client import ConnectionState, EventSource, Opened, Reconnecting, ReconnectPolicy
+from ssehub.errors import ClientError, ConnectError, ReadTimeoutError
+from ssehub.protocol import Event
+from tests.client.fault_server import ABORT, STALL, Action, FaultServer, Received, event, head
+
+
+@dataclass
+class Recorder:
+    """Hooks and an injected sleep that remember what the client did."""
+
+    sleeps: list[float] = field(default_factory=list)
+    errors: list[ClientError] = field(default_factory=list)
+    reconnects: list[Reconnecting] = field(default_factory=list)
+    opens: list[Opened] = field(default_factory=list)
+    on_sleep: Callable[[int], None] | None = None
+
+    def sleep(self, delay: float) -> None:
+        self.sleeps.append(delay)
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.sleeps))
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "sleep": self.sleep,
+            "random": lambda: 0.0,
+            "on_error": self.errors.append,
+            "on_reconnect": self.reconnects.append,
+            "on_open": self.opens.append,
+        }
+
+
+def take(source: EventSource, count: int) -> list[Event]:
+    events: list[Event] = []
+    for item in source:
+        events.append(item)
+        if len(events) == count:
+            break
+    return events
+
+
+NUMBERED = [event(f"event {n}", id=str(n)) for n in range(1, 6)]
+
+
+def resuming(cuts: Sequence[int | None]) -> Callable[[int, Received], Sequence[Action]]:
+    """A server that resumes after Last-Event-ID; connection n stops after ``cuts[n]`` bytes."""
+
+    def script(n: int, request: Received) -> Sequence[Action]:
+        after = int(request.headers.get("last-event-id", "0"))
+        body = b"".join(NUMBERED[after:])
+        cut = cuts[n] if n < len(cuts) else None
+        return [head(), body if cut is None else body[:cut]]
+
+    return script
+
+
+def test_event_cut_in_half_is_not_delivered_and_resume_loses_nothing() -> None:
+    half_of_second = len(NUMBERED[0]) + len(NUMBERED[1]) // 2
+    recorder = Recorder()
+    with (
+        FaultServer(resuming([half_of_second, len(NUMBERED[2]) + 3])) as server,
+        EventSource(server.url, **recorder.options()) as source,
+    ):
+        events = take(source, 5)
+    assert [(e.id, e.data) for e in events] == [(str(n), f"event {n}") for n in range(1, 6)]
+    assert [r.headers.get("last-event-id") for r in server.requests] == [None, "1", "2"]
+    assert [r.error for r in recorder.reconnects] == [None, None]
+
+
+def test_connection_reset_mid_event_resumes_without_duplicates() -> None:
+    def script(n: int, request: Received) -> Sequence[Action]:
+        if n == 0:
+            return [head(), NUMBERED[0], NUMBERED[1][:5], ABORT]
+        return resuming([None])(n, request)
+
+    recorder = Recorder()
+    with (
+        FaultServer(script) as server,
+        EventSource(server.url, **recorder.options()) as source,
+    ):
+        events = take(source, 5)
+    assert [e.id for e in events] == ["1", "2", "3", "4", "5"]
+    assert server.requests[1].headers["last-event-id"] == "1"
+
+
+def test_server_restart_is_survived_with_growing_backoff() -> None:
+    """The port closes for three attempts, then opens again; the client resumes."""
+    with FaultServer(resuming([len(NUMBERED[0])])) as server:
+
+        def on_sleep(count: int) -> None:
+            if count == 1:
+                server.pause()
+            elif count == 4:
+                server.resume()
+
+        recorder = Recorder(on_sleep=on_sleep)
+        with EventSource(server.url, **recorder.options()) as source:
+            events = take(source, 2)
+    assert [e.id for e in events] == ["1", "2"]
+    assert recorder.sleeps == [3.0, 6.0, 12.0, 24.0]
+    assert [type(e) for e in recorder.errors] == [ConnectError] * 3
+    assert server.requests[1].headers["last-event-id"] == "1"
+
+
+def test_stalled_connection_hits_the_read_timeout_and_reconnects() -> None:
+    def script(n: int, request: Received) -> Sequence[Action]:
+        return [head(), NUMBERED[0], STALL] if n == 0 else [head(), NUMBERED[1]]
+
+    recorder = Recorder()
+    with (
+        FaultServer(script) as server,
+        EventSource(server.url, read_timeout=0.3, **recorder.options()) as source,
+    ):
+        events = take(source, 2)
+    assert [e.id for e in events] == ["1", "2"]
+    assert [type(e) for e in recorder.errors] == [ReadTimeoutError]
+    assert server.requests[1].headers["last-event-id"] == "1"
+
+
+def test_heartbeat_comments_keep_a_quiet_stream_alive() -> None:
+    """Comments are bytes: a stream that only sends heartbeats never times out."""
+    beats = [b": ping\n\n"] * 3
+
+    def script(n: int, request: Received) -> Sequence[Action]:
+        return [head(), *beats, NUMBERED[0], *beats, NUMBERED[1]]
+
+    recorder = Recorder()
+    with (
+        FaultServer(script) as server,
+        EventSource(server.url, read_timeout=5, **recorder.options()) as source,
+    ):
+        events = take(source, 2)
+    assert [e.id for e in events] == ["1", "2"]
+    assert recorder.errors == []
+
+
+def test_retry_field_from_the_server_sets_the_delay() -> None:
+    def script(n: int, request: Received) -> Sequence[Action]:
+        if n == 0:
+            return [head(), b"retry: 1234\n\n", NUMBERED[0]]
+        return [head(), NUMBERED[1]]
+
+    recorder = Recorder()
+    with (
+        FaultServer(script) as server,
+        EventSource(server.url, **recorder.options()) as source,
+    ):
+        take(source, 2)
+        assert source.retry == 1234
+    assert recorder.sleeps == [1.234]
+
+
+def test_backoff_grows_with_jitter_and_resets_after_a_healthy_stream() -> None:
+    statuses = [500, 500, 500, 200, 502, 200]
+
+    def script(n: int, request: Received) -> Sequence[Action]:
+        if statuses[n] != 200:
+            return [head(statuses[n], "text/plain"), b"down"]
+        return [head(), NUMBERED[n // 4]]
+
+    recorder = Recorder()
+    options = {**recorder.options(), "random": lambda: 1.0}
+    policy = ReconnectPolicy(initial_delay=1.0, max_delay=100.0, jitter=0.5)
+    with (
+        FaultServer(script) as server,
+        EventSource(server.url, policy=policy, **options) as source,
+    ):
+        take(source, 2)
+    # first retry: exactly the reconnection time; then 2x, 4x, each less up to half by jitter
+    assert recorder.sleeps == [1.0, 1.0, 2.0, 1.0, 1.0]
+
+
+def test_backoff_is_capped_by_max_delay() -> None:
+    def script(n: int, request: Received) -> Sequence[Action]:
+        return [head(), NUMBERED[0]] if n == 5 else [head(503, "text/plain")]
+
+    recorder = Recorder()
+    policy = ReconnectPolicy(initial_delay=1.0, max_delay=5.0)
+    with (
+        FaultServer(script) as server,
+        EventSource(server.url, policy=policy, **recorder.options()) as source,
+    ):
+        take(source, 1)
+    assert recorder.sleeps == [1.0, 2.0, 4.0, 5.0, 5.0]
+
+
+def test_hooks_and_state_follow_the_connection() -> None:
+    seen: list[tuple[str, ConnectionState]] = []
+
+    def script(n: int, request: Received) -> Sequence[Action]:
+        return [head(), NUMBERED[n]] if n != 1 else [head(500, "text/plain")]
+
+    source: EventSource
+    with FaultServer(script) as server:
+        source = EventSource(
+            server.url,
+            sleep=lambda delay: seen.append(("sleep", source.state)),
+            on_open=lambda opened: seen.append(("open", source.state)),
+            on_error=lambda error: seen.append(("error", source.state)),
+            on_reconnect=lambda info: seen.append(("reconnect", source.state)),
+        )
+        assert source.state is ConnectionState.CONNECTING
+        with source:
+            take(source, 2)
+    assert source.state is ConnectionState.CLOSED  # type: ignore[comparison-overlap]
+    assert seen == [
+        ("open", ConnectionState.OPEN),
+        ("reconnect", ConnectionState.RECONNECTING),
+        ("sleep", ConnectionState.RECONNECTING),
+        ("error", ConnectionState.RECONNECTING),
+        ("reconnect", ConnectionState.RECONNECTING),
+        ("sleep", ConnectionState.RECONNECTING),
+        ("open", ConnectionState.OPEN),
+    ]
