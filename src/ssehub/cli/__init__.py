@@ -28,3 +28,12 @@ def cli() -> None:
 def main() -> None:
     """Entry point of the ``ssehub`` console script."""
     cli(prog_name="ssehub")
+
+
+def _register() -> None:
+    from ._serve import serve
+
+    cli.add_command(serve)
+
+
+_register()

@@ -1,0 +1,35 @@
+"""The hub: topics, subscriptions, cursors, history, backpressure.
+
+Depends on :mod:`ssehub.protocol` only; knows nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+from ._cursor import RESET_EVENT, format_cursor, parse_cursor
+from ._hub import HEARTBEAT, Hub, HubClosingError, HubConfig, HubStats, Published, Stream
+from ._subscription import Subscription
+from ._topics import validate_event_type, validate_topic
+from ._types import ReadResult, Retention, StoredEvent
+from .backends import DEFAULT_STORE, Backend, open_backend
+
+__all__ = [
+    "DEFAULT_STORE",
+    "HEARTBEAT",
+    "RESET_EVENT",
+    "Backend",
+    "Hub",
+    "HubClosingError",
+    "HubConfig",
+    "HubStats",
+    "Published",
+    "ReadResult",
+    "Retention",
+    "StoredEvent",
+    "Stream",
+    "Subscription",
+    "format_cursor",
+    "open_backend",
+    "parse_cursor",
+    "validate_event_type",
+    "validate_topic",
+]

@@ -1,0 +1,234 @@
+"""``ssehub serve``: run the hub."""
+
+from __future__ import annotations
+
+import click
+
+from ..hub import DEFAULT_STORE
+from ._params import DURATION, Duration
+
+__all__ = ["serve"]
+
+
+def _limit(value: int | None) -> int | None:
+    return None if value is None or value <= 0 else value
+
+
+@click.command(context_settings={"show_default": True})
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    envvar="SSEHUB_HOST",
+    show_envvar=True,
+    help="Interface to listen on (0.0.0.0 for every interface).",
+)
+@click.option(
+    "--port",
+    default=8004,
+    type=click.IntRange(0, 65535),
+    envvar="SSEHUB_PORT",
+    show_envvar=True,
+    help="TCP port.",
+)
+@click.option(
+    "--store",
+    default=DEFAULT_STORE,
+    envvar="SSEHUB_STORE",
+    show_envvar=True,
+    metavar="STORE",
+    help="History store: sqlite:PATH (durable), memory (lost on restart), or "
+    "redis://HOST:PORT/DB (shared by several nodes).",
+)
+@click.option(
+    "--heartbeat",
+    default="15s",
+    type=DURATION,
+    envvar="SSEHUB_HEARTBEAT",
+    show_envvar=True,
+    help="Send a comment on idle streams this often (0 = never).",
+)
+@click.option(
+    "--retry",
+    default=3000,
+    type=click.IntRange(0),
+    envvar="SSEHUB_RETRY",
+    show_envvar=True,
+    help="Reconnection delay sent to clients on connect, in ms.",
+)
+@click.option(
+    "--retention-events",
+    default=10_000,
+    type=int,
+    envvar="SSEHUB_RETENTION_EVENTS",
+    show_envvar=True,
+    help="History kept per topic, in events (0 = unbounded).",
+)
+@click.option(
+    "--retention-age",
+    default="24h",
+    type=Duration(allow_none=True),
+    envvar="SSEHUB_RETENTION_AGE",
+    show_envvar=True,
+    help="History kept, by age (e.g. 30m, 24h, 7d; none = unbounded).",
+)
+@click.option(
+    "--max-body",
+    default=1024 * 1024,
+    type=click.IntRange(1),
+    envvar="SSEHUB_MAX_BODY",
+    show_envvar=True,
+    help="Largest publish body, in bytes.",
+)
+@click.option(
+    "--max-connections",
+    default=20_000,
+    type=click.IntRange(1),
+    envvar="SSEHUB_MAX_CONNECTIONS",
+    show_envvar=True,
+    help="Most streams open at once; more get 503 with Retry-After.",
+)
+@click.option(
+    "--max-queue",
+    default=1000,
+    type=click.IntRange(1),
+    envvar="SSEHUB_MAX_QUEUE",
+    show_envvar=True,
+    help="Events queued for one slow subscriber before it is closed (it then "
+    "resumes from history).",
+)
+@click.option(
+    "--write-timeout",
+    default="30s",
+    type=DURATION,
+    envvar="SSEHUB_WRITE_TIMEOUT",
+    show_envvar=True,
+    help="Drop a stream whose write is blocked this long.",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    envvar="SSEHUB_CORS_ORIGINS",
+    show_envvar=True,
+    metavar="ORIGIN",
+    help="Allow this origin by CORS (repeatable; '*' for any). Off by default.",
+)
+@click.option(
+    "--tail",
+    "tail_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    envvar="SSEHUB_TAIL",
+    show_envvar=True,
+    metavar="FILE",
+    help="Follow FILE like tail -F for the /logs demo (repeatable).",
+)
+@click.option(
+    "--llm-url",
+    default=None,
+    envvar="SSEHUB_LLM_URL",
+    show_envvar=True,
+    help="OpenAI-compatible chat completions URL for the /chat demo "
+    "(API key from OPENAI_API_KEY). Default: a built-in simulated responder.",
+)
+@click.option(
+    "--llm-model",
+    default="gpt-4o-mini",
+    envvar="SSEHUB_LLM_MODEL",
+    show_envvar=True,
+    help="Model name sent to --llm-url.",
+)
+@click.option(
+    "--ticker/--no-ticker",
+    default=True,
+    envvar="SSEHUB_TICKER",
+    show_envvar=True,
+    help="Run the built-in stock ticker publisher.",
+)
+@click.option(
+    "--demo-interval",
+    default="1s",
+    type=DURATION,
+    envvar="SSEHUB_DEMO_INTERVAL",
+    show_envvar=True,
+    help="Pause between the events of the demo stream on GET /.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    envvar="SSEHUB_LOG_LEVEL",
+    show_envvar=True,
+    help="Log verbosity.",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    envvar="SSEHUB_ACCESS_LOG",
+    show_envvar=True,
+    help="Log every request.",
+)
+def serve(
+    host: str,
+    port: int,
+    store: str,
+    heartbeat: float,
+    retry: int,
+    retention_events: int,
+    retention_age: float | None,
+    max_body: int,
+    max_connections: int,
+    max_queue: int,
+    write_timeout: float,
+    cors_origins: tuple[str, ...],
+    tail_files: tuple[str, ...],
+    llm_url: str | None,
+    llm_model: str,
+    ticker: bool,
+    demo_interval: float,
+    log_level: str,
+    access_log: bool,
+) -> None:
+    """Run the hub: topics, durable history, exact resume, demos.
+
+    \b
+    Examples:
+      ssehub serve                                  # http://127.0.0.1:8004, history in ./ssehub.db
+      ssehub serve --host 0.0.0.0 --store memory    # nothing kept on disk
+      ssehub serve --store redis://localhost:6379/0 # share topics with other nodes
+      ssehub serve --tail /var/log/syslog           # the /logs demo follows that file
+    \b
+    Then:
+      curl -N http://localhost:8004                 # the seed's demo stream
+      curl -N http://localhost:8004/topics/news     # subscribe to a topic
+      curl -d 'hello' http://localhost:8004/topics/news   # publish to it
+    """
+    from ..server import Settings
+    from ..server._run import run
+
+    try:
+        from ..hub import open_backend
+
+        open_backend(store)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--store") from exc
+    settings = Settings(
+        host=host,
+        port=port,
+        store=store,
+        heartbeat_interval=heartbeat,
+        retry=retry,
+        retention_events=_limit(retention_events),
+        retention_age=retention_age,
+        max_body_size=max_body,
+        max_connections=max_connections,
+        max_queue_events=max_queue,
+        write_timeout=write_timeout,
+        cors_origins=tuple(o for origin in cors_origins for o in origin.split(",") if o),
+        tail_files=tail_files,
+        llm_url=llm_url,
+        llm_model=llm_model,
+        ticker=ticker,
+        demo_interval=demo_interval,
+    )
+    run(settings, log_level=log_level, access_log=access_log)

@@ -1,0 +1,159 @@
+"""A subscription: one client's bounded queue of encoded chunks.
+
+Conventions:
+
+* Chunks are ``bytes`` already encoded for the wire.  A live event's chunk is
+  encoded once per topic by the hub and shared by every subscription.
+* Live events are pushed with their ``seq``; a subscription delivers each
+  ``seq`` at most once and only above its cursor (``last_seq``), so live events
+  that overlap a replay from history are dropped, never duplicated.
+* While the subscription replays history (``live`` is false), pushed live
+  events are held aside and released by :meth:`Subscription.go_live`.
+* The queue is bounded (events and bytes).  A subscriber that falls behind is
+  closed with reason ``"slow"``: the client reconnects with its
+  ``Last-Event-ID`` and resumes from history, so nothing is lost while the
+  history holds it.  Memory per subscriber never exceeds the bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+
+__all__ = ["Subscription"]
+
+
+class Subscription:
+    """A bounded, seq-aware queue of wire chunks for one stream."""
+
+    __slots__ = (
+        "_held",
+        "_on_abort",
+        "_queue",
+        "_queued_bytes",
+        "_waiter",
+        "close_reason",
+        "closed",
+        "last_seq",
+        "last_write",
+        "live",
+        "max_bytes",
+        "max_events",
+        "send_started",
+        "topics",
+    )
+
+    def __init__(
+        self,
+        topics: tuple[str, ...],
+        *,
+        max_events: int = 1000,
+        max_bytes: int = 4 * 1024 * 1024,
+        now: float = 0.0,
+    ) -> None:
+        self.topics = topics
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        #: The highest seq delivered to (or deliberately skipped for) this client.
+        self.last_seq = 0
+        self.live = False
+        self.closed = False
+        self.close_reason = ""
+        #: Clock time of the last completed write (for heartbeats).
+        self.last_write = now
+        #: Clock time the pending write started, ``None`` when no write is pending.
+        self.send_started: float | None = None
+        self._queue: deque[bytes] = deque()
+        self._queued_bytes = 0
+        self._held: list[tuple[int, bytes]] = []
+        self._waiter: asyncio.Future[None] | None = None
+        self._on_abort: Callable[[], None] | None = None
+
+    # -- producer side -------------------------------------------------------
+
+    def push(self, seq: int, chunk: bytes) -> None:
+        """Queue a live event's chunk unless this client already has ``seq``."""
+        if self.closed:
+            return
+        if not self.live:
+            self._held.append((seq, chunk))
+            if len(self._held) > self.max_events:
+                self.close("slow")
+            return
+        if seq <= self.last_seq:
+            return
+        self.last_seq = seq
+        self._enqueue(chunk)
+
+    def push_control(self, chunk: bytes) -> None:
+        """Queue a chunk that carries no event (a heartbeat, a ``retry:``)."""
+        if not self.closed:
+            self._enqueue(chunk)
+
+    def _enqueue(self, chunk: bytes) -> None:
+        self._queue.append(chunk)
+        self._queued_bytes += len(chunk)
+        if len(self._queue) > self.max_events or self._queued_bytes > self.max_bytes:
+            self.close("slow")
+            return
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def go_live(self, after: int) -> None:
+        """End the replay at ``after`` and release the live events held meanwhile."""
+        self.last_seq = max(self.last_seq, after)
+        self.live = True
+        held, self._held = self._held, []
+        for seq, chunk in held:
+            self.push(seq, chunk)
+
+    def close(self, reason: str) -> None:
+        """End the stream after what is queued; the first reason given wins."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        if reason == "slow":
+            # What is queued would only keep a stalled client's buffers full.
+            self._queue.clear()
+            self._queued_bytes = 0
+            self.abort_pending_write()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def abort_pending_write(self) -> None:
+        """Interrupt a write that is blocked on a client that stopped reading."""
+        if self.send_started is not None and self._on_abort is not None:
+            self._on_abort()
+
+    def set_abort(self, callback: Callable[[], None] | None) -> None:
+        """Register how to interrupt this subscription's blocked write."""
+        self._on_abort = callback
+
+    # -- consumer side -------------------------------------------------------
+
+    @property
+    def queued(self) -> int:
+        """How many chunks wait to be written."""
+        return len(self._queue)
+
+    async def next_batch(self) -> bytes | None:
+        """Everything queued, joined into one write; ``None`` once closed and drained."""
+        while not self._queue:
+            if self.closed:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if len(self._queue) == 1:
+            chunk = self._queue.popleft()
+        else:
+            chunk = b"".join(self._queue)
+            self._queue.clear()
+        self._queued_bytes = 0
+        return chunk

@@ -1,0 +1,157 @@
+"""The Lua scripts that make every write of :class:`RedisBackend` atomic.
+
+Redis runs a script as one step: no other command sees it half done.  That is
+what lets Redis, not a hub process, mint ``seq``: :data:`APPEND` increments the
+counter and writes the event to its topic stream and to the global log in one
+go, so ``seq`` is strictly increasing (and, in the log, contiguous) across all
+topics and all nodes.
+
+Key layout (``P`` is the backend's ``prefix``)::
+
+    P:seq        string   the last seq minted (INCR)
+    P:epoch      string   a random token naming this store's seq space
+    P:t:{topic}  stream   the topic's history, entry id "{seq}-0"
+    P:log        stream   every event of every topic, entry id "{seq}-0";
+                          trimmed to about ``log_max_len`` entries
+    P:topics     set      the topics that have a stream (for prune)
+    P:trimmed    hash     topic -> the highest seq retention removed from it
+
+Stream entries hold ``data``, ``time`` (float seconds, as text) and ``event``
+(absent when the event has the default type); log entries add ``topic``.
+Every script checks key types before the first write, so a stray key of the
+wrong type fails the script before it changes anything.
+"""
+
+from __future__ import annotations
+
+__all__ = ["APPEND", "PRUNE", "RESYNC"]
+
+# Shared Lua helpers: trim a stream's oldest entries, recording the trim mark.
+_TRIM_HELPERS = """
+local function seq_of(id)
+  return tonumber(string.match(id, '^(%d+)-'))
+end
+
+-- Remove the oldest ``n`` entries of ``key``; record the last removed seq.
+local function drop_oldest(key, trimmed, topic, n)
+  if n <= 0 then return 0 end
+  local old = redis.call('XRANGE', key, '-', '+', 'COUNT', n)
+  if #old == 0 then return 0 end
+  local last = seq_of(old[#old][1])
+  redis.call('XTRIM', key, 'MINID', string.format('%d-0', last + 1))
+  local mark = tonumber(redis.call('HGET', trimmed, topic) or '0')
+  if last > mark then
+    redis.call('HSET', trimmed, topic, string.format('%d', last))
+  end
+  return #old
+end
+
+-- How many of the oldest entries of ``key`` are older than ``cutoff``.
+-- Only a leading run is counted: a stream can only be trimmed from its start.
+local function count_expired(key, cutoff)
+  local n = 0
+  local start = '-'
+  while true do
+    local batch = redis.call('XRANGE', key, start, '+', 'COUNT', 256)
+    for _, entry in ipairs(batch) do
+      local fields = entry[2]
+      local t = nil
+      for i = 1, #fields, 2 do
+        if fields[i] == 'time' then t = tonumber(fields[i + 1]) end
+      end
+      if t == nil or t >= cutoff then return n end
+      n = n + 1
+    end
+    if #batch < 256 then return n end
+    start = '(' .. batch[#batch][1]
+  end
+end
+
+local function check_type(key, want)
+  local t = redis.call('TYPE', key)['ok']
+  if t ~= 'none' and t ~= want then
+    return redis.error_reply('WRONGTYPE ssehub key ' .. key .. ' holds a ' .. t)
+  end
+  return nil
+end
+"""
+
+#: Append one event.
+#: KEYS: seq, epoch, topic stream, log, trimmed, topics.
+#: ARGV: topic, data, event ('' when absent), has_event ('1'/'0'), time,
+#: max_events ('0': no bound), log_max_len, epoch candidate.
+#: Returns ``{seq, epoch}``; the epoch is created from the candidate if missing.
+APPEND = (
+    _TRIM_HELPERS
+    + """
+for _, check in ipairs({{KEYS[1], 'string'}, {KEYS[2], 'string'}, {KEYS[3], 'stream'},
+                        {KEYS[4], 'stream'}, {KEYS[5], 'hash'}, {KEYS[6], 'set'}}) do
+  local err = check_type(check[1], check[2])
+  if err then return err end
+end
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = ARGV[8]
+  redis.call('SET', KEYS[2], epoch)
+end
+local seq = redis.call('INCR', KEYS[1])
+local id = string.format('%d-0', seq)
+local fields = {'data', ARGV[2], 'time', ARGV[5]}
+if ARGV[4] == '1' then
+  table.insert(fields, 'event')
+  table.insert(fields, ARGV[3])
+end
+redis.call('XADD', KEYS[3], id, unpack(fields))
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], id, 'topic', ARGV[1], unpack(fields))
+redis.call('SADD', KEYS[6], ARGV[1])
+local max_events = tonumber(ARGV[6])
+if max_events > 0 then
+  drop_oldest(KEYS[3], KEYS[5], ARGV[1], redis.call('XLEN', KEYS[3]) - max_events)
+end
+return {seq, epoch}
+"""
+)
+
+#: Apply retention to one topic.
+#: KEYS: topic stream, trimmed, topics.
+#: ARGV: topic, cutoff time ('': no age bound), max_events ('0': no bound).
+#: Returns how many entries were removed.  An emptied stream is deleted and
+#: its topic forgotten (the trim mark stays, so old cursors still see the gap).
+PRUNE = (
+    _TRIM_HELPERS
+    + """
+for _, check in ipairs({{KEYS[1], 'stream'}, {KEYS[2], 'hash'}, {KEYS[3], 'set'}}) do
+  local err = check_type(check[1], check[2])
+  if err then return err end
+end
+local removed = 0
+local max_events = tonumber(ARGV[3])
+if max_events > 0 then
+  removed = removed + drop_oldest(KEYS[1], KEYS[2], ARGV[1],
+                                  redis.call('XLEN', KEYS[1]) - max_events)
+end
+if ARGV[2] ~= '' then
+  local cutoff = tonumber(ARGV[2])
+  removed = removed + drop_oldest(KEYS[1], KEYS[2], ARGV[1], count_expired(KEYS[1], cutoff))
+end
+if redis.call('XLEN', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[3], ARGV[1])
+end
+return removed
+"""
+)
+
+#: Read (and, if needed, create or replace) the epoch together with the head.
+#: KEYS: seq, epoch.  ARGV: epoch candidate, epoch to replace ('' : none).
+#: If the stored epoch equals ARGV[2] it is replaced by the candidate (the
+#: store lost events and its seq space is no longer trustworthy); if there is
+#: none, the candidate becomes the epoch.  Returns ``{epoch, head}``.
+RESYNC = """
+local epoch = redis.call('GET', KEYS[2])
+if (not epoch) or (ARGV[2] ~= '' and epoch == ARGV[2]) then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[2], epoch)
+end
+return {epoch, tonumber(redis.call('GET', KEYS[1]) or '0')}
+"""

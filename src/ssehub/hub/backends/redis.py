@@ -1,0 +1,303 @@
+"""History in Redis Streams, shared by any number of hub processes ("nodes").
+
+Every node that opens the same Redis (URL and ``prefix``) shares topics,
+history and one ``seq`` space, so a cursor issued by one node resumes exactly
+on any other.
+
+Design:
+
+* **Redis mints ``seq``.**  A Lua script (:data:`._redis_scripts.APPEND`, run
+  with EVALSHA through redis-py's ``register_script``) increments ``P:seq``,
+  adds the event to its topic stream ``P:t:{topic}`` and to the global log
+  ``P:log``, both with the explicit entry id ``"{seq}-0"``, and applies the
+  count bound, all in one atomic step.  So ``seq`` is strictly increasing
+  across all topics and all nodes, and contiguous in the log.  The key layout
+  is drawn in :mod:`._redis_scripts`.
+* **Epoch.**  ``P:epoch`` holds a random token, created with the first start
+  or append.  If Redis is wiped the token is gone and a new one is created, so
+  the hub recognises cursors from the old seq space and resets them.
+* **Live feed.**  One background task per node follows ``P:log`` with
+  ``XREAD BLOCK`` (:class:`._redis_feed.LogFollower`) and calls
+  ``listener.on_event`` for every event in ``seq`` order, its own publishes
+  included; ``append`` never notifies the listener itself, so nothing is
+  delivered twice.  ``append`` may return before or after the feed delivers
+  the event.  The feed rides out Redis outages and restarts on its own and
+  calls ``on_gap`` only when it really lost track (see that module).
+* **Reads.**  :meth:`RedisBackend.read` runs, in one MULTI/EXEC transaction,
+  an ``XRANGE`` per topic from ``after + 1`` plus an ``HMGET`` of the trim
+  marks, then merges by ``seq``.  ``gap`` is true when a topic's trim mark
+  (the highest seq retention removed from it, kept in ``P:trimmed``) is above
+  ``after``.
+* **Retention.**  ``max_events`` is applied on every append (exact count);
+  ``max_age`` by :meth:`RedisBackend.prune`, which trims the leading run of
+  entries older than ``now - max_age`` (by the time recorded at publish, from
+  the publishing node's ``clock``: keep node clocks in sync).  The log is
+  trimmed to about ``log_max_len`` entries: a node cut off for longer than
+  that many publishes resynchronises with ``on_gap``.
+* **Errors.**  Every redis-py error is translated here, once, into
+  :class:`~ssehub.errors.BackendUnavailableError` (chained with ``from``).
+  Commands are never retried (a retried append could store an event twice);
+  connecting gives up after ``connect_timeout`` and a command after
+  ``command_timeout`` (float seconds).  When a connection breaks *after* the
+  append script was sent, whether the event was stored is unknown: it may
+  still reach subscribers, but it is never stored twice.
+
+Redis Cluster is not supported (the scripts touch keys of several slots).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from ...errors import BackendUnavailableError
+from .._types import ReadResult, Retention, StoredEvent
+from ._base import LiveListener
+from ._redis_feed import LogFollower, new_epoch, parse_entry
+from ._redis_scripts import APPEND, PRUNE, RESYNC
+
+__all__ = ["RedisBackend"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """The Redis keys under one ``prefix`` (layout in :mod:`._redis_scripts`)."""
+
+    prefix: str
+
+    @property
+    def seq(self) -> str:
+        return f"{self.prefix}:seq"
+
+    @property
+    def epoch(self) -> str:
+        return f"{self.prefix}:epoch"
+
+    @property
+    def log(self) -> str:
+        return f"{self.prefix}:log"
+
+    @property
+    def topics(self) -> str:
+        return f"{self.prefix}:topics"
+
+    @property
+    def trimmed(self) -> str:
+        return f"{self.prefix}:trimmed"
+
+    def topic(self, topic: str) -> str:
+        return f"{self.prefix}:t:{topic}"
+
+
+class RedisBackend:
+    """A :class:`~ssehub.hub.backends._base.Backend` on Redis Streams; see the module docstring.
+
+    ``url`` is a redis-py URL (``redis://[user:password@]host:port/db``,
+    ``rediss://`` for TLS, ``unix://``).  Nothing connects before
+    :meth:`start` or the first command.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        retention: Retention = Retention(),  # noqa: B008 - frozen value object
+        prefix: str = "ssehub",
+        clock: Callable[[], float] = time.time,
+        log_max_len: int = 100_000,
+        max_connections: int = 64,
+        connect_timeout: float = 1.5,
+        command_timeout: float = 5.0,
+        feed_block: float = 1.0,
+        reconnect_delay: float = 0.05,
+        reconnect_max_delay: float = 1.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.epoch = ""
+        self.retention = retention
+        self._keys = _Keys(prefix)
+        self._clock = clock
+        self._log_max_len = log_max_len
+        self._feed_options: dict[str, Any] = {
+            "block": feed_block,
+            "reconnect_delay": reconnect_delay,
+            "reconnect_max_delay": reconnect_max_delay,
+            "rng": rng,
+        }
+        common: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_connect_timeout": connect_timeout,
+            "retry": Retry(NoBackoff(), 0),
+        }
+        try:
+            self._pool = aioredis.BlockingConnectionPool.from_url(
+                url,
+                max_connections=max_connections,
+                timeout=command_timeout,
+                socket_timeout=command_timeout,
+                **common,
+            )
+            # The feed's connection blocks in XREAD for up to ``feed_block`` seconds.
+            self._feed_pool = aioredis.ConnectionPool.from_url(
+                url, max_connections=2, socket_timeout=feed_block + command_timeout, **common
+            )
+        except ValueError as exc:
+            raise ValueError(f"invalid Redis URL: {exc}") from exc
+        kwargs = self._pool.connection_kwargs
+        self._where = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
+        self._client = aioredis.Redis(connection_pool=self._pool)
+        self._feed_client = aioredis.Redis(connection_pool=self._feed_pool)
+        self._append_script = self._client.register_script(APPEND)
+        self._prune_script = self._client.register_script(PRUNE)
+        self._resync_script = self._client.register_script(RESYNC)
+        self._follower: LogFollower | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, listener: LiveListener) -> None:
+        """Connect, read (or create) the epoch, and start following the log from the head.
+
+        Raises :class:`~ssehub.errors.BackendUnavailableError` if Redis can't
+        be reached.
+        """
+        if self._task is not None:
+            raise RuntimeError("RedisBackend.start() was already called")
+        with self._translate("start"):
+            epoch, head = await self._resync(new_epoch(), "", self._client)
+        self.epoch = epoch
+        self._follower = LogFollower(
+            self._feed_client,
+            log_key=self._keys.log,
+            epoch_key=self._keys.epoch,
+            seq_key=self._keys.seq,
+            resync=lambda candidate, replace: self._resync(candidate, replace, self._feed_client),
+            listener=listener,
+            epoch=epoch,
+            last=head,
+            on_epoch=self._set_epoch,
+            **self._feed_options,
+        )
+        self._task = asyncio.create_task(self._follower.run(), name="ssehub-redis-live-feed")
+
+    async def aclose(self) -> None:
+        """Stop the live feed and close every connection.  Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for client in (self._client, self._feed_client):
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose()
+        for pool in (self._pool, self._feed_pool):
+            with contextlib.suppress(RedisError, OSError):
+                await pool.aclose()
+
+    @property
+    def feed_connected(self) -> bool:
+        """Whether the live feed's last round trip to Redis succeeded."""
+        return self._follower is not None and self._follower.connected
+
+    # -- the Backend operations --------------------------------------------------------------
+
+    async def append(self, topic: str, data: str, event: str | None = None) -> StoredEvent:
+        """Store one event; Redis mints its ``seq``.  See the module docstring for errors."""
+        now = self._clock()
+        max_events = self.retention.max_events
+        keys = self._keys
+        with self._translate("append"):
+            seq, epoch = await self._append_script(
+                keys=[keys.seq, keys.epoch, keys.topic(topic), keys.log, keys.trimmed, keys.topics],
+                args=[
+                    topic,
+                    data,
+                    event or "",
+                    "0" if event is None else "1",
+                    repr(now),
+                    -1 if max_events is None else max_events,
+                    self._log_max_len,
+                    new_epoch(),
+                ],
+            )
+        self._set_epoch(epoch)
+        return StoredEvent(seq=int(seq), topic=topic, data=data, event=event, time=now)
+
+    async def read(self, topics: Sequence[str], after: int, limit: int) -> ReadResult:
+        """Events of ``topics`` with ``seq > after``, merged by ``seq``, at most ``limit``."""
+        names = list(dict.fromkeys(topics))
+        if not names or limit <= 0:
+            return ReadResult(events=[])
+        start = str(max(after, 0) + 1)
+        with self._translate("read"):
+            async with self._client.pipeline(transaction=True) as pipe:
+                for name in names:
+                    pipe.xrange(self._keys.topic(name), min=start, max="+", count=limit + 1)
+                pipe.hmget(self._keys.trimmed, names)
+                replies = await pipe.execute()
+        events = [
+            parse_entry(entry_id, fields, topic=name)
+            for name, entries in zip(names, replies, strict=False)
+            for entry_id, fields in entries
+        ]
+        events.sort(key=lambda stored: stored.seq)
+        gap = any(int(mark or 0) > after for mark in replies[-1])
+        return ReadResult(events=events[:limit], gap=gap, more=len(events) > limit)
+
+    async def head(self) -> int:
+        """The highest ``seq`` minted so far (0 for an empty store)."""
+        with self._translate("head"):
+            value = await self._client.get(self._keys.seq)
+        return int(value or 0)
+
+    async def prune(self, now: float) -> int:
+        """Apply both retention bounds to every topic at time ``now``; return how many went."""
+        max_age, max_events = self.retention.max_age, self.retention.max_events
+        cutoff = "" if max_age is None else repr(now - max_age)
+        removed = 0
+        keys = self._keys
+        with self._translate("prune"):
+            async for name in self._client.sscan_iter(keys.topics, count=500):
+                removed += await self._prune_script(
+                    keys=[keys.topic(name), keys.trimmed, keys.topics],
+                    args=[name, cutoff, -1 if max_events is None else max_events],
+                )
+        return removed
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _resync(
+        self, candidate: str, replace: str, client: aioredis.Redis
+    ) -> tuple[str, int]:
+        """Run the RESYNC script: ``(epoch, head)``, creating or replacing the epoch."""
+        keys = self._keys
+        epoch, head = await self._resync_script(
+            keys=[keys.seq, keys.epoch], args=[candidate, replace], client=client
+        )
+        return str(epoch), int(head)
+
+    def _set_epoch(self, epoch: str) -> None:
+        self.epoch = epoch
+
+    @contextlib.contextmanager
+    def _translate(self, operation: str) -> Iterator[None]:
+        """Turn redis-py's errors (and socket errors) into BackendUnavailableError."""
+        try:
+            yield
+        except (RedisError, OSError) as exc:
+            raise BackendUnavailableError(
+                f"redis at {self._where}: {operation} failed: {exc}"
+            ) from exc

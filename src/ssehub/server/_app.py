@@ -1,0 +1,156 @@
+"""The ASGI application: routes, lifespan, middleware.
+
+``HubApp`` is both the ASGI app and the owner of the :class:`~ssehub.hub.Hub`.
+Run it alone (``ssehub serve``), or mount it in your own Starlette/FastAPI app
+and enter ``hub_app.lifespan()`` from your app's lifespan (Starlette does not
+run a mounted app's lifespan by itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from types import FrameType
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+
+from ..errors import HubError
+from ..hub import Hub, open_backend
+from ._demo import DemoRoot
+from ._errors import exception_handlers
+from ._metrics import MetricsEndpoint
+from ._settings import Settings
+from ._topics_api import TopicsAPI
+from .demos import demo_routes, demo_tasks
+
+__all__ = ["HubApp", "create_app"]
+
+logger = logging.getLogger("ssehub.server")
+
+
+class HubApp:
+    """An ssehub hub as an ASGI application."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        hub: Hub | None = None,
+        install_signal_handlers: bool = False,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.hub = hub or Hub(
+            open_backend(self.settings.store, self.settings.retention()),
+            self.settings.hub_config(),
+        )
+        self._install_signal_handlers = install_signal_handlers
+        self._started = False
+        self.app = Starlette(
+            routes=self._routes(),
+            middleware=self._middleware(),
+            exception_handlers=exception_handlers,
+            lifespan=lambda _app: self.lifespan(),
+        )
+
+    def _routes(self) -> list[BaseRoute]:
+        api = TopicsAPI(self.hub, self.settings)
+        return [
+            Route("/", DemoRoot(self.settings).endpoint, methods=["GET"]),
+            Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/metrics", MetricsEndpoint(self.hub).endpoint, methods=["GET"]),
+            Route("/events", api.subscribe_many, methods=["GET"]),
+            Route("/topics/{topic:path}", api.subscribe_one, methods=["GET"]),
+            Route("/topics/{topic:path}", api.publish, methods=["POST"]),
+            *demo_routes(self.hub, self.settings),
+            Mount("/static", StaticFiles(packages=[("ssehub", "web")]), name="static"),
+        ]
+
+    def _middleware(self) -> list[Middleware]:
+        origins = list(self.settings.cors_origins)
+        if not origins:
+            return []
+        return [
+            Middleware(
+                CORSMiddleware,
+                allow_origins=origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Last-Event-ID", "Content-Type", "Authorization"],
+                max_age=600,
+            )
+        ]
+
+    async def healthz(self, request: Request) -> Response:
+        try:
+            async with asyncio.timeout(2.0):
+                head = await self.hub.backend.head()
+        except (HubError, TimeoutError) as exc:
+            return JSONResponse(
+                {"status": "unavailable", "message": f"store unreachable: {exc}"}, status_code=503
+            )
+        return JSONResponse(
+            {
+                "status": "draining" if self.hub.closing else "ok",
+                "open_streams": self.hub.open_streams,
+                "head": head,
+                "epoch": self.hub.backend.epoch,
+            }
+        )
+
+    @asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        """Start the hub (and demos) for the duration of the block; drain on exit."""
+        await self.hub.start()
+        restore = self._chain_signals() if self._install_signal_handlers else None
+        try:
+            async with demo_tasks(self.hub, self.settings):
+                yield
+        finally:
+            if restore is not None:
+                restore()
+            self.hub.drain()
+            await self.hub.aclose()
+
+    def _chain_signals(self) -> Callable[[], None]:
+        """Drain the hub on SIGINT/SIGTERM, then call whatever handler was there."""
+        loop = asyncio.get_running_loop()
+        previous: dict[int, Any] = {}
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            loop.call_soon_threadsafe(self.hub.drain)
+            old = previous.get(signum)
+            if callable(old):
+                old(signum, frame)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):  # not the main thread
+                previous[sig] = signal.signal(sig, handler)
+
+        def restore() -> None:
+            for sig, old in previous.items():
+                with contextlib.suppress(ValueError, TypeError):
+                    signal.signal(sig, old)
+
+        return restore
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> HubApp:
+    """Build a :class:`HubApp`; keyword overrides replace fields of ``settings``."""
+    import dataclasses
+
+    base = settings or Settings()
+    return HubApp(dataclasses.replace(base, **overrides) if overrides else base)

@@ -1,0 +1,65 @@
+"""``GET /``: the seed's demo stream for programs, a landing page for browsers.
+
+The stream is the seed's six events (``connected → thinking → thinking →
+content → content → done``), one every ``demo_interval`` seconds, the data
+being ``json.dumps(..., ensure_ascii=False)`` exactly as the seed's
+``examples/04_sse_protocol.py`` builds it, so ``curl -N http://localhost:8004``
+prints what the seed shows.  Then the stream ends, as in the seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from importlib import resources
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from ..protocol import ServerSentEvent
+from ._settings import Settings
+from ._stream import EventSourceResponse
+
+__all__ = ["SEED_EVENTS", "DemoRoot", "wants_html"]
+
+#: The seed's events, verbatim.
+SEED_EVENTS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("connected", {"message": "服务器连接成功"}),
+    ("thinking", {"step": "正在分析问题"}),
+    ("thinking", {"step": "搜索知识库"}),
+    ("content", {"text": "这是流式输出的一部分"}),
+    ("content", {"text": "这是流式输出的下一部分"}),
+    ("done", {"reason": "完成"}),
+)
+
+
+def wants_html(request: Request) -> bool:
+    """True for a browser navigating here: it prefers ``text/html`` and not a stream."""
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "text/event-stream" not in accept
+
+
+async def seed_events(interval: float) -> AsyncIterator[ServerSentEvent]:
+    """The seed's six events, ``interval`` seconds apart (none after the last)."""
+    for index, (event_type, data) in enumerate(SEED_EVENTS):
+        if index:
+            await asyncio.sleep(interval)
+        yield ServerSentEvent(data=json.dumps(data, ensure_ascii=False), event=event_type)
+
+
+class DemoRoot:
+    """The ``/`` endpoint."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def endpoint(self, request: Request) -> Response:
+        if wants_html(request):
+            page = resources.files("ssehub.web").joinpath("index.html").read_text("utf-8")
+            return HTMLResponse(page)
+        return EventSourceResponse(
+            seed_events(self.settings.demo_interval),
+            prelude=False,
+            heartbeat_interval=self.settings.heartbeat_interval,
+        )

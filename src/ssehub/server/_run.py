@@ -1,0 +1,88 @@
+"""Run a :class:`HubApp` under uvicorn, with a graceful, storm-free shutdown.
+
+On SIGTERM or Ctrl+C the hub first *drains*: every stream is sent a
+``retry:`` drawn from a jittered range and ended, so clients come back spread
+over seconds instead of all at once; uvicorn then stops as usual.  This is done
+by subclassing ``uvicorn.Server`` and overriding its documented
+``handle_exit`` hook — uvicorn itself is not patched.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+from types import FrameType
+
+import uvicorn
+
+from ._app import HubApp
+from ._settings import Settings
+from ._stream import ABORTS
+
+__all__ = ["raise_open_file_limit", "run"]
+
+logger = logging.getLogger("ssehub.server")
+
+
+class _HubServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, hub_app: HubApp) -> None:
+        super().__init__(config)
+        self.hub_app = hub_app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        loop = getattr(self, "_ssehub_loop", None)
+        if loop is not None and not self.should_exit:
+            loop.call_soon_threadsafe(self._drain)
+        super().handle_exit(sig, frame)
+
+    def _drain(self) -> None:
+        count = self.hub_app.hub.drain()
+        logger.info("draining: told %d streams to reconnect later", count)
+
+    async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
+        import asyncio
+
+        self._ssehub_loop = asyncio.get_running_loop()
+        await super().startup(sockets)  # type: ignore[arg-type]
+
+
+class _IntentionalAbortFilter(logging.Filter):
+    """Hide uvicorn's error line for streams ssehub abandoned on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "ASGI callable returned without completing response." and ABORTS.pending:
+            ABORTS.pending -= 1
+            return False
+        return True
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft open-file limit to the hard one (each stream is a socket)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            return soft
+        return hard
+    return soft
+
+
+def run(settings: Settings, *, log_level: str = "info", access_log: bool = False) -> None:
+    """Serve the hub until SIGTERM/SIGINT; blocks."""
+    raise_open_file_limit()
+    hub_app = HubApp(settings)
+    config = uvicorn.Config(
+        hub_app,
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        log_level=log_level,
+        access_log=access_log,
+        timeout_graceful_shutdown=10,
+        backlog=4096,
+        server_header=False,
+    )
+    server = _HubServer(config, hub_app)
+    logging.getLogger("uvicorn.error").addFilter(_IntentionalAbortFilter())
+    server.run()

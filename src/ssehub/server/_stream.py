@@ -1,0 +1,262 @@
+"""Writing event streams to ASGI: the hub's streams and users' own generators.
+
+Conventions:
+
+* Headers follow the seed and HTTP/2: ``Content-Type: text/event-stream``,
+  ``Cache-Control: no-cache``, ``X-Accel-Buffering: no``; never ``Connection`` or
+  ``Keep-Alive`` (hop-by-hop; HTTP/2 forbids them).
+* The first write happens at once (``retry:`` and the cursor ``id:``), so the
+  client and every proxy on the way see the stream open.
+* A disconnect is learnt from ASGI's ``http.disconnect`` by one waiter per
+  stream, which closes the subscription.
+* A write blocked longer than the write deadline (a client that stopped reading,
+  a half-open connection) is abandoned: the writer returns without completing
+  the response and the ASGI server closes the connection.  Such intentional
+  aborts are counted in :data:`ABORTS` so ``ssehub serve`` can keep uvicorn from
+  logging them as application errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import time
+from collections.abc import AsyncIterable, Callable, Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from ..hub import HEARTBEAT, Stream
+from ..protocol import ServerSentEvent, encode, encode_comment
+
+__all__ = [
+    "ABORTS",
+    "SSE_HEADERS",
+    "EventSourceResponse",
+    "HubStreamResponse",
+    "last_event_id_of",
+]
+
+logger = logging.getLogger("ssehub.server")
+
+SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+)
+
+
+class _AbortCounter:
+    """How many streams were abandoned on purpose and not yet reported by the server."""
+
+    pending = 0
+
+
+ABORTS = _AbortCounter()
+
+
+def last_event_id_of(request: Request) -> str | None:
+    """The client's cursor: the ``Last-Event-ID`` header, else ``?last_event_id=``.
+
+    The header wins: a browser sends it on every reconnect, while the query
+    parameter is what the page was first loaded with.
+    """
+    header = request.headers.get("last-event-id")
+    if header is not None:
+        return header
+    return request.query_params.get("last_event_id")
+
+
+def _header_list(headers: Mapping[str, str] | None) -> list[tuple[bytes, bytes]]:
+    result = list(SSE_HEADERS)
+    for name, value in (headers or {}).items():
+        result.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    return result
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+class HubStreamResponse(Response):
+    """Stream a hub subscription: replay, live events, heartbeats, deadlines."""
+
+    def __init__(
+        self,
+        stream: Stream,
+        *,
+        headers: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.status_code = 200
+        self.background = None
+        self._extra_headers = headers
+        self._clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        stream = self.stream
+        sub = stream.subscription
+        clock = self._clock
+        task = asyncio.current_task()
+        assert task is not None
+        aborted = False
+
+        def abort() -> None:
+            nonlocal aborted
+            if not aborted:
+                aborted = True
+                task.cancel()
+
+        sub.set_abort(abort)
+        watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+        watcher.add_done_callback(lambda _: sub.close("disconnect"))
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": _header_list(self._extra_headers),
+                }
+            )
+            async for chunk in stream.chunks():
+                sub.send_started = clock()
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                sub.send_started = None
+                sub.last_write = clock()
+            if not watcher.done():
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not aborted:
+                raise
+            task.uncancel()
+            ABORTS.pending += 1
+        except OSError:
+            pass  # the client went away mid-write
+        finally:
+            sub.set_abort(None)
+            watcher.cancel()
+            stream.close()
+
+
+EventLike = ServerSentEvent | str | bytes | Mapping[str, Any]
+
+
+def _encode_item(item: EventLike) -> bytes:
+    if isinstance(item, ServerSentEvent):
+        return encode(item)
+    if isinstance(item, bytes):
+        return item
+    if isinstance(item, str):
+        return encode(ServerSentEvent(data=item))
+    data = item.get("data", "")
+    if not isinstance(data, str):
+        data = json.dumps(data, ensure_ascii=False)
+    return encode(
+        ServerSentEvent(
+            data=data,
+            event=item.get("event"),
+            id=None if item.get("id") is None else str(item["id"]),
+            retry=item.get("retry"),
+            comment=item.get("comment"),
+        )
+    )
+
+
+class EventSourceResponse(Response):
+    """Stream your own async generator as an event stream, the ssehub way.
+
+    ``content`` yields :class:`~ssehub.protocol.ServerSentEvent`, ``str`` (one
+    ``message`` event), a mapping with ``data``/``event``/``id``/``retry``
+    (non-string ``data`` is sent as JSON), or pre-encoded ``bytes``.  You get the
+    SSE headers, an immediate first write, heartbeat comments while the
+    generator is quiet (``heartbeat_interval`` seconds, ``0`` for none),
+    backpressure (the generator waits while the client is slow) and disconnect
+    handling (the generator is closed — its ``finally`` runs — when the client
+    leaves).  ``prelude=False`` skips the opening comment (the first write is
+    then the first event).  For resume, read the cursor with :func:`last_event_id_of`, or
+    pass ``content`` as a callable taking it.
+    """
+
+    def __init__(
+        self,
+        content: AsyncIterable[EventLike] | Callable[[str | None], AsyncIterable[EventLike]],
+        *,
+        request: Request | None = None,
+        retry: int | None = None,
+        heartbeat_interval: float = 15.0,
+        headers: Mapping[str, str] | None = None,
+        buffer: int = 16,
+        prelude: bool = True,
+    ) -> None:
+        if callable(content) and not hasattr(content, "__aiter__"):
+            cursor = last_event_id_of(request) if request is not None else None
+            content = content(cursor)
+        assert not inspect.isfunction(content)
+        self.content: AsyncIterable[EventLike] = content
+        self.status_code = 200
+        self.background = None
+        self.retry = retry
+        self.heartbeat_interval = heartbeat_interval
+        self._extra_headers = headers
+        self._buffer = buffer
+        self._prelude = prelude
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(self._buffer)
+
+        async def produce() -> None:
+            try:
+                async for item in self.content:
+                    await queue.put(_encode_item(item))
+            except Exception:
+                logger.exception("event generator failed; ending the stream")
+            await queue.put(None)
+
+        producer = asyncio.create_task(produce())
+        watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+        first = encode(ServerSentEvent(retry=self.retry)) if self.retry is not None else b""
+        if self._prelude:
+            first += encode_comment("")
+        interval = self.heartbeat_interval if self.heartbeat_interval > 0 else None
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": _header_list(self._extra_headers),
+                }
+            )
+            if first:
+                await send({"type": "http.response.body", "body": first, "more_body": True})
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait(
+                    {getter, watcher}, timeout=interval, return_when=asyncio.FIRST_COMPLETED
+                )
+                if watcher in done:
+                    getter.cancel()
+                    return
+                if getter not in done:
+                    getter.cancel()
+                    await send({"type": "http.response.body", "body": HEARTBEAT, "more_body": True})
+                    continue
+                chunk = getter.result()
+                if chunk is None:
+                    break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            watcher.cancel()
+            if not producer.done():
+                producer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await producer
