@@ -6,7 +6,8 @@ and asks the script what to do: ``script(n, request)`` returns a list of
 actions for connection ``n`` (0-based).  An action is
 
 * ``bytes``: written and drained at once;
-* ``STALL``: keep the connection open and silent until the server stops;
+* ``STALL``: keep the connection open and silent until the server stops or
+  the client closes it (counted in ``client_disconnects``);
 * ``ABORT``: reset the connection (RST) instead of closing it;
 * nothing left: the connection is closed cleanly (FIN).
 
@@ -91,6 +92,8 @@ class FaultServer:
         self.script = script
         self.port = free_port()
         self.requests: list[Received] = []
+        #: Stalled connections that the client closed.
+        self.client_disconnects = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
@@ -154,8 +157,7 @@ class FaultServer:
             self.requests.append(request)
             for action in self.script(n, request):
                 if action is STALL:
-                    assert self._stopping is not None
-                    await self._stopping.wait()
+                    await self._stall(reader)
                     return
                 if action is ABORT:
                     writer.transport.abort()
@@ -168,6 +170,17 @@ class FaultServer:
         finally:
             self._writers.discard(writer)
             writer.close()
+
+    async def _stall(self, reader: asyncio.StreamReader) -> None:
+        """Send nothing until the server stops or the client goes away (counted)."""
+        assert self._stopping is not None
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        client_gone = asyncio.ensure_future(reader.read())
+        await asyncio.wait([stopping, client_gone], return_when=asyncio.FIRST_COMPLETED)
+        if client_gone.done():
+            self.client_disconnects += 1
+        stopping.cancel()
+        client_gone.cancel()
 
     async def _read_request(self, reader: asyncio.StreamReader) -> Received | None:
         try:
