@@ -9,11 +9,16 @@ from __future__ import annotations
 from ._encoder import encode, encode_comment
 from ._events import Event, ServerSentEvent
 from ._parser import DEFAULT_MAX_EVENT_SIZE, EventStreamParser
+from ._reconnect import DEFAULT_RECONNECT_DELAY, Jitter, ReconnectPolicy, ReconnectState
 
 __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",
+    "DEFAULT_RECONNECT_DELAY",
     "Event",
     "EventStreamParser",
+    "Jitter",
+    "ReconnectPolicy",
+    "ReconnectState",
     "ServerSentEvent",
     "encode",
     "encode_comment",

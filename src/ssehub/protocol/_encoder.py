@@ -2,70 +2,90 @@
 
 Conventions: output is UTF-8, every line ends with LF, and every event ends
 with one blank line.  Field order is ``comment``, ``event``, ``id``, ``retry``,
-``data``, so that a receiver sees the type and ID before the payload.  The
+``data``, so that a receiver sees the type and ID before the payload.  CR, LF
+and CRLF in ``data`` (or in a comment) start a new ``data:`` (``:``) line, so
+the receiver gets the text back with every line end turned into LF.  The
 encoder never alters a value to make it fit: anything that would change the
 meaning of the stream raises :class:`~ssehub.errors.EncodeError`.
 """
 
 from __future__ import annotations
 
-import re
-
 from ..errors import EncodeError
 from ._events import ServerSentEvent
 
 __all__ = ["encode", "encode_comment"]
 
-# Line ends as the parser sees them: CRLF, lone CR, lone LF.
-_LINE_END = re.compile(r"\r\n|\r|\n")
-_CR_OR_LF = re.compile(r"[\r\n]")
+
+def _lf_lines(text: str) -> str:
+    """``text`` with CRLF and lone CR turned into LF: the line ends a receiver sees."""
+    if "\r" in text:
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
-def _check_field(name: str, value: str, *, forbid_nul: bool = False) -> None:
-    if _CR_OR_LF.search(value):
-        raise EncodeError(f"{name} must not contain CR or LF: {value!r}")
-    if forbid_nul and "\x00" in value:
-        raise EncodeError(f"{name} must not contain NUL: {value!r}")
+def _check_text(name: str, value: object) -> str:
+    if type(value) is not str:
+        raise EncodeError(f"{name} must be a str, not {type(value).__name__}: {value!r}")
+    return value
+
+
+def _check_line(name: str, value: object) -> str:
+    text = _check_text(name, value)
+    if "\n" in text or "\r" in text:
+        raise EncodeError(f"{name} must not contain CR or LF: {text!r}")
+    return text
+
+
+def _to_utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate
+        raise EncodeError(f"text is not encodable as UTF-8: {exc}") from exc
+
+
+def _comment_lines(text: str) -> str:
+    lines = _lf_lines(_check_text("comment", text)).split("\n")
+    return "".join(f": {line}\n" if line else ":\n" for line in lines)
 
 
 def encode_comment(text: str = "") -> bytes:
     """Encode a comment block (``:`` lines), e.g. a heartbeat.
 
-    Multi-line text becomes several comment lines.  A comment dispatches
-    nothing, so ``encode_comment()`` (a lone ``:``) is the cheapest heartbeat.
+    Multi-line text (CR, LF or CRLF) becomes several comment lines.  A comment
+    dispatches nothing, so ``encode_comment()`` (a lone ``:`` line) is the
+    cheapest heartbeat.
     """
-    lines = _LINE_END.split(text)
-    return "".join(f":{' ' if line else ''}{line}\n" for line in lines).encode("utf-8")
+    return _to_utf8(_comment_lines(text))
 
 
 def encode(event: ServerSentEvent) -> bytes:
     """Encode one event, ending with the blank line that dispatches it.
 
-    An event with only a ``comment`` and/or ``retry`` (no data, type or id) is
-    encoded without ``data:`` so that it dispatches nothing.  Raises
-    :class:`~ssehub.errors.EncodeError` for CR/LF in ``event``/``id``/, NUL in
-    ``id``, or a ``retry`` that is not a non-negative ``int``.
+    ``data`` (``""`` included) makes the receiver dispatch exactly one event;
+    ``data=None`` sends no ``data:`` line, so nothing is dispatched but ``id``
+    and ``retry`` still take effect (see :class:`ServerSentEvent`).  ``id=""``
+    is sent as a bare ``id`` line, which resets the receiver's last event ID.
+
+    Raises :class:`~ssehub.errors.EncodeError` for CR or LF in ``event`` or
+    ``id``, NUL in ``id``, a ``retry`` that is not a non-negative ``int``
+    (``bool`` included), a field of the wrong type, or text that is not valid
+    Unicode (a lone surrogate).
     """
-    parts: list[str] = []
-    if event.comment is not None:
-        parts.append(encode_comment(event.comment).decode("utf-8"))
+    head = "" if event.comment is None else _comment_lines(event.comment)
     if event.event is not None:
-        _check_field("event", event.event)
-        parts.append(f"event: {event.event}\n")
+        head += f"event: {_check_line('event', event.event)}\n"
     if event.id is not None:
-        _check_field("id", event.id, forbid_nul=True)
-        parts.append(f"id: {event.id}\n" if event.id else "id\n")
-    if event.retry is not None:
-        if type(event.retry) is not int or event.retry < 0:
-            raise EncodeError(f"retry must be a non-negative int of milliseconds: {event.retry!r}")
-        parts.append(f"retry: {event.retry}\n")
-    control_only = (
-        event.data == ""
-        and event.event is None
-        and event.id is None
-        and (event.comment is not None or event.retry is not None)
-    )
-    if not control_only:
-        parts.extend(f"data: {line}\n" for line in _LINE_END.split(event.data))
-    parts.append("\n")
-    return "".join(parts).encode("utf-8")
+        event_id = _check_line("id", event.id)
+        if "\x00" in event_id:
+            raise EncodeError(f"id must not contain NUL: {event_id!r}")
+        head += f"id: {event_id}\n" if event_id else "id\n"
+    retry = event.retry
+    if retry is not None:
+        if type(retry) is not int or retry < 0:
+            raise EncodeError(f"retry must be a non-negative int of milliseconds: {retry!r}")
+        head += f"retry: {retry}\n"
+    if event.data is None:
+        return _to_utf8(head + "\n")  # a control event: dispatches nothing
+    body = _lf_lines(_check_text("data", event.data)).replace("\n", "\ndata: ")
+    return _to_utf8(f"{head}data: {body}\n\n")
