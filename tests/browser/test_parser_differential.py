@@ -1,0 +1,123 @@
+"""Chromium's own EventSource and ssehub's parser must see the same events.
+
+A tiny threaded ``http.server`` on a loopback port serves every stream of
+``tests.protocol.streams.CORPUS``, writing it chunk by chunk (flushing after
+each, with a short pause so the chunks tend to reach the browser apart) and
+then closing the connection.  The page opens each with ``new EventSource``,
+records ``{type, data, lastEventId}`` for every event type the corpus uses,
+and closes the source at the first ``error`` (the end of the stream), so it
+never reconnects.  The browser's list must equal the parser's.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from tests.protocol.streams import CORPUS, parse_chunks
+
+pytestmark = pytest.mark.browser
+
+NAMES = sorted(CORPUS)
+CHUNK_PAUSE = 0.005  # seconds between chunks; the outcome must not depend on it
+PAGE_TIMEOUT_MS = 15_000
+
+COLLECT = """
+async ({url, types, timeoutMs}) => await new Promise((resolve) => {
+  const events = [];
+  const source = new EventSource(url);
+  const record = (e) => events.push({type: e.type, data: e.data, lastEventId: e.lastEventId});
+  source.onmessage = record;
+  for (const type of types) source.addEventListener(type, record);
+  const finish = (timedOut) => {
+    clearTimeout(timer); source.close(); resolve({events, timedOut});
+  };
+  const timer = setTimeout(() => finish(true), timeoutMs);
+  source.onerror = () => finish(false);
+})
+"""
+
+
+class _StreamHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"  # the body ends when the connection closes
+
+    def do_GET(self) -> None:
+        if self.path == "/":
+            body = b"<!doctype html><title>differential</title>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        name = self.path.removeprefix("/streams/")
+        if name not in CORPUS:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        self.wfile.flush()
+        for chunk in CORPUS[name]:
+            self.wfile.write(chunk)
+            self.wfile.flush()
+            time.sleep(CHUNK_PAUSE)
+        self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def stream_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StreamHandler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def _event_types() -> list[str]:
+    """Every event type that any corpus stream could name, but ``message``."""
+    types: set[str] = set()
+    field = re.compile(r"^\ufeff?event:? ?(.*)$", re.MULTILINE)
+    for chunks in CORPUS.values():
+        text = b"".join(chunks).decode("utf-8", "replace")
+        types.update(field.findall(text.replace("\r\n", "\n").replace("\r", "\n")))
+        types.update(t for t, _, _ in parse_chunks(chunks).events)
+    types.discard("message")
+    types.discard("")
+    return sorted(types)
+
+
+def test_the_corpus_names_event_types_to_listen_for() -> None:
+    assert {"custom", "événement", "my event", "tok", "e"} <= set(_event_types())
+
+
+def test_chromium_eventsource_sees_what_our_parser_sees(page: Any, stream_server: str) -> None:
+    page.goto(stream_server + "/")
+    types = _event_types()
+    mismatches = {}
+    for name in NAMES:
+        result = page.evaluate(
+            COLLECT,
+            {"url": f"/streams/{name}", "types": types, "timeoutMs": PAGE_TIMEOUT_MS},
+        )
+        assert not result["timedOut"], f"{name}: the stream never ended in the browser"
+        browser = [(e["type"], e["data"], e["lastEventId"]) for e in result["events"]]
+        ours = parse_chunks(CORPUS[name]).events
+        if browser != ours:
+            mismatches[name] = {"chromium": browser, "ssehub": ours}
+    assert mismatches == {}
