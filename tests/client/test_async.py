@@ -21,7 +21,7 @@ from ssehub.errors import (
 )
 from ssehub.protocol import Event
 from tests.client.fault_server import STALL, Action, FaultServer, Received, event, head
-from tests.client.test_reconnect import NUMBERED, resuming
+from tests.client.test_reconnect import NUMBERED, UpperRandom, resuming
 
 
 @dataclass
@@ -33,7 +33,7 @@ class AsyncRecorder:
         self.sleeps.append(delay)
 
     def options(self) -> dict[str, Any]:
-        return {"sleep": self.sleep, "random": lambda: 0.0, "on_error": self.errors.append}
+        return {"sleep": self.sleep, "rng": UpperRandom(), "on_error": self.errors.append}
 
 
 async def take(source: AsyncEventSource, count: int) -> list[Event]:
@@ -80,7 +80,7 @@ async def test_server_restart_is_survived() -> None:
             elif len(sleeps) == 3:
                 server.resume()
 
-        async with AsyncEventSource(server.url, sleep=sleep, random=lambda: 0.0) as source:
+        async with AsyncEventSource(server.url, sleep=sleep, rng=UpperRandom()) as source:
             events = await take(source, 2)
     assert [e.id for e in events] == ["1", "2"]
     assert sleeps == [3.0, 6.0, 12.0]
@@ -170,7 +170,7 @@ async def test_aclose_during_the_reconnect_wait_ends_iteration() -> None:
         reconnecting = asyncio.Event()
         source = AsyncEventSource(
             server.url,
-            policy=ReconnectPolicy(initial_delay=3600),
+            policy=ReconnectPolicy(default_delay=3600),
             on_reconnect=lambda info: reconnecting.set(),
         )
 

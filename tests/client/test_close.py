@@ -54,7 +54,7 @@ def test_close_during_the_reconnect_wait_ends_the_iteration() -> None:
     with FaultServer(lambda n, r: [head(), NUMBERED[0]]) as server:
         source = EventSource(
             server.url,
-            policy=ReconnectPolicy(initial_delay=3600),
+            policy=ReconnectPolicy(default_delay=3600),
             on_reconnect=lambda info: waiting.set(),
         )
         thread, events = consume_in_thread(source)

@@ -1,13 +1,14 @@
 """``EventSource`` against a fault-injecting server on a real port: drops, restarts, stalls.
 
 Time is injected: the client's ``sleep`` records the delays it was asked to
-wait (and returns at once), ``random`` is fixed, so every delay is asserted
+wait (and returns at once), the jitter's ``rng`` is fixed, so every delay is asserted
 exactly and no test waits on the wall clock (except a read timeout, which is
 a bound, never a measurement).
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,20 @@ from ssehub.client import ConnectionState, EventSource, Opened, Reconnecting, Re
 from ssehub.errors import ClientError, ConnectError, ReadTimeoutError
 from ssehub.protocol import Event
 from tests.client.fault_server import ABORT, STALL, Action, FaultServer, Received, event, head
+
+
+class UpperRandom(random.Random):
+    """Jitter that always draws the top of its range: delays are exactly the policy's base."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+class LowerRandom(random.Random):
+    """Jitter that always draws the bottom of its range."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return a
 
 
 @dataclass
@@ -36,7 +51,7 @@ class Recorder:
     def options(self) -> dict[str, Any]:
         return {
             "sleep": self.sleep,
-            "random": lambda: 0.0,
+            "rng": UpperRandom(),
             "on_error": self.errors.append,
             "on_reconnect": self.reconnects.append,
             "on_open": self.opens.append,
@@ -172,15 +187,16 @@ def test_backoff_grows_with_jitter_and_resets_after_a_healthy_stream() -> None:
         return [head(), NUMBERED[n // 4]]
 
     recorder = Recorder()
-    options = {**recorder.options(), "random": lambda: 1.0}
-    policy = ReconnectPolicy(initial_delay=1.0, max_delay=100.0, jitter=0.5)
+    options = {**recorder.options(), "rng": LowerRandom()}
+    policy = ReconnectPolicy(default_delay=1.0, max_delay=100.0, jitter="equal")
     with (
         FaultServer(script) as server,
         EventSource(server.url, policy=policy, **options) as source,
     ):
         take(source, 2)
-    # first retry: exactly the reconnection time; then 2x, 4x, each less up to half by jitter
-    assert recorder.sleeps == [1.0, 1.0, 2.0, 1.0, 1.0]
+    # first retry: exactly the reconnection time; then 2x, 4x with the growth jittered down
+    # by up to half (the lowest draw here), never below the reconnection time
+    assert recorder.sleeps == [1.0, 1.5, 2.5, 1.0, 1.5]
 
 
 def test_backoff_is_capped_by_max_delay() -> None:
@@ -188,7 +204,7 @@ def test_backoff_is_capped_by_max_delay() -> None:
         return [head(), NUMBERED[0]] if n == 5 else [head(503, "text/plain")]
 
     recorder = Recorder()
-    policy = ReconnectPolicy(initial_delay=1.0, max_delay=5.0)
+    policy = ReconnectPolicy(default_delay=1.0, max_delay=5.0)
     with (
         FaultServer(script) as server,
         EventSource(server.url, policy=policy, **recorder.options()) as source,

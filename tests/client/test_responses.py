@@ -153,15 +153,16 @@ def test_max_elapsed_counts_injected_time() -> None:
     def sleep(delay: float) -> None:
         now[0] += delay
 
-    policy = ReconnectPolicy(initial_delay=1.0, jitter=0.0, max_elapsed=10.0)
+    policy = ReconnectPolicy(default_delay=1.0, jitter="none", max_elapsed=10.0)
     with (
         FaultServer(lambda n, r: [head(502, "text/plain")]) as server,
         EventSource(server.url, policy=policy, sleep=sleep, clock=lambda: now[0]) as source,
         pytest.raises(ReconnectExhaustedError),
     ):
         take(source, 1)
-    assert now[0] == 7.0  # 1 + 2 + 4; the next 8 s would pass the 10 s bound
-    assert len(server.requests) == 4
+    # failures at 0, 1, 3, 7 and 15 s: the first one 10 s or more after the first failure gives up
+    assert now[0] == 15.0
+    assert len(server.requests) == 5
 
 
 def test_unreachable_server_gives_up_after_max_attempts() -> None:

@@ -13,8 +13,8 @@ Built on ssehub's own parser and httpx, behind one small seam
 
 from __future__ import annotations
 
+from ..protocol import ReconnectPolicy
 from ._async import AsyncEventSource
-from ._backoff import ReconnectPolicy
 from ._session import DEFAULT_RETRY_STATUSES, ConnectionState, Opened, Reconnecting
 from ._sync import EventSource
 from ._transport import (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import random as _random
+import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Mapping
 from typing import Any
@@ -12,8 +12,7 @@ import anyio
 import httpx
 
 from ..errors import ClientError, ConnectError, ReadTimeoutError
-from ..protocol import DEFAULT_MAX_EVENT_SIZE, Event
-from ._backoff import ReconnectPolicy
+from ..protocol import DEFAULT_MAX_EVENT_SIZE, Event, ReconnectPolicy
 from ._session import (
     DEFAULT_RETRY_STATUSES,
     UNSET,
@@ -63,7 +62,7 @@ class AsyncEventSource:
         transport: AsyncTransport | None = None,
         sleep: Callable[[float], Awaitable[object]] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        random: Callable[[], float] = _random.random,
+        rng: random.Random | None = None,
     ) -> None:
         if client is not None and transport is not None:
             raise TypeError("pass client= or transport=, not both")
@@ -86,7 +85,7 @@ class AsyncEventSource:
             on_error=on_error,
             on_reconnect=on_reconnect,
             clock=clock,
-            random=random,
+            rng=rng,
         )
         self._owns_transport = transport is None
         self._transport: AsyncTransport = transport or AsyncHTTPXTransport(client)

@@ -14,8 +14,11 @@ Conventions, as a browser's ``EventSource`` and a bit better:
   raises :class:`~ssehub.errors.BadStatusError`, and another media type raises
   :class:`~ssehub.errors.ContentTypeError`: neither is retried.
 * A stream that ends, breaks or stays silent past ``read_timeout`` is
-  reconnected after the policy's delay (the stream's ``retry`` first).  A
-  stream is *healthy* once it dispatched an event; that resets the backoff.
+  reconnected after a delay from :class:`~ssehub.protocol.ReconnectPolicy`:
+  the first reconnection waits exactly the reconnection time (the stream's
+  ``retry``, else the policy's ``default_delay``), as a browser does; failures
+  in a row back off, jittered, never below it.  A stream is *healthy* once it
+  dispatched an event; that starts the count afresh.
 * Hooks are plain callables, called synchronously from the iterating code.
 """
 
@@ -23,13 +26,13 @@ from __future__ import annotations
 
 import enum
 import json as jsonlib
+import random
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BadStatusError, ClientError, ContentTypeError, ReconnectExhaustedError
-from ..protocol import Event, EventStreamParser
-from ._backoff import ReconnectPolicy, ReconnectState
+from ..protocol import Event, EventStreamParser, ReconnectPolicy, ReconnectState
 from ._transport import Request
 
 __all__ = [
@@ -126,7 +129,7 @@ class Session:
         on_error: OnError | None,
         on_reconnect: OnReconnect | None,
         clock: Callable[[], float],
-        random: Callable[[], float],
+        rng: random.Random | None,
     ) -> None:
         self.url = url
         self.method = method.upper()
@@ -147,7 +150,7 @@ class Session:
             last_event_id_query = DEFAULT_LAST_EVENT_ID_PARAM
         self._id_param = last_event_id_query or None
         self.reconnect = self.method == "GET" if reconnect is None else reconnect
-        self.backoff = ReconnectState(policy or ReconnectPolicy())
+        self.backoff = ReconnectState(policy, rng=rng)
         self.retry_statuses = retry_statuses
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
@@ -157,7 +160,6 @@ class Session:
         self._on_error = on_error
         self._on_reconnect = on_reconnect
         self._clock = clock
-        self._random = random
         self._retry_hint: float | None = None
         self._healthy = False
 
@@ -213,7 +215,7 @@ class Session:
         events = self.parser.feed(chunk)
         if events and not self._healthy:
             self._healthy = True
-            self.backoff.healthy()
+            self.backoff.on_healthy()
         return events
 
     def ended(self) -> None:
@@ -240,15 +242,15 @@ class Session:
             return None
         if error is not None and self._on_error is not None:
             self._on_error(error)
-        delay = self.backoff.next_delay(
-            now=self._clock(), retry=self.parser.retry, random=self._random
-        )
-        if delay is None:
+        now = self._clock()
+        backoff = self.backoff
+        backoff.on_failure(now)
+        if backoff.exhausted(now):
             self.state = ConnectionState.CLOSED
-            attempts = self.backoff.attempts
             raise ReconnectExhaustedError(
-                f"gave up on {self.url} after {attempts} reconnect attempts"
+                f"gave up on {self.url} after {backoff.attempts - 1} reconnection attempts"
             ) from error
+        delay = backoff.next_delay(self.parser.retry)
         if self._retry_hint is not None:
             delay, self._retry_hint = max(delay, self._retry_hint), None
         self.state = ConnectionState.RECONNECTING

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import random as _random
+import random
 import threading
 import time
 from collections.abc import Callable, Collection, Generator, Iterator, Mapping
@@ -12,8 +12,7 @@ from typing import Any
 import httpx
 
 from ..errors import ClientError, ConnectError, ReadTimeoutError
-from ..protocol import DEFAULT_MAX_EVENT_SIZE, Event
-from ._backoff import ReconnectPolicy
+from ..protocol import DEFAULT_MAX_EVENT_SIZE, Event, ReconnectPolicy
 from ._session import (
     DEFAULT_RETRY_STATUSES,
     UNSET,
@@ -47,7 +46,8 @@ class EventSource:
       limit); ``read_timeout`` catches a dead connection: no bytes, not even a
       heartbeat comment, in that long.
     * ``on_open``, ``on_error``, ``on_reconnect``: hooks; ``state`` tells where
-      the source is.  ``sleep``, ``clock`` and ``random`` can be replaced in tests.
+      the source is.  ``sleep``, ``clock`` (monotonic seconds) and ``rng`` (the
+      jitter's :class:`random.Random`) can be replaced in tests.
     * ``client`` (an :class:`httpx.Client`, left open) or ``transport`` (any
       :class:`~ssehub.client.Transport`).
     """
@@ -76,7 +76,7 @@ class EventSource:
         transport: Transport | None = None,
         sleep: Callable[[float], object] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        random: Callable[[], float] = _random.random,
+        rng: random.Random | None = None,
     ) -> None:
         if client is not None and transport is not None:
             raise TypeError("pass client= or transport=, not both")
@@ -99,7 +99,7 @@ class EventSource:
             on_error=on_error,
             on_reconnect=on_reconnect,
             clock=clock,
-            random=random,
+            rng=rng,
         )
         self._owns_transport = transport is None
         self._transport: Transport = transport or HTTPXTransport(client)

@@ -110,7 +110,7 @@ def _build(client: httpx.Client | httpx.AsyncClient, request: Request) -> httpx.
     return client.build_request(
         request.method,
         request.url,
-        headers={name: value.encode("utf-8") for name, value in request.headers.items()},
+        headers={k.encode("ascii"): v.encode("utf-8") for k, v in request.headers.items()},
         params=dict(request.params) or None,
         content=request.content,
         timeout=timeout,
