@@ -36,6 +36,8 @@ class AsyncEventSource:
     :class:`httpx.AsyncClient`, ``transport`` an
     :class:`~ssehub.client.AsyncTransport` and ``sleep`` an async callable.
     Hooks are plain (synchronous) callables, called from the iterating task.
+    Cancelling a pending step of the iteration closes the source, as it does
+    any async generator.
     """
 
     def __init__(
@@ -184,15 +186,25 @@ class AsyncEventSource:
                 return
             raise
         self._response = response
+        if self._closing:  # aclose() ran while the request was being sent
+            self._response = None
+            await response.aclose()
+            return
         try:
             error = session.opened(response.status_code, response.headers)
             if error is not None:
                 yield error
             if error is not None or session.closed:
                 return
-            async for chunk in response.aiter_bytes():
-                for event in session.feed(chunk):
-                    yield event
+            chunks = response.aiter_bytes()
+            try:
+                async for chunk in chunks:
+                    for event in session.feed(chunk):
+                        yield event
+            finally:
+                close_chunks = getattr(chunks, "aclose", None)
+                if close_chunks is not None:
+                    await close_chunks()
         except ReadTimeoutError as exc:
             yield exc
         except Exception:

@@ -180,6 +180,10 @@ class EventSource:
                 return None
             raise
         self._response = response
+        if self._closing.is_set():  # close() ran while the request was being sent
+            self._response = None
+            response.close()
+            return None
         try:
             error = session.opened(response.status_code, response.headers)
             if error is not None or session.closed:
