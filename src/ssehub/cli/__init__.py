@@ -31,9 +31,13 @@ def main() -> None:
 
 
 def _register() -> None:
+    from ._listen import listen
+    from ._publish import publish
     from ._serve import serve
 
     cli.add_command(serve)
+    cli.add_command(listen)
+    cli.add_command(publish)
 
 
 _register()
