@@ -69,11 +69,12 @@ def python_steps(parser: EventStreamParser, chunks: Iterator[bytes]) -> tuple[in
     def outer(frame: FrameType, event: str, arg: object) -> Any:
         return local if frame.f_code.co_filename == source else None
 
+    previous = sys.gettrace()  # coverage's tracer, when measuring
     sys.settrace(outer)
     try:
         events = feed_all(parser, chunks)
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
     return steps, events
 
 

@@ -16,6 +16,8 @@ from ._events import ServerSentEvent
 
 __all__ = ["encode", "encode_comment"]
 
+_MAX_RETRY = 2**64 - 1  # receivers ignore anything larger (Chromium: ToUInt64Strict)
+
 
 def _lf_lines(text: str) -> str:
     """``text`` with CRLF and lone CR turned into LF: the line ends a receiver sees."""
@@ -68,8 +70,8 @@ def encode(event: ServerSentEvent) -> bytes:
     is sent as a bare ``id`` line, which resets the receiver's last event ID.
 
     Raises :class:`~ssehub.errors.EncodeError` for CR or LF in ``event`` or
-    ``id``, NUL in ``id``, a ``retry`` that is not a non-negative ``int``
-    (``bool`` included), a field of the wrong type, or text that is not valid
+    ``id``, NUL in ``id``, a ``retry`` that is not an ``int`` from 0 to
+    2**64 - 1 (``bool`` is refused), a field of the wrong type, or text that is not valid
     Unicode (a lone surrogate).
     """
     head = "" if event.comment is None else _comment_lines(event.comment)
@@ -82,8 +84,10 @@ def encode(event: ServerSentEvent) -> bytes:
         head += f"id: {event_id}\n" if event_id else "id\n"
     retry = event.retry
     if retry is not None:
-        if type(retry) is not int or retry < 0:
-            raise EncodeError(f"retry must be a non-negative int of milliseconds: {retry!r}")
+        if type(retry) is not int or not 0 <= retry <= _MAX_RETRY:
+            raise EncodeError(
+                f"retry must be a non-negative int of milliseconds below 2**64: {retry!r}"
+            )
         head += f"retry: {retry}\n"
     if event.data is None:
         return _to_utf8(head + "\n")  # a control event: dispatches nothing

@@ -25,6 +25,7 @@ round of failures at attempt 1 again.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Literal
@@ -61,8 +62,8 @@ class ReconnectPolicy:
     def __post_init__(self) -> None:
         if not self.default_delay >= 0:
             raise ValueError(f"default_delay must be >= 0 seconds: {self.default_delay!r}")
-        if not self.backoff_factor >= 1:
-            raise ValueError(f"backoff_factor must be >= 1: {self.backoff_factor!r}")
+        if not 1 <= self.backoff_factor < math.inf:
+            raise ValueError(f"backoff_factor must be finite and >= 1: {self.backoff_factor!r}")
         if not self.max_delay >= 0:
             raise ValueError(f"max_delay must be >= 0 seconds: {self.max_delay!r}")
         if self.jitter not in ("full", "equal", "none"):
