@@ -1,11 +1,23 @@
 """The seed's demos as pages and publishers: test page, chat, ticker, log tail, dashboard.
 
 ``demo_routes`` gives the routes; ``demo_tasks`` runs the background publishers
-(ticker, log tailers, dashboard feed) for as long as the hub runs.
+(ticker, log tailers, dashboard feed) and owns the chat answers for as long as
+the hub runs.  Both find the same :class:`Demos` for a hub.
+
+Pages (``ssehub/web``): ``/test.html``, ``/chat``, ``/ticker``, ``/logs``,
+``/dashboard``.  Topics: ``chat/<answer_id>``, ``ticker/<SYMBOL>``,
+``logs/<n>``, ``ssehub/stats``.  Knobs without a CLI flag (float seconds, from
+``Settings.extra`` or ``SSEHUB_<NAME>``, see ``_config``): ``chat_token_delay``,
+``chat_think_delay``, ``chat_max_seconds``, ``llm_connect_timeout``,
+``llm_read_timeout``, ``ticker_interval``, ``tail_interval``, ``stats_interval``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,16 +25,100 @@ from starlette.routing import BaseRoute
 
 from ...hub import Hub
 from .._settings import Settings
+from ._answers import AnswerBook
+from ._chat import ChatAPI
+from ._config import knob
+from ._dashboard import StatsFeed
+from ._logtail import LogTail
+from ._pages import page_routes
+from ._responders import OpenAIResponder, Responder, SimulatedResponder
+from ._ticker import Ticker
 
-__all__ = ["demo_routes", "demo_tasks"]
+__all__ = ["Demos", "demo_routes", "demo_tasks"]
+
+
+def _responder(settings: Settings) -> Responder:
+    if settings.llm_url:
+        return OpenAIResponder(
+            settings.llm_url,
+            settings.llm_model,
+            api_key=os.environ.get("OPENAI_API_KEY") or None,
+            connect_timeout=knob(settings, "llm_connect_timeout", 10.0),
+            read_timeout=knob(settings, "llm_read_timeout", 60.0),
+        )
+    return SimulatedResponder(
+        token_delay=knob(settings, "chat_token_delay", 0.04),
+        think_delay=knob(settings, "chat_think_delay", 0.4),
+    )
+
+
+class Demos:
+    """Every demo service of one hub."""
+
+    def __init__(self, hub: Hub, settings: Settings) -> None:
+        self.hub = hub
+        self.settings = settings
+        self.answers = AnswerBook(
+            hub, _responder(settings), max_seconds=knob(settings, "chat_max_seconds", 600.0)
+        )
+        self.ticker = Ticker(
+            hub, interval=knob(settings, "ticker_interval", 1.0), enabled=settings.ticker
+        )
+        self.logs = LogTail(
+            hub, settings.tail_files, interval=knob(settings, "tail_interval", 0.25)
+        )
+        self.stats = StatsFeed(hub, interval=knob(settings, "stats_interval", 1.0))
+        self._observing = False
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            *page_routes(),
+            *ChatAPI(self.hub, self.settings, self.answers).routes(),
+            *self.ticker.routes(),
+            *self.logs.routes(),
+            *self.stats.routes(),
+        ]
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Run the publishers while the block runs; cancel them and the answers after."""
+        if not self._observing:
+            self._observing = True
+            self.hub.add_observer(self.stats.observe)
+        jobs = [self.stats.run()]
+        if self.settings.ticker:
+            jobs.append(self.ticker.run())
+        if self.logs.paths:
+            jobs.append(self.logs.run())
+        tasks = [asyncio.create_task(job, name="ssehub-demo") for job in jobs]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self.answers.aclose()
+
+
+_DEMOS: weakref.WeakKeyDictionary[Hub, Demos] = weakref.WeakKeyDictionary()
+
+
+def _demos(hub: Hub, settings: Settings) -> Demos:
+    demos = _DEMOS.get(hub)
+    if demos is None:
+        demos = _DEMOS[hub] = Demos(hub, settings)
+    return demos
 
 
 def demo_routes(hub: Hub, settings: Settings) -> list[BaseRoute]:
     """The demo pages and their streams."""
-    return []
+    return _demos(hub, settings).routes()
 
 
 @asynccontextmanager
 async def demo_tasks(hub: Hub, settings: Settings) -> AsyncIterator[None]:
     """Run the demos' background publishers while the block runs."""
-    yield
+    async with _demos(hub, settings).running():
+        yield
