@@ -31,6 +31,7 @@ def main() -> None:
 
 
 def _register() -> None:
+    from ._bench import bench
     from ._listen import listen
     from ._publish import publish
     from ._serve import serve
@@ -38,6 +39,7 @@ def _register() -> None:
     cli.add_command(serve)
     cli.add_command(listen)
     cli.add_command(publish)
+    cli.add_command(bench)
 
 
 _register()
