@@ -78,6 +78,10 @@ CORPUS: dict[str, list[bytes]] = {
     "simple_events_split_anywhere": _chunks(
         b"".join(b'event: tok\nid: %d\ndata: {"t":"%d"}\n\n' % (i, i) for i in range(40)), 7
     ),
+    "simple_events_around_the_fast_path_window": _chunks(
+        b"".join(b"event: w\nid: %d\ndata: %s\n\n" % (n, b"y" * n) for n in range(4060, 4100, 7)),
+        5000,
+    ),
     "long_line_in_small_chunks": _chunks(b"data: " + b"x" * 70_000 + b"\n\n", 1024),
     "one_byte_at_a_time": _chunks(
         BOM + b"event: e\r\nid: 9\rdata: " + EURO + b"\r\n:c\n\r\ndata: z\n\n", 1

@@ -11,6 +11,8 @@ meaning of the stream raises :class:`~ssehub.errors.EncodeError`.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from ..errors import EncodeError
 from ._events import ServerSentEvent
 
@@ -26,17 +28,11 @@ def _lf_lines(text: str) -> str:
     return text
 
 
-def _check_text(name: str, value: object) -> str:
+def _refuse(name: str, value: object) -> NoReturn:
+    """Raise the :class:`EncodeError` that says why ``value`` can't be sent as ``name``."""
     if type(value) is not str:
         raise EncodeError(f"{name} must be a str, not {type(value).__name__}: {value!r}")
-    return value
-
-
-def _check_line(name: str, value: object) -> str:
-    text = _check_text(name, value)
-    if "\n" in text or "\r" in text:
-        raise EncodeError(f"{name} must not contain CR or LF: {text!r}")
-    return text
+    raise EncodeError(f"{name} must not contain CR or LF: {value!r}")
 
 
 def _to_utf8(text: str) -> bytes:
@@ -47,7 +43,9 @@ def _to_utf8(text: str) -> bytes:
 
 
 def _comment_lines(text: str) -> str:
-    lines = _lf_lines(_check_text("comment", text)).split("\n")
+    if type(text) is not str:
+        _refuse("comment", text)
+    lines = _lf_lines(text).split("\n")
     return "".join(f": {line}\n" if line else ":\n" for line in lines)
 
 
@@ -74,22 +72,36 @@ def encode(event: ServerSentEvent) -> bytes:
     2**64 - 1 (``bool`` is refused), a field of the wrong type, or text that is not valid
     Unicode (a lone surrogate).
     """
-    head = "" if event.comment is None else _comment_lines(event.comment)
-    if event.event is not None:
-        head += f"event: {_check_line('event', event.event)}\n"
-    if event.id is not None:
-        event_id = _check_line("id", event.id)
+    data, event_type, event_id, retry, comment = (
+        event.data,
+        event.event,
+        event.id,
+        event.retry,
+        event.comment,
+    )
+    head = "" if comment is None else _comment_lines(comment)
+    if event_type is not None:
+        if type(event_type) is not str or "\n" in event_type or "\r" in event_type:
+            _refuse("event", event_type)
+        head += f"event: {event_type}\n"
+    if event_id is not None:
+        if type(event_id) is not str or "\n" in event_id or "\r" in event_id:
+            _refuse("id", event_id)
         if "\x00" in event_id:
             raise EncodeError(f"id must not contain NUL: {event_id!r}")
         head += f"id: {event_id}\n" if event_id else "id\n"
-    retry = event.retry
     if retry is not None:
         if type(retry) is not int or not 0 <= retry <= _MAX_RETRY:
             raise EncodeError(
                 f"retry must be a non-negative int of milliseconds below 2**64: {retry!r}"
             )
         head += f"retry: {retry}\n"
-    if event.data is None:
+    if data is None:
         return _to_utf8(head + "\n")  # a control event: dispatches nothing
-    body = _lf_lines(_check_text("data", event.data)).replace("\n", "\ndata: ")
-    return _to_utf8(f"{head}data: {body}\n\n")
+    if type(data) is not str:
+        _refuse("data", data)
+    if "\r" in data:
+        data = data.replace("\r\n", "\n").replace("\r", "\n")
+    if "\n" in data:
+        data = data.replace("\n", "\ndata: ")
+    return _to_utf8(f"{head}data: {data}\n\n")

@@ -45,6 +45,8 @@ _utf8_decode = codecs.utf_8_decode
 # One whole event of the usual shape, on text whose line ends are all LF:
 # optional ``event``, optional ``id`` (without NUL), one ``data`` line, blank line.
 _SIMPLE_EVENT = re.compile(r"(?:event: ?([^\n]*)\n)?(?:id: ?([^\x00\n]*)\n)?data: ?([^\n]*)\n\n")
+# How far one fast-path attempt may look: longer events gain nothing from it.
+_SIMPLE_WINDOW = 4096
 
 # Events are built through the slot descriptors rather than the generated
 # frozen ``__init__`` (four ``object.__setattr__`` calls): it is the hot path.
@@ -180,10 +182,12 @@ class EventStreamParser:
         """Interpret the complete lines of ``text``; return where its unfinished tail starts.
 
         The hot path, so state is kept in locals.  With ``simple``, every event
-        that starts on a fresh state (no data or type buffered) and has the usual
+        that starts on a fresh state (no data or type buffered), has the usual
         shape (``event``, ``id``, one ``data`` line, in that order, each optional
-        but data) is taken in one regular-expression match.  Everything else goes
-        line by line.  Both give the same result; the tests hold them to that.
+        but data) and fits in ``_SIMPLE_WINDOW`` characters is taken in one
+        regular-expression match.  Everything else goes line by line, and a
+        ``data: `` line is sliced straight out of ``text`` (one copy of a huge
+        value, not three).  Both give the same result; the tests hold them to that.
         """
         data = self._data
         data_size = self._data_size
@@ -193,10 +197,11 @@ class EventStreamParser:
         retry = self.retry
         match_simple_event = _SIMPLE_EVENT.match
         find = text.find
+        startswith = text.startswith
         pos = 0
         while True:
             if simple and not data and not event_type:
-                match = match_simple_event(text, pos)
+                match = match_simple_event(text, pos, pos + _SIMPLE_WINDOW)
                 while match is not None:
                     simple_type, simple_id, simple_data = match.groups()
                     if simple_id is not None:
@@ -209,13 +214,13 @@ class EventStreamParser:
                     _set_retry(event, retry)
                     events.append(event)
                     pos = match.end()
-                    match = match_simple_event(text, pos)
+                    match = match_simple_event(text, pos, pos + _SIMPLE_WINDOW)
             line_end = find("\n", pos)
             if line_end < 0:
                 break
-            line = text[pos:line_end]
+            start = pos
             pos = line_end + 1
-            if not line:
+            if line_end == start:
                 # A blank line: dispatch the event.
                 last_event_id = id_buffer
                 if data:
@@ -229,11 +234,15 @@ class EventStreamParser:
                     data_size = 0
                 event_type = ""
                 continue
-            name, _, value = line.partition(":")
-            if not name:
-                continue  # a comment: the line starts with ":"
-            if value[:1] == " ":
-                value = value[1:]
+            if startswith("data: ", start, line_end):
+                name = "data"
+                value = text[start + 6 : line_end]
+            else:
+                name, _, value = text[start:line_end].partition(":")
+                if not name:
+                    continue  # a comment: the line starts with ":"
+                if value[:1] == " ":
+                    value = value[1:]
             if name == "data":
                 data_size += len(value) + 1
                 if data_size > limit:
