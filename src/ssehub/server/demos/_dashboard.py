@@ -7,11 +7,12 @@ Every ``interval`` seconds :meth:`StatsFeed.tick` takes a sample::
      "opened", "replayed", "resets", "slow_closes",
      "topics": [{"topic", "subscribers", "published", "delivered", "rate"}]}
 
-``published``/``delivered`` count events since this process started and the
-rates are per second over the last interval.  The feed's own topic is left out
-of every count (it would otherwise report itself: one event a second per
-dashboard), and ``watchers`` (the dashboards) is reported beside
-``open_streams``.  ``n`` numbers the samples of one process, ``boot`` names
+``published``/``delivered`` count events since this process started; the
+rates are per second over the last ``window`` seconds (a sliding window, so a
+publisher on the same period as the sampler does not make the chart saw-tooth).
+The feed's own topic is left out of every count (it would otherwise report
+itself: one event a second per dashboard), and ``watchers`` (the dashboards)
+is reported beside ``open_streams``.  ``n`` numbers the samples of one process, ``boot`` names
 the process, so a page can drop a sample it already has.
 
 A sample is *published* only while somebody subscribes to ``ssehub/stats``, so
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import secrets
 import time
 from collections import deque
@@ -58,6 +60,7 @@ class StatsFeed:
         keep: int = 120,
         max_topics: int = 500,
         top: int = 12,
+        window: float = 5.0,
     ) -> None:
         self.hub = hub
         self.interval = interval
@@ -72,7 +75,9 @@ class StatsFeed:
         self.topics: dict[str, list[int]] = {}
         self.samples: deque[dict[str, Any]] = deque(maxlen=keep)
         self._n = 0
-        self._last: tuple[float, int, int, dict[str, int]] | None = None
+        steps = max(1, math.ceil(window / interval)) if interval > 0 else 1
+        #: (time, published, delivered, per-topic published) of the last samples.
+        self._past: deque[tuple[float, int, int, dict[str, int]]] = deque(maxlen=steps)
 
     def observe(self, event: StoredEvent, deliveries: int) -> None:
         """Hub observer: count one live event (cheap; runs on the publish path)."""
@@ -97,13 +102,13 @@ class StatsFeed:
         per_topic = {t: c[0] for t, c in self.topics.items()}
         published_rate = delivered_rate = 0.0
         rates: dict[str, float] = {}
-        if self._last is not None:
-            then, published, delivered, before = self._last
+        if self._past:
+            then, published, delivered, before = self._past[0]
             span = max(now - then, 1e-9)
             published_rate = (self.published - published) / span
             delivered_rate = (self.delivered - delivered) / span
             rates = {t: (n - before.get(t, 0)) / span for t, n in per_topic.items()}
-        self._last = (now, self.published, self.delivered, per_topic)
+        self._past.append((now, self.published, self.delivered, per_topic))
         names = (set(self.topics) | set(subscribers)) - {STATS_TOPIC}
         ranked = sorted(
             names,

@@ -21,8 +21,8 @@ stats the path and reads what was appended since the last poll, returning
   spread over several polls instead of filling memory.
 
 :class:`LogTail` polls every tailer every ``interval`` seconds and publishes
-``log`` events ``{"file", "name", "line", "level"}`` and ``notice`` events
-``{"file", "name", "message"}`` (rotated, truncated, missing) to ``logs/<n>``.
+``log`` events ``{"file", "name", "time", "line", "level"}`` and ``notice``
+events ``{"file", "name", "time", "message"}`` (rotated, truncated, missing) to ``logs/<n>``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ import json
 import logging
 import os
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
@@ -209,8 +211,16 @@ def display_names(paths: tuple[str, ...]) -> list[str]:
 class LogTail:
     """Polls every configured file and publishes what it finds to ``logs/<n>``."""
 
-    def __init__(self, hub: Hub, paths: tuple[str, ...], *, interval: float = 0.25) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        paths: tuple[str, ...],
+        *,
+        interval: float = 0.25,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.hub = hub
+        self._wall_clock = wall_clock
         self.paths = tuple(os.path.abspath(p) for p in paths)
         self.names = display_names(self.paths)
         self.interval = interval
@@ -228,7 +238,11 @@ class LogTail:
         return published
 
     async def _publish(self, index: int, item: TailItem) -> None:
-        base: dict[str, object] = {"file": index, "name": self.names[index]}
+        base: dict[str, object] = {
+            "file": index,
+            "name": self.names[index],
+            "time": round(self._wall_clock(), 3),
+        }
         if item.kind == "line":
             payload = {**base, "line": item.text, "level": guess_level(item.text)}
             event = "log"

@@ -1,0 +1,106 @@
+/* The dashboard: GET dashboard/recent fills the charts, then EventSource on topics/ssehub/stats. */
+(function () {
+  "use strict";
+  const { el, live, json, lineChart, number } = window.SSEHub;
+  const CAPACITY = 120;
+  const badge = document.getElementById("conn");
+  const series = { published: [], delivered: [], streams: [] };
+  let boot = null;
+  let lastN = 0;
+  let latest = null;
+  let queued = false;
+
+  function text(id, value) {
+    document.getElementById(id).textContent = value;
+  }
+
+  function push(list, value) {
+    list.push(value);
+    if (list.length > CAPACITY) list.shift();
+  }
+
+  function onStats(s) {
+    if (!s || typeof s !== "object" || typeof s.n !== "number") return;
+    if (boot === null) {
+      boot = s.boot;
+      text("node", `· hub ${s.boot}`);
+    }
+    if (s.boot !== boot) {
+      /* another process: the hub restarted (or another node of the cluster) */
+      boot = s.boot;
+      lastN = 0;
+      text("node", `· hub ${s.boot}`);
+    }
+    if (s.n <= lastN) return;
+    lastN = s.n;
+    latest = s;
+    push(series.published, s.published_rate);
+    push(series.delivered, s.delivered_rate);
+    push(series.streams, s.open_streams);
+    schedule();
+  }
+
+  function schedule() {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(draw);
+  }
+
+  function draw() {
+    queued = false;
+    const s = latest;
+    if (!s) return;
+    text("k-streams", number(s.open_streams));
+    text("k-watchers", `其中仪表盘 ${s.watchers} dashboards`);
+    text("k-prate", number(s.published_rate, 1));
+    text("k-published", `共 ${number(s.published)} total`);
+    text("k-drate", number(s.delivered_rate, 1));
+    text("k-delivered", `共 ${number(s.delivered)} total`);
+    text("k-opened", number(s.opened));
+    text("k-other", `replayed ${number(s.replayed)} · resets ${number(s.resets)} · slow ${number(s.slow_closes)}`);
+    lineChart(
+      document.getElementById("chart-rates"),
+      [
+        { values: series.published, color: "#4f5bd5", fill: true },
+        { values: series.delivered, color: "#14a05a" },
+      ],
+      { min: 0, capacity: CAPACITY, format: (v) => v.toFixed(v < 10 ? 1 : 0) },
+    );
+    lineChart(
+      document.getElementById("chart-streams"),
+      [{ values: series.streams, color: "#b06ab3", fill: true }],
+      { min: 0, integer: true, capacity: CAPACITY, format: (v) => v.toFixed(0) },
+    );
+    const body = document.getElementById("topics");
+    const max = Math.max(1, ...s.topics.map((t) => t.rate));
+    const rows = s.topics.map((t) =>
+      el(
+        "tr",
+        { dataset: { topic: t.topic } },
+        el("td", { class: "topic" }, t.topic),
+        el("td", { class: "num subscribers" }, number(t.subscribers)),
+        el("td", { class: "num published" }, number(t.published)),
+        el("td", { class: "num delivered" }, number(t.delivered)),
+        el(
+          "td",
+          { class: "num rate" },
+          el("div", { class: "cell" }, el("div", { class: "bar", style: { width: `${Math.round((t.rate / max) * 80)}px` } }), number(t.rate, 1)),
+        ),
+      ),
+    );
+    body.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "还没有主题 no topics yet"))]));
+  }
+  window.addEventListener("resize", schedule);
+
+  async function start() {
+    try {
+      const recent = await json("dashboard/recent");
+      for (const s of recent.samples) onStats(s);
+    } catch (err) {
+      /* the stream below fills the charts as samples arrive */
+    }
+    live("topics/ssehub/stats", { badge, events: { stats: onStats } });
+  }
+
+  start();
+})();
