@@ -15,6 +15,7 @@ pins both behaviours so that a change in either is noticed.
 
 from __future__ import annotations
 
+import random
 import re
 import threading
 import time
@@ -45,6 +46,38 @@ KNOWN_DIFFERENCES: dict[str, tuple[list[bytes], list[tuple[str, str, str]], str]
     ),
 }
 NAMES = sorted(CORPUS)
+RANDOM_STREAMS = 150
+RANDOM_SEED = 20240601
+
+
+def random_streams(count: int, seed: int) -> dict[str, list[bytes]]:
+    """Seeded random streams of awkward lines, cut at random points."""
+    rng = random.Random(seed)
+    names = [b"data", b"event", b"id", b"retry", b"Data", b"", b"data ", BOM + b"data"]
+    separators = [b":", b": ", b":  ", b"", b"::"]
+    values = [b"", b"x", b"42", b"a\x00b", b"\xff", b"\xe2\x82", "é😀".encode(), b" sp", b"t1"]
+    line_ends = [b"\n", b"\r", b"\r\n"]
+    streams = {}
+    while len(streams) < count:
+        stream = rng.choice([b"", b"", BOM, BOM[:2], BOM + BOM])
+        for _ in range(rng.randint(1, 12)):
+            kind = rng.random()
+            if kind < 0.6:
+                stream += rng.choice(names) + rng.choice(separators) + rng.choice(values)
+                stream += rng.choice(line_ends)
+            elif kind < 0.85:
+                stream += rng.choice(line_ends)
+            else:
+                stream += bytes(rng.randrange(256) for _ in range(rng.randint(1, 3)))
+        if stream.startswith(BOM) and stream[3:4] in (b"\r", b"\n"):
+            continue  # the known difference, pinned on its own below
+        cuts = sorted(rng.randrange(len(stream) + 1) for _ in range(rng.randint(0, 4)))
+        chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+        streams[f"random-{len(streams)}"] = [chunk for chunk in chunks if chunk]
+    return streams
+
+
+RANDOM = random_streams(RANDOM_STREAMS, RANDOM_SEED)
 CHUNK_PAUSE = 0.005  # seconds between chunks; the outcome must not depend on it
 PAGE_TIMEOUT_MS = 15_000
 
@@ -77,7 +110,7 @@ class _StreamHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
             return
         name = self.path.removeprefix("/streams/")
-        chunks = CORPUS.get(name) or KNOWN_DIFFERENCES.get(name, ([],))[0]
+        chunks = CORPUS.get(name) or RANDOM.get(name) or KNOWN_DIFFERENCES.get(name, ([],))[0]
         if not chunks:
             self.send_error(404)
             return
@@ -110,11 +143,11 @@ def stream_server() -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def _event_types() -> list[str]:
-    """Every event type that any corpus stream could name, but ``message``."""
+def _event_types(streams: dict[str, list[bytes]] = CORPUS) -> list[str]:
+    """Every event type that any of ``streams`` could name, but ``message``."""
     types: set[str] = set()
     field = re.compile(r"^\ufeff?event:? ?(.*)$", re.MULTILINE)
-    for chunks in CORPUS.values():
+    for chunks in streams.values():
         text = b"".join(chunks).decode("utf-8", "replace")
         types.update(field.findall(text.replace("\r\n", "\n").replace("\r", "\n")))
         types.update(t for t, _, _ in parse_chunks(chunks).events)
@@ -127,21 +160,31 @@ def test_the_corpus_names_event_types_to_listen_for() -> None:
     assert {"custom", "événement", "my event", "tok", "e"} <= set(_event_types())
 
 
-def test_chromium_eventsource_sees_what_our_parser_sees(page: Any, stream_server: str) -> None:
-    page.goto(stream_server + "/")
-    types = _event_types()
+def _mismatches(page: Any, streams: dict[str, list[bytes]]) -> dict[str, Any]:
+    types = _event_types(streams)
     mismatches = {}
-    for name in NAMES:
+    for name, chunks in sorted(streams.items()):
         result = page.evaluate(
             COLLECT,
             {"url": f"/streams/{name}", "types": types, "timeoutMs": PAGE_TIMEOUT_MS},
         )
         assert not result["timedOut"], f"{name}: the stream never ended in the browser"
         browser = [(e["type"], e["data"], e["lastEventId"]) for e in result["events"]]
-        ours = parse_chunks(CORPUS[name]).events
+        ours = parse_chunks(chunks).events
         if browser != ours:
-            mismatches[name] = {"chromium": browser, "ssehub": ours}
-    assert mismatches == {}
+            mismatches[name] = {"stream": chunks, "chromium": browser, "ssehub": ours}
+    return mismatches
+
+
+def test_chromium_eventsource_sees_what_our_parser_sees(page: Any, stream_server: str) -> None:
+    page.goto(stream_server + "/")
+    assert _mismatches(page, CORPUS) == {}
+
+
+def test_chromium_agrees_on_seeded_random_streams(page: Any, stream_server: str) -> None:
+    assert len(RANDOM) == RANDOM_STREAMS
+    page.goto(stream_server + "/")
+    assert _mismatches(page, RANDOM) == {}
 
 
 def test_known_differences_from_chromium_stay_as_documented(page: Any, stream_server: str) -> None:
