@@ -214,6 +214,11 @@ class Hub:
             started = sub.send_started
             if started is not None and now - started > deadline:
                 self.stats.write_timeouts += 1
+                logger.info(
+                    "a write to a subscriber of %s blocked %.0f s; closing",
+                    sub.topics,
+                    now - started,
+                )
                 sub.close("write-timeout")
                 sub.abort_pending_write()
             elif interval > 0 and started is None and now - sub.last_write >= interval:
@@ -300,6 +305,7 @@ class Hub:
             max_events=config.max_queue_events,
             max_bytes=config.max_queue_bytes,
             now=self.clock(),
+            on_close=self._closed,
         )
         self._register(sub)
         try:
@@ -309,17 +315,22 @@ class Hub:
             raise
         check = check_cursor(last_event_id, epoch=self.backend.epoch, head=head)
         self.stats.opened += 1
-        start = [encode(ServerSentEvent(retry=config.retry))]
+        epoch, retry = self.backend.epoch, config.retry
         if check.outcome is CursorOutcome.RESUME:
-            return Stream(self, sub, start[0], lambda: self._replay(sub, check.after, head))
+            # Repeat the client's own cursor with the retry: one control block.
+            start = encode(ServerSentEvent(id=format_cursor(epoch, check.after), retry=retry))
+            return Stream(self, sub, start, lambda: self._replay(sub, check.after, head))
         if check.outcome is CursorOutcome.RESET:
-            start.append(self._reset_chunk(check.reason, last_event_id, head))
+            start = self._reset_chunk(check.reason, last_event_id, head, retry=retry)
         else:
-            start.append(encode(ServerSentEvent(id=format_cursor(self.backend.epoch, head))))
+            start = encode(ServerSentEvent(id=format_cursor(epoch, head), retry=retry))
         sub.go_live(head)
-        return Stream(self, sub, b"".join(start), _no_replay)
+        return Stream(self, sub, start, _no_replay)
 
-    def _reset_chunk(self, reason: str, last_event_id: str | None, head: int) -> bytes:
+    def _reset_chunk(
+        self, reason: str, last_event_id: str | None, head: int, retry: int | None = None
+    ) -> bytes:
+        """The reserved reset event: ``data`` names the reason and the refused cursor."""
         self.stats.resets += 1
         payload = {"reason": reason, "last_event_id": last_event_id}
         return encode(
@@ -327,6 +338,7 @@ class Hub:
                 data=json.dumps(payload),
                 event=RESET_EVENT,
                 id=format_cursor(self.backend.epoch, head),
+                retry=retry,
             )
         )
 
@@ -349,6 +361,11 @@ class Hub:
             if not result.more:
                 break
         sub.go_live(after)
+
+    def _closed(self, sub: Subscription) -> None:
+        if sub.close_reason == "slow":
+            self.stats.slow_closes += 1
+            logger.info("closed a slow subscriber of %s; it resumes from history", sub.topics)
 
     def _register(self, sub: Subscription) -> None:
         self._subscriptions.add(sub)

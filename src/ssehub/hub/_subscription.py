@@ -30,6 +30,7 @@ class Subscription:
     __slots__ = (
         "_held",
         "_on_abort",
+        "_on_close",
         "_queue",
         "_queued_bytes",
         "_waiter",
@@ -51,6 +52,7 @@ class Subscription:
         max_events: int = 1000,
         max_bytes: int = 4 * 1024 * 1024,
         now: float = 0.0,
+        on_close: Callable[[Subscription], None] | None = None,
     ) -> None:
         self.topics = topics
         self.max_events = max_events
@@ -69,6 +71,7 @@ class Subscription:
         self._held: list[tuple[int, bytes]] = []
         self._waiter: asyncio.Future[None] | None = None
         self._on_abort: Callable[[], None] | None = None
+        self._on_close = on_close
 
     # -- producer side -------------------------------------------------------
 
@@ -115,6 +118,8 @@ class Subscription:
             return
         self.closed = True
         self.close_reason = reason
+        if self._on_close is not None:
+            self._on_close(self)
         if reason == "slow":
             # What is queued would only keep a stalled client's buffers full.
             self._queue.clear()

@@ -1,0 +1,269 @@
+"""The hub's rules, deterministic: fake clock, seeded random, in-memory store, no server."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ssehub.errors import EncodeError, InvalidTopicError
+from ssehub.hub import RESET_EVENT, Hub, HubClosingError, HubConfig, Retention, Stream
+from ssehub.hub.backends.memory import MemoryBackend
+from ssehub.protocol import Event, EventStreamParser
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def hub() -> AsyncIterator[Hub]:
+    hub = Hub(
+        MemoryBackend(retention=Retention(max_events=50, max_age=None)),
+        HubConfig(heartbeat_interval=15.0, max_queue_events=20, write_timeout=30.0),
+        clock=Clock(),
+        rng=random.Random(7),
+    )
+    await hub.start(background=False)
+    yield hub
+    await hub.aclose()
+
+
+class Reader:
+    """Reads a hub stream's chunks through a browser-grade parser.
+
+    With the in-memory store nothing waits on real I/O, so "idle" means: the
+    next chunk is still not there after the event loop ran everything ready.
+    """
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self.parser = EventStreamParser()
+        self.chunks = stream.chunks()
+        self.raw: list[bytes] = []
+        self._pending: asyncio.Future[bytes] | None = None
+
+    async def read_until_idle(self) -> list[Event]:
+        """Consume every chunk available now."""
+        events: list[Event] = []
+        while True:
+            if self._pending is None:
+                self._pending = asyncio.ensure_future(anext(self.chunks))
+            for _ in range(100):
+                if self._pending.done():
+                    break
+                await asyncio.sleep(0)
+            else:
+                return events
+            pending, self._pending = self._pending, None
+            try:
+                chunk = pending.result()
+            except StopAsyncIteration:
+                return events
+            self.raw.append(chunk)
+            events.extend(self.parser.feed(chunk))
+
+
+async def test_fresh_stream_opens_with_retry_and_the_current_cursor(hub: Hub) -> None:
+    published = await hub.publish("news", "before")
+    reader = Reader(await hub.open(["news"]))
+    assert await reader.read_until_idle() == []
+    assert reader.raw[0] == f"id: {published.id}\nretry: 3000\n\n".encode()
+    assert reader.parser.last_event_id == published.id
+
+
+async def test_live_events_reach_the_topics_subscribers_only(hub: Hub) -> None:
+    news, other = Reader(await hub.open(["news"])), Reader(await hub.open(["sport"]))
+    await news.read_until_idle()
+    await other.read_until_idle()
+    first = await hub.publish("news", "hello\nworld", "headline")
+    events = await news.read_until_idle()
+    assert events == [Event(data="hello\nworld", event="headline", id=first.id, retry=3000)]
+    assert await other.read_until_idle() == []
+
+
+async def test_an_event_is_encoded_once_for_all_subscribers_of_a_topic(hub: Hub) -> None:
+    streams = [await hub.open(["t"]) for _ in range(3)]
+    for stream in streams:
+        await anext(stream.chunks())
+    await hub.publish("t", "shared")
+    batches = [await stream.subscription.next_batch() for stream in streams]
+    assert batches[0] is batches[1] is batches[2]
+
+
+async def test_resume_replays_exactly_the_missed_events_then_live(hub: Hub) -> None:
+    ids = [(await hub.publish("t", f"e{i}")).id for i in range(5)]
+    await hub.publish("unrelated", "x")
+    reader = Reader(await hub.open(["t"], last_event_id=ids[1]))
+    replayed = await reader.read_until_idle()
+    assert [(e.data, e.id) for e in replayed] == [(f"e{i}", ids[i]) for i in (2, 3, 4)]
+    live = await hub.publish("t", "e5")
+    assert [(e.data, e.id) for e in await reader.read_until_idle()] == [("e5", live.id)]
+    assert hub.stats.replayed == 3
+
+
+async def test_multi_topic_resume_merges_topics_in_publish_order(hub: Hub) -> None:
+    cursor = (await hub.publish("a", "a0")).id
+    for data, topic in [("b1", "b"), ("a2", "a"), ("c3", "c"), ("b4", "b")]:
+        await hub.publish(topic, data)
+    reader = Reader(await hub.open(["a", "b"], last_event_id=cursor))
+    assert [e.data for e in await reader.read_until_idle()] == ["b1", "a2", "b4"]
+
+
+async def test_events_published_while_a_replay_is_pending_arrive_once(hub: Hub) -> None:
+    cursor = (await hub.publish("t", "seen")).id
+    stream = await hub.open(["t"], last_event_id=cursor)
+    # Published after the subscription registered but before its replay ran:
+    # they are both in history and held as live events.
+    for i in range(3):
+        await hub.publish("t", f"during{i}")
+    reader = Reader(stream)
+    events = await reader.read_until_idle()
+    await hub.publish("t", "after")
+    events += await reader.read_until_idle()
+    assert [e.data for e in events] == ["during0", "during1", "during2", "after"]
+
+
+async def test_cursor_older_than_retained_history_gets_a_reset_then_live(hub: Hub) -> None:
+    old = (await hub.publish("t", "first")).id
+    for i in range(60):  # retention keeps 50
+        last = await hub.publish("t", f"e{i}")
+    reader = Reader(await hub.open(["t"], last_event_id=old))
+    events = await reader.read_until_idle()
+    assert [e.event for e in events] == [RESET_EVENT]
+    assert '"reason": "history-gap"' in events[0].data
+    assert events[0].id == last.id
+    live = await hub.publish("t", "next")
+    assert [e.id for e in await reader.read_until_idle()] == [live.id]
+
+
+@pytest.mark.parametrize(
+    ("last_event_id", "reason"),
+    [
+        ("garbage", "malformed-cursor"),
+        ("'; DROP TABLE events; --", "malformed-cursor"),
+        ("ffffffff-1", "unknown-epoch"),
+        ("\u4e2d\u6587", "malformed-cursor"),
+    ],
+)
+async def test_unusable_cursor_gets_a_documented_reset_event(
+    hub: Hub, last_event_id: str, reason: str
+) -> None:
+    await hub.publish("t", "x")
+    reader = Reader(await hub.open(["t"], last_event_id=last_event_id))
+    events = await reader.read_until_idle()
+    assert [e.event for e in events] == [RESET_EVENT]
+    assert f'"reason": "{reason}"' in events[0].data
+
+
+async def test_cursor_ahead_of_the_store_is_reset(hub: Hub) -> None:
+    await hub.publish("t", "x")
+    reader = Reader(await hub.open(["t"], last_event_id=f"{hub.backend.epoch}-999"))
+    events = await reader.read_until_idle()
+    assert '"reason": "cursor-ahead-of-store"' in events[0].data
+
+
+async def test_slow_subscriber_is_closed_and_others_get_everything(hub: Hub) -> None:
+    slow_stream = await hub.open(["t"])
+    await anext(slow_stream.chunks())
+    fast = Reader(await hub.open(["t"]))
+    await fast.read_until_idle()
+    received: list[str] = []
+    for i in range(30):  # the slow one never reads; its queue holds 20
+        await hub.publish("t", f"e{i}")
+        received += [e.data for e in await fast.read_until_idle()]
+    assert received == [f"e{i}" for i in range(30)]
+    sub = slow_stream.subscription
+    assert sub.closed
+    assert sub.close_reason == "slow"
+    assert sub.queued == 0  # what it held was released at once
+    assert hub.stats.slow_closes == 1
+
+
+async def test_heartbeat_goes_only_to_streams_idle_for_the_interval(hub: Hub) -> None:
+    clock = hub.clock
+    assert isinstance(clock, Clock)
+    quiet, busy = await hub.open(["quiet"]), await hub.open(["busy"])
+    for stream in (quiet, busy):
+        await anext(stream.chunks())
+    clock.now += 10
+    busy.subscription.last_write = clock.now
+    clock.now += 6
+    hub.tick(clock.now)
+    assert await quiet.subscription.next_batch() == b":\n\n"
+    assert busy.subscription.queued == 0
+
+
+async def test_write_blocked_past_the_deadline_closes_the_stream(hub: Hub) -> None:
+    clock = hub.clock
+    assert isinstance(clock, Clock)
+    stream = await hub.open(["t"])
+    aborted: list[bool] = []
+    stream.subscription.set_abort(lambda: aborted.append(True))
+    stream.subscription.send_started = clock.now
+    hub.tick(clock.now + 29)
+    assert not stream.subscription.closed
+    hub.tick(clock.now + 31)
+    assert stream.subscription.closed
+    assert stream.subscription.close_reason == "write-timeout"
+    assert aborted == [True]
+    assert hub.stats.write_timeouts == 1
+
+
+async def test_drain_sends_each_stream_a_jittered_retry_and_ends_it(hub: Hub) -> None:
+    readers = [Reader(await hub.open(["t"])) for _ in range(20)]
+    for reader in readers:
+        await reader.read_until_idle()
+    assert hub.drain() == 20
+    retries = []
+    for reader in readers:
+        await reader.read_until_idle()
+        assert reader.stream.subscription.closed
+        retries.append(reader.parser.retry)
+    assert all(r is not None and 1000 <= r <= 10_000 for r in retries)
+    assert len(set(retries)) > 10  # spread out, not one value for everybody
+    with pytest.raises(HubClosingError):
+        await hub.open(["t"])
+
+
+async def test_unregistered_stream_gets_no_more_events(hub: Hub) -> None:
+    stream = await hub.open(["t"])
+    stream.close()
+    await hub.publish("t", "x")
+    assert stream.subscription.queued == 0
+    assert hub.open_streams == 0
+    assert hub.topic_subscribers() == {}
+
+
+@pytest.mark.parametrize("topic", ["", "/lead", "trail/", "a//b", "a/../b", "sp ace", "x" * 300])
+async def test_publish_refuses_bad_topics_and_stores_nothing(hub: Hub, topic: str) -> None:
+    with pytest.raises(InvalidTopicError):
+        await hub.publish(topic, "x")
+    assert await hub.backend.head() == 0
+
+
+@pytest.mark.parametrize("event", ["a\nb", "a\rb", "nul\x00", RESET_EVENT])
+async def test_publish_refuses_event_types_that_could_forge_fields(hub: Hub, event: str) -> None:
+    with pytest.raises(EncodeError):
+        await hub.publish("t", "x", event)
+    assert await hub.backend.head() == 0
+
+
+@pytest.mark.parametrize("topic", ["chat/42", "价格/AAPL", "a.b~c:d@e-f_g"])
+async def test_topic_names_may_hold_slashes_and_any_script(hub: Hub, topic: str) -> None:
+    reader = Reader(await hub.open([topic]))
+    await reader.read_until_idle()
+    await hub.publish(topic, "ok")
+    assert [e.data for e in await reader.read_until_idle()] == ["ok"]
+
+
+async def test_gap_in_the_live_feed_closes_every_stream_so_it_resumes(hub: Hub) -> None:
+    streams = [await hub.open(["t"]) for _ in range(3)]
+    hub.on_gap()
+    assert all(s.subscription.closed and s.subscription.close_reason == "gap" for s in streams)
