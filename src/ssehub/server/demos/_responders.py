@@ -164,6 +164,7 @@ class OpenAIResponder:
             "stream": True,
         }
         yield Chunk("thinking", f"连接模型 {self.model}")
+        started = False
         try:
             async with self._client.stream(
                 "POST", self.url, json=payload, headers=headers
@@ -181,14 +182,20 @@ class OpenAIResponder:
                         if event.data.strip() == "[DONE]":
                             return
                         for text in _delta_texts(event.data):
+                            started = True
                             yield Chunk("content", text)
         except httpx.TimeoutException as exc:
             raise ResponderError(
                 f"模型服务超时（upstream timed out: {type(exc).__name__}）"
             ) from exc
         except httpx.HTTPError as exc:
+            reason = str(exc) or type(exc).__name__
+            if started:
+                raise ResponderError(
+                    f"模型服务在回答中途断开（upstream connection broke mid-answer: {reason}）"
+                ) from exc
             raise ResponderError(
-                f"模型服务连接失败（upstream connection failed: {exc or type(exc).__name__}）"
+                f"模型服务连接失败（upstream connection failed: {reason}）"
             ) from exc
         except EventTooLargeError as exc:
             raise ResponderError(
