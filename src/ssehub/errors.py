@@ -58,8 +58,9 @@ class LocalProtocolError(SSEHubError):
 class EncodeError(LocalProtocolError, ValueError):
     """A field can't be encoded as asked without changing the event's meaning.
 
-    Raised for CR or LF in ``event`` or ``id``, NUL in ``id``, a negative or
-    non-integer ``retry``, and CR or LF in a comment.  The encoder never
+    Raised for CR or LF in ``event`` or ``id``, NUL in ``id``, a ``retry`` that
+    is not an ``int`` from 0 to 2**64 - 1, a field of the wrong type, and text
+    that is not valid Unicode (a lone surrogate).  The encoder never
     "cleans" such input: that would silently turn one event into another.
     """
 
@@ -69,10 +70,12 @@ class RemoteProtocolError(SSEHubError):
 
 
 class EventTooLargeError(RemoteProtocolError):
-    """A line or a half-built event grew past the parser's ``max_event_size``."""
+    """A line or a half-built event grew past the parser's ``max_event_size`` (characters)."""
 
     def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"event stream line or event of {size} bytes exceeds the limit of {limit}")
+        super().__init__(
+            f"event stream line or event of {size} characters exceeds the limit of {limit}"
+        )
         self.size = size
         self.limit = limit
 

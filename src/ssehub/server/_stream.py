@@ -157,8 +157,8 @@ def _encode_item(item: EventLike) -> bytes:
         return item
     if isinstance(item, str):
         return encode(ServerSentEvent(data=item))
-    data = item.get("data", "")
-    if not isinstance(data, str):
+    data = item.get("data")
+    if data is not None and not isinstance(data, str):
         data = json.dumps(data, ensure_ascii=False)
     return encode(
         ServerSentEvent(
