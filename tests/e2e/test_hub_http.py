@@ -48,10 +48,13 @@ def test_stream_headers_follow_the_seed_without_hop_by_hop_headers(hub: HubProce
 
 
 def test_curl_on_the_root_prints_the_seeds_demo_byte_for_byte(tmp_path: Path) -> None:
-    with start_hub(["--store", "memory", "--demo-interval", "0.01"], log_dir=tmp_path) as hub:
-        with open_stream(hub.url, headers={"Accept": "*/*"}) as reader:
-            body = reader.read_to_end()
-            assert reader.response.headers["content-type"] == "text/event-stream"
+    args = ["--store", "memory", "--demo-interval", "0.01"]
+    with (
+        start_hub(args, log_dir=tmp_path) as hub,
+        open_stream(hub.url, headers={"Accept": "*/*"}) as reader,
+    ):
+        body = reader.read_to_end()
+        assert reader.response.headers["content-type"] == "text/event-stream"
     assert body == SEED_BYTES
 
 

@@ -15,7 +15,8 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
 class Duration(click.ParamType):  # type: ignore[type-arg]
     """A duration: ``30`` or ``30s``, ``500ms``, ``15m``, ``24h``, ``7d``.
 
-    ``0``/``none`` means unbounded where allowed.  Converts to float seconds, or ``None`` for ``none``/``0`` when ``allow_none``.
+    Converts to float seconds; ``0``/``none`` convert to ``None`` (unbounded)
+    when ``allow_none``.
     """
 
     name = "duration"
