@@ -97,6 +97,14 @@ def _limit(value: int | None) -> int | None:
     "resumes from history).",
 )
 @click.option(
+    "--max-queue-bytes",
+    default=4 * 1024 * 1024,
+    type=click.IntRange(1),
+    envvar="SSEHUB_MAX_QUEUE_BYTES",
+    show_envvar=True,
+    help="Bytes queued for one slow subscriber before it is closed.",
+)
+@click.option(
     "--write-timeout",
     default="30s",
     type=DURATION,
@@ -179,6 +187,7 @@ def serve(
     max_body: int,
     max_connections: int,
     max_queue: int,
+    max_queue_bytes: int,
     write_timeout: float,
     cors_origins: tuple[str, ...],
     tail_files: tuple[str, ...],
@@ -223,6 +232,7 @@ def serve(
         max_body_size=max_body,
         max_connections=max_connections,
         max_queue_events=max_queue,
+        max_queue_bytes=max_queue_bytes,
         write_timeout=write_timeout,
         cors_origins=tuple(o for origin in cors_origins for o in origin.split(",") if o),
         tail_files=tail_files,

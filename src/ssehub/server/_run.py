@@ -9,11 +9,14 @@ by subclassing ``uvicorn.Server`` and overriding its documented
 
 from __future__ import annotations
 
+import copy
 import logging
 import resource
 from types import FrameType
+from typing import Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from ._app import HubApp
 from ._settings import Settings
@@ -68,12 +71,24 @@ def raise_open_file_limit() -> int:
     return soft
 
 
+def _log_config(log_level: str) -> dict[str, Any]:
+    """uvicorn's logging setup, with ssehub's own loggers on the same handler."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["ssehub"] = {
+        "handlers": ["default"],
+        "level": log_level.upper(),
+        "propagate": False,
+    }
+    return config
+
+
 def run(settings: Settings, *, log_level: str = "info", access_log: bool = False) -> None:
     """Serve the hub until SIGTERM/SIGINT; blocks."""
     raise_open_file_limit()
     hub_app = HubApp(settings)
     config = uvicorn.Config(
         hub_app,
+        log_config=_log_config(log_level),
         host=settings.host,
         port=settings.port,
         lifespan="on",
