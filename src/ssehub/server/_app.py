@@ -64,8 +64,17 @@ class HubApp:
             lifespan=lambda _app: self.lifespan(),
         )
 
+    async def subscribe(self, request: Request, *topics: str) -> Response:
+        """Stream ``topics`` from your own endpoint, with resume, heartbeats, limits.
+
+        The client's ``Last-Event-ID`` (or ``?last_event_id=``) is honoured
+        exactly as on ``GET /topics/…``; refusals raise :class:`ApiError`
+        (a JSON error when the app uses ssehub's exception handlers).
+        """
+        return await self._api.stream(request, list(topics))
+
     def _routes(self) -> list[BaseRoute]:
-        api = TopicsAPI(self.hub, self.settings)
+        api = self._api = TopicsAPI(self.hub, self.settings)
         return [
             Route("/", DemoRoot(self.settings).endpoint, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),

@@ -69,15 +69,16 @@ class TopicsAPI:
         return JSONResponse({"id": published.id, "topic": published.topic}, status_code=201)
 
     async def subscribe_one(self, request: Request) -> Response:
-        return await self._subscribe(request, [request.path_params["topic"]])
+        return await self.stream(request, [request.path_params["topic"]])
 
     async def subscribe_many(self, request: Request) -> Response:
         topics = request.query_params.getlist("topic")
         if not topics:
             raise ApiError(400, "missing_topic", "name at least one topic: /events?topic=a&topic=b")
-        return await self._subscribe(request, topics)
+        return await self.stream(request, topics)
 
-    async def _subscribe(self, request: Request, topics: list[str]) -> Response:
+    async def stream(self, request: Request, topics: list[str]) -> Response:
+        """Open a resumable stream of ``topics`` for ``request``."""
         if self.hub.open_streams >= self.settings.max_connections:
             raise ApiError(
                 503,

@@ -1,0 +1,84 @@
+"""ssehub inside a user's own FastAPI app: mounted, and as a response class.
+
+The app (tests/server/apps/user_app.py) runs under a real uvicorn on a real port.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.processes import free_port, wait_for_port
+from tests.support.sse import open_stream
+
+
+@pytest.fixture(scope="module")
+def user_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path_factory.mktemp("user-app") / "uvicorn.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "tests.server.apps.user_app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],  # fmt: skip
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+    try:
+        wait_for_port(port, proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def test_the_mounted_hub_publishes_and_streams_under_its_prefix(user_app: str) -> None:
+    with open_stream(f"{user_app}/hub/topics/news") as reader:
+        reader.read_until(b"retry: 3000")
+        answer = httpx.post(f"{user_app}/hub/topics/news", json={"data": "mounted"})
+        assert answer.status_code == 201
+        assert reader.read_events(1)[0].data == "mounted"
+    assert httpx.get(f"{user_app}/hub/healthz").json()["status"] == "ok"
+
+
+def test_your_own_endpoint_streams_hub_topics_with_exact_resume(user_app: str) -> None:
+    ids = [httpx.post(f"{user_app}/rooms/r1/say", content=f"m{i}").json()["id"] for i in range(4)]
+    with open_stream(f"{user_app}/rooms/r1", headers={"Last-Event-ID": ids[1]}) as reader:
+        assert [(e.data, e.id) for e in reader.read_events(2)] == [("m2", ids[2]), ("m3", ids[3])]
+    refused = httpx.get(f"{user_app}/rooms/secret")
+    assert refused.status_code == 403
+
+
+def test_response_class_brings_headers_heartbeats_and_resume(user_app: str) -> None:
+    with open_stream(f"{user_app}/count", headers={"Last-Event-ID": "41"}) as reader:
+        events = reader.read_events(3)
+        assert [(e.data, e.id) for e in events] == [(f"token {i}", str(i)) for i in (42, 43, 44)]
+        reader.read_until(b"token 44\n\n:\n\n")  # quiet generator: a heartbeat comment
+        headers = reader.response.headers
+    assert headers["content-type"] == "text/event-stream"
+    assert headers["cache-control"] == "no-cache"
+    assert headers["x-accel-buffering"] == "no"
+    assert "connection" not in headers
+
+
+def test_response_class_closes_the_generator_when_the_client_leaves(user_app: str) -> None:
+    with open_stream(f"{user_app}/count", headers={"Last-Event-ID": "99"}) as reader:
+        reader.read_events(1)
+    deadline = time.monotonic() + 20
+    while "count from 100" not in httpx.get(f"{user_app}/finished").json():
+        assert time.monotonic() < deadline, "the generator's finally never ran"
+        time.sleep(0.02)
