@@ -33,7 +33,7 @@ def user_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "127.0.0.1",
                 "--port",
                 str(port),
-            ],  # fmt: skip
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=Path(__file__).resolve().parents[2],
