@@ -46,6 +46,15 @@
     }
   }
 
+  /* While the page unloads its streams break: that is not an error to show or to save. */
+  let unloading = false;
+  window.addEventListener("pagehide", () => {
+    unloading = true;
+  });
+  window.addEventListener("pageshow", () => {
+    unloading = false;
+  });
+
   function live(url, options) {
     const opts = options || {};
     const events = opts.events || {};
@@ -77,6 +86,8 @@
 
     function listen(name, fn) {
       source.addEventListener(name, (e) => {
+        /* EventSource's own "error" (a plain Event) is not a server event named "error" */
+        if (!(e instanceof MessageEvent) || unloading) return;
         if (e.lastEventId) handle.lastEventId = e.lastEventId;
         if (fn) fn(parse(e.data), e);
       });
@@ -97,7 +108,7 @@
         if (opts.onOpen) opts.onOpen(again);
       };
       source.onerror = () => {
-        if (mine !== source || closed) return;
+        if (mine !== source || closed || unloading) return;
         if (source.readyState === EventSource.CLOSED) {
           state("reconnecting");
           Promise.resolve(opts.onFail ? opts.onFail() : true).then((retry) => {
