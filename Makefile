@@ -22,11 +22,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/ssehub serve $(ARGS)
 
-## Lint, type-check and run every test.
+## Lint, type-check, hold ssehub.protocol at 100% branch coverage, then run every test.
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
+	$(BIN)/python -m pytest tests/protocol -q -p no:cacheprovider --cov=ssehub.protocol \
+		--cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=100
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: $(STAMP)
