@@ -172,6 +172,13 @@ def test_data_with_line_breaks_arrives_as_data_never_as_a_forged_event(
         ("POST", "/topics/a//b", {"content": "x"}, 400, "invalid_topic"),
         ("GET", "/topics/a%20b", {}, 400, "invalid_topic"),
         ("GET", "/events", {}, 400, "missing_topic"),
+        (
+            "GET",
+            "/events?" + "&".join(f"topic=t{i}" for i in range(101)),
+            {},
+            400,
+            "too_many_topics",
+        ),
         ("GET", "/nowhere", {}, 404, "not_found"),
         ("DELETE", "/topics/t", {}, 405, "method_not_allowed"),
         ("PUT", "/healthz", {}, 405, "method_not_allowed"),

@@ -23,6 +23,8 @@ from ._stream import HubStreamResponse, last_event_id_of
 __all__ = ["TopicsAPI"]
 
 _JSON_KEYS = frozenset({"data", "event"})
+#: Most topics one ``GET /events`` stream may name.
+MAX_TOPICS_PER_STREAM = 100
 
 
 class TopicsAPI:
@@ -75,6 +77,10 @@ class TopicsAPI:
         topics = request.query_params.getlist("topic")
         if not topics:
             raise ApiError(400, "missing_topic", "name at least one topic: /events?topic=a&topic=b")
+        if len(topics) > MAX_TOPICS_PER_STREAM:
+            raise ApiError(
+                400, "too_many_topics", f"at most {MAX_TOPICS_PER_STREAM} topics per stream"
+            )
         return await self.stream(request, topics)
 
     async def stream(self, request: Request, topics: list[str]) -> Response:
