@@ -153,7 +153,7 @@ async def test_streamed_deltas_become_content_chunks(fake_llm: FakeLLM) -> None:
 
 
 async def test_no_authorization_header_without_a_key(fake_llm: FakeLLM) -> None:
-    chunks, error = await _collect(OpenAIResponder(fake_llm.url, "fake-1"), "hi")
+    _chunks, error = await _collect(OpenAIResponder(fake_llm.url, "fake-1"), "hi")
     assert error is None
     assert "authorization" not in fake_llm.requests[-1][0]
 
@@ -197,7 +197,7 @@ async def test_silent_upstream_hits_the_read_timeout(fake_llm: FakeLLM) -> None:
 
 async def test_unreachable_upstream_is_a_clear_error() -> None:
     url = f"http://127.0.0.1:{free_port()}/v1/chat/completions"
-    chunks, error = await _collect(OpenAIResponder(url, "fake-1", connect_timeout=5), "hi")
+    _chunks, error = await _collect(OpenAIResponder(url, "fake-1", connect_timeout=5), "hi")
     assert error is not None
     assert "connection failed" in error
 

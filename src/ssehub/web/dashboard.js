@@ -2,7 +2,8 @@
 (function () {
   "use strict";
   const { el, live, json, lineChart, number } = window.SSEHub;
-  const CAPACITY = 120;
+  const CAPACITY = 120; /* samples kept */
+  const SLOTS = 60; /* the charts' width in samples until more have come */
   const badge = document.getElementById("conn");
   const series = { published: [], delivered: [], streams: [] };
   let boot = null;
@@ -64,12 +65,12 @@
         { values: series.published, color: "#4f5bd5", fill: true },
         { values: series.delivered, color: "#14a05a" },
       ],
-      { min: 0, capacity: CAPACITY, format: (v) => v.toFixed(v < 10 ? 1 : 0) },
+      { min: 0, capacity: SLOTS, format: (v) => v.toFixed(v < 10 ? 1 : 0) },
     );
     lineChart(
       document.getElementById("chart-streams"),
       [{ values: series.streams, color: "#b06ab3", fill: true }],
-      { min: 0, integer: true, capacity: CAPACITY, format: (v) => v.toFixed(0) },
+      { min: 0, integer: true, capacity: SLOTS, format: (v) => v.toFixed(0) },
     );
     const body = document.getElementById("topics");
     const max = Math.max(1, ...s.topics.map((t) => t.rate));

@@ -177,6 +177,7 @@
   }
 
   /* lineChart(canvas, [{values, color, width, fill}], {min, max, format, capacity, axis, integer}):
+   * the x axis holds max(capacity, points) points, the newest at the right edge;
    * a plain canvas line chart scaled for the device pixel ratio; `integer` puts the grid lines on
  * whole numbers. The canvas's data-points attribute says how many points it shows. */
   function lineChart(canvas, series, options) {

@@ -3,7 +3,8 @@
 (function () {
   "use strict";
   const { el, live, json, lineChart, number, time, cssColor } = window.SSEHub;
-  const CAPACITY = 120;
+  const CAPACITY = 120; /* points kept per symbol */
+  const SLOTS = 40; /* the chart's width in points until more have come */
   const cards = document.getElementById("cards");
   const badge = document.getElementById("conn");
   const chart = document.getElementById("chart");
@@ -99,7 +100,7 @@
       const color = q.price !== null && q.open !== null && q.price < q.open ? down : up;
       lineChart(q.spark, [{ values: q.history, color, width: 1.5, fill: true }], {
         axis: false,
-        capacity: CAPACITY,
+        capacity: SLOTS,
         empty: "",
       });
     }
@@ -111,7 +112,7 @@
     const color = q.price !== null && q.open !== null && q.price < q.open ? down : up;
     priceEl.className = `chart-price ${color === down ? "down" : "up"}`;
     lineChart(chart, [{ values: q.history, color, fill: true }], {
-      capacity: CAPACITY,
+      capacity: SLOTS,
       format: (v) => v.toFixed(2),
     });
   }
