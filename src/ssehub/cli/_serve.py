@@ -148,10 +148,12 @@ def _limit(value: int | None) -> int | None:
 )
 @click.option(
     "--ticker/--no-ticker",
-    default=True,
+    default=None,
     envvar="SSEHUB_TICKER",
     show_envvar=True,
-    help="Run the built-in stock ticker publisher.",
+    show_default=False,
+    help="Run the built-in stock ticker publisher. Default: on, except with a Redis store, "
+    "where every node would publish the same prices (pass --ticker on one node).",
 )
 @click.option(
     "--demo-interval",
@@ -193,7 +195,7 @@ def serve(
     tail_files: tuple[str, ...],
     llm_url: str | None,
     llm_model: str,
-    ticker: bool,
+    ticker: bool | None,
     demo_interval: float,
     log_level: str,
     access_log: bool,
@@ -238,7 +240,7 @@ def serve(
         tail_files=tail_files,
         llm_url=llm_url,
         llm_model=llm_model,
-        ticker=ticker,
+        ticker=ticker if ticker is not None else not store.startswith(("redis", "unix")),
         demo_interval=demo_interval,
     )
     run(settings, log_level=log_level, access_log=access_log)

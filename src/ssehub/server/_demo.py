@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from importlib import resources
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from ..protocol import ServerSentEvent
 from ._settings import Settings
 from ._stream import EventSourceResponse
+from .demos._pages import page
 
 __all__ = ["SEED_EVENTS", "DemoRoot", "wants_html"]
 
@@ -56,8 +56,7 @@ class DemoRoot:
 
     async def endpoint(self, request: Request) -> Response:
         if wants_html(request):
-            page = resources.files("ssehub.web").joinpath("index.html").read_text("utf-8")
-            return HTMLResponse(page)
+            return page("index.html")
         return EventSourceResponse(
             seed_events(self.settings.demo_interval),
             prelude=False,
