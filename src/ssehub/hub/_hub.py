@@ -26,7 +26,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import HubError
@@ -115,7 +115,7 @@ class Stream:
         self._start = start
         self._replay = replay
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         """The stream's writes: the opening chunk, the replay, then live batches."""
         yield self._start
         async for chunk in self._replay():
@@ -242,6 +242,11 @@ class Hub:
     def add_observer(self, observer: Callable[[StoredEvent, int], None]) -> None:
         """Call ``observer(event, deliveries)`` for every live event (metrics, dashboards)."""
         self._observers.append(observer)
+
+    def remove_observer(self, observer: Callable[[StoredEvent, int], None]) -> None:
+        """Stop calling ``observer`` (no error if it was not added)."""
+        with contextlib.suppress(ValueError):
+            self._observers.remove(observer)
 
     def encode_stored(self, stored: StoredEvent) -> bytes:
         """The wire chunk of a stored event: ``id``, optional ``event``, ``data``."""

@@ -24,8 +24,8 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any, cast
+from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -168,7 +168,7 @@ async def _relay(answer_id: str, stream: Stream) -> AsyncIterator[ServerSentEven
     parser = EventStreamParser()
     retry: int | None = None
     try:
-        chunks = cast(AsyncGenerator[bytes, None], stream.chunks())
+        chunks = stream.chunks()
         async with contextlib.aclosing(chunks):
             async for chunk in chunks:
                 for event in parser.feed(chunk):
