@@ -120,16 +120,28 @@ class LogFollower:
         #: How many times it called ``on_gap``.
         self.gaps = 0
         self._last_event: StoredEvent | None = None
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Make :meth:`run` return at its next step (cancel it too, to end a blocked read)."""
+        self._stopping = True
 
     async def run(self) -> None:
-        """Follow the log until cancelled; reconnects by itself."""
+        """Follow the log until stopped or cancelled; reconnects by itself.
+
+        On Python 3.11, ``asyncio.wait_for`` (which redis-py uses to send
+        commands) can swallow a cancellation (CPython gh-86296), so the owner
+        calls :meth:`stop` and cancels until the task is done.
+        """
         failures = 0
-        while True:
+        while not self._stopping:
             try:
                 if failures:
                     await self._verify_last()
                 await self._round_trip()
             except (RedisError, OSError) as exc:
+                if self._stopping:
+                    return
                 if self.connected:
                     logger.warning("redis live feed interrupted: %s; reconnecting", exc)
                 self.connected = False

@@ -196,8 +196,13 @@ class RedisBackend:
         if self._closed:
             return
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
+        if self._follower is not None and self._task is not None:
+            self._follower.stop()
+            # Cancel until done: one cancellation can be swallowed on Python 3.11
+            # (see LogFollower.run); a blocked XREAD needs one to end early.
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait([self._task], timeout=0.2)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         for client in (self._client, self._feed_client):
