@@ -214,8 +214,9 @@ class RedisBackend:
 
     @property
     def feed_connected(self) -> bool:
-        """Whether the live feed's last round trip to Redis succeeded."""
-        return self._follower is not None and self._follower.connected
+        """Whether the live feed runs and its last round trip to Redis succeeded."""
+        task, follower = self._task, self._follower
+        return task is not None and not task.done() and follower is not None and follower.connected
 
     # -- the Backend operations --------------------------------------------------------------
 
