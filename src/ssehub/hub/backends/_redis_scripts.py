@@ -15,6 +15,8 @@ Key layout (``P`` is the backend's ``prefix``)::
                           trimmed to about ``log_max_len`` entries
     P:topics     set      the topics that have a stream (for prune)
     P:trimmed    hash     topic -> the highest seq retention removed from it
+    P:once:{tok} string   seq of the append with one-time token ``tok``
+                          (expires after 30 s; makes a retried append a no-op)
 
 Stream entries hold ``data``, ``time`` (float seconds, as text) and ``event``
 (absent when the event has the default type); log entries add ``topic``.
@@ -76,11 +78,13 @@ local function check_type(key, want)
 end
 """
 
-#: Append one event.
-#: KEYS: seq, epoch, topic stream, log, trimmed, topics.
+#: Append one event, at most once per token.
+#: KEYS: seq, epoch, topic stream, log, trimmed, topics, once (the append's token).
 #: ARGV: topic, data, event ('' when absent), has_event ('1'/'0'), time,
-#: max_events ('0': no bound), log_max_len, epoch candidate.
+#: max_events ('-1': no bound), log_max_len, epoch candidate, token TTL (ms).
 #: Returns ``{seq, epoch}``; the epoch is created from the candidate if missing.
+#: If the token was seen (a retry of an append that did run), nothing is
+#: written and the first run's ``seq`` is returned.
 APPEND = (
     _TRIM_HELPERS
     + """
@@ -89,12 +93,17 @@ for _, check in ipairs({{KEYS[1], 'string'}, {KEYS[2], 'string'}, {KEYS[3], 'str
   local err = check_type(check[1], check[2])
   if err then return err end
 end
+local done = redis.call('GET', KEYS[7])
 local epoch = redis.call('GET', KEYS[2])
+if done and epoch then
+  return {tonumber(done), epoch}
+end
 if not epoch then
   epoch = ARGV[8]
   redis.call('SET', KEYS[2], epoch)
 end
 local seq = redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[7], seq, 'PX', ARGV[9])
 local id = string.format('%d-0', seq)
 local fields = {'data', ARGV[2], 'time', ARGV[5]}
 if ARGV[4] == '1' then
@@ -105,7 +114,7 @@ redis.call('XADD', KEYS[3], id, unpack(fields))
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], id, 'topic', ARGV[1], unpack(fields))
 redis.call('SADD', KEYS[6], ARGV[1])
 local max_events = tonumber(ARGV[6])
-if max_events > 0 then
+if max_events >= 0 then
   drop_oldest(KEYS[3], KEYS[5], ARGV[1], redis.call('XLEN', KEYS[3]) - max_events)
 end
 return {seq, epoch}
@@ -114,7 +123,7 @@ return {seq, epoch}
 
 #: Apply retention to one topic.
 #: KEYS: topic stream, trimmed, topics.
-#: ARGV: topic, cutoff time ('': no age bound), max_events ('0': no bound).
+#: ARGV: topic, cutoff time ('': no age bound), max_events ('-1': no bound).
 #: Returns how many entries were removed.  An emptied stream is deleted and
 #: its topic forgotten (the trim mark stays, so old cursors still see the gap).
 PRUNE = (
@@ -126,7 +135,7 @@ for _, check in ipairs({{KEYS[1], 'stream'}, {KEYS[2], 'hash'}, {KEYS[3], 'set'}
 end
 local removed = 0
 local max_events = tonumber(ARGV[3])
-if max_events > 0 then
+if max_events >= 0 then
   removed = removed + drop_oldest(KEYS[1], KEYS[2], ARGV[1],
                                   redis.call('XLEN', KEYS[1]) - max_events)
 end

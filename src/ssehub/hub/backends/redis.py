@@ -36,11 +36,15 @@ Design:
   that many publishes resynchronises with ``on_gap``.
 * **Errors.**  Every redis-py error is translated here, once, into
   :class:`~ssehub.errors.BackendUnavailableError` (chained with ``from``).
-  Commands are never retried (a retried append could store an event twice);
-  connecting gives up after ``connect_timeout`` and a command after
-  ``command_timeout`` (float seconds).  When a connection breaks *after* the
-  append script was sent, whether the event was stored is unknown: it may
-  still reach subscribers, but it is never stored twice.
+  Connecting gives up after ``connect_timeout`` and a command after
+  ``command_timeout`` (float seconds).  redis-py's own retries are off; a
+  command that fails because its connection broke is repeated exactly once,
+  at once, on a fresh connection (idle pooled connections die unnoticed when
+  Redis restarts or the network blips).  That is safe for appends too: each
+  carries a one-time token, and a repeat of an append that did run returns
+  the first run's ``seq`` without storing anything.  Only when a command
+  *times out* (a hung Redis) is the outcome of an append unknown: it may
+  still be stored, once, when Redis wakes up.
 
 Redis Cluster is not supported (the scripts touch keys of several slots).
 """
@@ -50,14 +54,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from ...errors import BackendUnavailableError
@@ -67,6 +73,11 @@ from ._redis_feed import LogFollower, new_epoch, parse_entry
 from ._redis_scripts import APPEND, PRUNE, RESYNC
 
 __all__ = ["RedisBackend"]
+
+_T = TypeVar("_T")
+
+#: How long an append's one-time token is kept (ms): far longer than one retry takes.
+_ONCE_TTL_MS = 30_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +108,9 @@ class _Keys:
 
     def topic(self, topic: str) -> str:
         return f"{self.prefix}:t:{topic}"
+
+    def once(self, token: str) -> str:
+        return f"{self.prefix}:once:{token}"
 
 
 class RedisBackend:
@@ -174,8 +188,7 @@ class RedisBackend:
         """
         if self._task is not None:
             raise RuntimeError("RedisBackend.start() was already called")
-        with self._translate("start"):
-            epoch, head = await self._resync(new_epoch(), "", self._client)
+        epoch, head = await self._run("start", lambda: self._resync(new_epoch(), "", self._client))
         self.epoch = epoch
         self._follower = LogFollower(
             self._feed_client,
@@ -225,9 +238,19 @@ class RedisBackend:
         now = self._clock()
         max_events = self.retention.max_events
         keys = self._keys
-        with self._translate("append"):
-            seq, epoch = await self._append_script(
-                keys=[keys.seq, keys.epoch, keys.topic(topic), keys.log, keys.trimmed, keys.topics],
+        token = secrets.token_hex(12)
+        seq, epoch = await self._run(
+            "append",
+            lambda: self._append_script(
+                keys=[
+                    keys.seq,
+                    keys.epoch,
+                    keys.topic(topic),
+                    keys.log,
+                    keys.trimmed,
+                    keys.topics,
+                    keys.once(token),
+                ],
                 args=[
                     topic,
                     data,
@@ -237,8 +260,10 @@ class RedisBackend:
                     -1 if max_events is None else max_events,
                     self._log_max_len,
                     new_epoch(),
+                    _ONCE_TTL_MS,
                 ],
-            )
+            ),
+        )
         self._set_epoch(epoch)
         return StoredEvent(seq=int(seq), topic=topic, data=data, event=event, time=now)
 
@@ -248,12 +273,16 @@ class RedisBackend:
         if not names or limit <= 0:
             return ReadResult(events=[])
         start = str(max(after, 0) + 1)
-        with self._translate("read"):
+
+        async def transaction() -> list[Any]:
             async with self._client.pipeline(transaction=True) as pipe:
                 for name in names:
                     pipe.xrange(self._keys.topic(name), min=start, max="+", count=limit + 1)
                 pipe.hmget(self._keys.trimmed, names)
-                replies = await pipe.execute()
+                replies: list[Any] = await pipe.execute()
+                return replies
+
+        replies = await self._run("read", transaction)
         events = [
             parse_entry(entry_id, fields, topic=name)
             for name, entries in zip(names, replies, strict=False)
@@ -265,23 +294,25 @@ class RedisBackend:
 
     async def head(self) -> int:
         """The highest ``seq`` minted so far (0 for an empty store)."""
-        with self._translate("head"):
-            value = await self._client.get(self._keys.seq)
+        value = await self._run("head", lambda: self._client.get(self._keys.seq))
         return int(value or 0)
 
     async def prune(self, now: float) -> int:
         """Apply both retention bounds to every topic at time ``now``; return how many went."""
         max_age, max_events = self.retention.max_age, self.retention.max_events
         cutoff = "" if max_age is None else repr(now - max_age)
-        removed = 0
         keys = self._keys
-        with self._translate("prune"):
+
+        async def prune_all() -> int:
+            removed = 0
             async for name in self._client.sscan_iter(keys.topics, count=500):
                 removed += await self._prune_script(
                     keys=[keys.topic(name), keys.trimmed, keys.topics],
                     args=[name, cutoff, -1 if max_events is None else max_events],
                 )
-        return removed
+            return removed
+
+        return await self._run("prune", prune_all)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -297,6 +328,24 @@ class RedisBackend:
 
     def _set_epoch(self, epoch: str) -> None:
         self.epoch = epoch
+
+    async def _run(self, operation: str, call: Callable[[], Awaitable[_T]]) -> _T:
+        """Run ``call``; once more if the connection broke; translate redis-py's errors.
+
+        A pooled connection can be dead without redis-py knowing (reset while
+        idle, e.g. by a Redis restart): the first command on it fails with a
+        ConnectionError.  The idle connections are likely dead too, so they
+        are dropped and the call is repeated, once, on a fresh connection.
+        Every operation is safe to repeat: reads trivially, appends through
+        their one-time token.  A timeout is not retried (a hung Redis would
+        only double the wait).
+        """
+        with self._translate(operation):
+            try:
+                return await call()
+            except RedisConnectionError:
+                await self._pool.disconnect(inuse_connections=False)
+            return await call()
 
     @contextlib.contextmanager
     def _translate(self, operation: str) -> Iterator[None]:
