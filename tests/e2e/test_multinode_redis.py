@@ -3,7 +3,8 @@
 Events published on any node reach subscribers on every node; a cursor issued
 by one node resumes exactly on another; while Redis is down, publishing gets a
 503 with a JSON body and stores nothing, and open streams carry on once Redis
-is back.  (A node killed under load: ``test_multinode_failover.py``.)
+is back; a wiped Redis ends every stream and old cursors get the reset event.
+(A node killed under load: ``test_multinode_failover.py``.)
 """
 
 from __future__ import annotations
@@ -170,3 +171,24 @@ def _publish_once_redis_answers(node: HubProcess, topic: str, data: str) -> str:
         assert answer.status_code == 503, answer.text
         time.sleep(0.05)  # polling interval, not a wait for something
     raise AssertionError("redis did not come back")
+
+
+def test_a_wiped_redis_ends_every_stream_and_old_cursors_get_the_reset_event(
+    redis_server: RedisProcess, nodes: list[HubProcess]
+) -> None:
+    a, b, _ = nodes
+    with open_stream(f"{b.url}/topics/t") as on_b:
+        on_b.read_until(b"retry: ")
+        cursor = publish(a, "t", "in the old store")
+        assert on_b.read_events(1)[0].id == cursor
+        with redis.Redis.from_url(redis_server.url) as admin:
+            admin.flushall()
+        on_b.read_to_end(timeout=30)  # node b noticed the new epoch and ended its streams
+    with open_stream(f"{b.url}/topics/t", headers={"Last-Event-ID": cursor}) as again:
+        reset = again.read_events(1)[0]
+        assert reset.event == RESET_EVENT
+        assert json.loads(reset.data)["reason"] == "unknown-epoch"
+        fresh = publish(a, "t", "in the new store")
+        assert again.read_events(2)[1].id == fresh
+    assert fresh.endswith("-1")
+    assert fresh.partition("-")[0] != cursor.partition("-")[0]
