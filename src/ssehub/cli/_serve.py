@@ -214,8 +214,9 @@ def serve(
       curl -N http://localhost:8004/topics/news     # subscribe to a topic
       curl -d 'hello' http://localhost:8004/topics/news   # publish to it
     """
+    from ..errors import HubError
     from ..server import Settings
-    from ..server._run import run
+    from ..server._run import check_store, run
 
     try:
         from ..hub import open_backend
@@ -243,4 +244,8 @@ def serve(
         ticker=ticker if ticker is not None else not store.startswith(("redis", "unix")),
         demo_interval=demo_interval,
     )
+    try:
+        check_store(settings)
+    except HubError as exc:
+        raise click.ClickException(f"cannot open the store {store!r}: {exc}") from exc
     run(settings, log_level=log_level, access_log=access_log)

@@ -168,9 +168,12 @@ class Hub:
         for sub in list(self._subscriptions):
             sub.close("shutdown")
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Cancel until it is done: on Python 3.11 a cancellation can be swallowed by
+            # asyncio.wait_for inside a backend call (CPython gh-86296).
+            while not self._task.done():
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({self._task}, timeout=1.0)
             self._task = None
         await self.backend.aclose()
 

@@ -108,9 +108,12 @@ class HubApp:
             return JSONResponse(
                 {"status": "unavailable", "message": f"store unreachable: {exc}"}, status_code=503
             )
+        live_feed = bool(getattr(self.hub.backend, "feed_connected", True))
+        status = "draining" if self.hub.closing else "ok" if live_feed else "degraded"
         return JSONResponse(
             {
-                "status": "draining" if self.hub.closing else "ok",
+                "status": status,
+                "live_feed": live_feed,
                 "open_streams": self.hub.open_streams,
                 "head": head,
                 "epoch": self.hub.backend.epoch,

@@ -9,6 +9,7 @@ by subclassing ``uvicorn.Server`` and overriding its documented
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import resource
@@ -18,11 +19,12 @@ from typing import Any
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
+from ..hub import StoredEvent, open_backend
 from ._app import HubApp
 from ._settings import Settings
 from ._stream import ABORTS
 
-__all__ = ["raise_open_file_limit", "run"]
+__all__ = ["check_store", "raise_open_file_limit", "run"]
 
 logger = logging.getLogger("ssehub.server")
 
@@ -57,6 +59,29 @@ class _IntentionalAbortFilter(logging.Filter):
             ABORTS.pending -= 1
             return False
         return True
+
+
+class _NoListener:
+    def on_event(self, event: StoredEvent) -> None:
+        pass
+
+    def on_gap(self) -> None:
+        pass
+
+
+def check_store(settings: Settings) -> None:
+    """Open and close the configured store once, so a bad one fails before serving.
+
+    Raises :class:`~ssehub.errors.HubError` (e.g. ``BackendUnavailableError``) with
+    a message naming the problem.
+    """
+
+    async def probe() -> None:
+        backend = open_backend(settings.store, settings.retention())
+        await backend.start(_NoListener())
+        await backend.aclose()
+
+    asyncio.run(probe())
 
 
 def raise_open_file_limit() -> int:
@@ -100,4 +125,9 @@ def run(settings: Settings, *, log_level: str = "info", access_log: bool = False
     )
     server = _HubServer(config, hub_app)
     logging.getLogger("uvicorn.error").addFilter(_IntentionalAbortFilter())
-    server.run()
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits 3 when it can't bind: ssehub says 1
+        raise SystemExit(0 if exc.code in (0, None) else 1) from None
+    if not server.started:
+        raise SystemExit(1)

@@ -53,7 +53,9 @@ class Backend(Protocol):
         The event reaches ``listener.on_event`` through the live feed (for the
         in-process backends before this returns).  Raises
         :class:`~ssehub.errors.BackendUnavailableError` if the store can't be
-        reached; then nothing was stored.
+        reached.  When the store refused or could not be reached, nothing was
+        stored; after a timeout on a networked store the event may have been
+        stored once (it then reaches subscribers like any other).
         """
 
     async def read(self, topics: Sequence[str], after: int, limit: int) -> ReadResult:

@@ -1,0 +1,64 @@
+"""``ssehub serve`` as a user runs it: a subprocess, one-line errors, documented exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import HubProcess, free_port
+
+
+def serve(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ssehub", "serve", "--host", "127.0.0.1", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("store", "message"),
+    [
+        ("redis://127.0.0.1:1/0", "cannot open the store 'redis://127.0.0.1:1/0'"),
+        ("sqlite:/proc/no/such/dir/hub.db", "cannot open SQLite store"),
+    ],
+)
+def test_an_unusable_store_is_one_line_and_exit_1(store: str, message: str) -> None:
+    result = serve("--store", store, "--port", str(free_port()))
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_an_unknown_store_kind_is_a_usage_error(tmp_path: Path) -> None:
+    result = serve("--store", "postgres://x")
+    assert result.returncode == 2
+    assert "use memory, sqlite:PATH or redis://" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_taken_port_is_exit_1_without_traceback(hub: HubProcess) -> None:
+    result = serve("--store", "memory", "--port", str(hub.port))
+    assert result.returncode == 1
+    assert "address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_explains_the_stores_and_shows_examples() -> None:
+    result = serve("--help")
+    assert result.returncode == 0
+    for text in ("sqlite:PATH", "redis://", "curl -N http://localhost:8004", "SSEHUB_PORT"):
+        assert text in result.stdout
+
+
+def test_python_dash_m_is_the_same_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ssehub", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0
+    assert "serve" in result.stdout
