@@ -26,7 +26,14 @@ import httpx
 
 from benchmarks._subscriber import StreamStats, cpu_seconds, worker_main
 
-__all__ = ["LoadClient", "Measurement", "OpenReport", "PublishReport", "Publisher"]
+__all__ = [
+    "LoadClient",
+    "Measurement",
+    "OpenReport",
+    "PublishReport",
+    "Publisher",
+    "publish_all",
+]
 
 
 @dataclass
@@ -152,12 +159,13 @@ class LoadClient:
             "errors": [e for r in replies for e in r["errors"]][:5],
         }
 
-    def arm(self, expected: int, *, latency: bool, deadline_ns: int) -> None:
-        """Make every worker count events ``1..expected`` until all arrived or ``deadline_ns``."""
-        message = (
-            "measure",
-            {"expected": expected, "latency": latency, "deadline_ns": deadline_ns},
-        )
+    def arm(self, expected: int, *, latency: bool, deadline_ns: int, lanes: int = 1) -> None:
+        """Make every worker count events ``1..expected`` until all arrived or ``deadline_ns``.
+
+        ``lanes`` is the number of publishers (see ``_Worker.arm``).
+        """
+        args = {"expected": expected, "latency": latency, "deadline_ns": deadline_ns}
+        message = ("measure", {**args, "lanes": lanes})
         replies = self._ask_all([message] * self.procs, timeout=30)
         if any(r != "armed" for r in replies):
             raise RuntimeError(f"a load-client worker refused to measure: {replies!r}")
@@ -236,21 +244,34 @@ class Publisher:
         return head.encode() + body
 
     async def run(
-        self, count: int, *, rate: float | None = None, window: int | None = None
+        self,
+        count: int,
+        *,
+        rate: float | None = None,
+        window: int | None = None,
+        lane: int = 0,
+        lanes: int = 1,
+        start_ns: int | None = None,
     ) -> PublishReport:
-        """Publish ``1..count``: at ``rate`` events/s if given, else as fast as allowed."""
+        """Publish ``1..count``: at ``rate`` events/s if given, else as fast as allowed.
+
+        As publisher ``lane`` of ``lanes``, publish only ``lane + 1``, ``lane + 1 + lanes``, …
+        Event ``seq`` is due at ``start_ns + (seq - 1) / rate`` (``start_ns``: now).
+        """
         cpu0 = cpu_seconds()
         failures: list[str] = []
         reader, writer = await asyncio.open_connection(self.host, self.port)
         slots = asyncio.Semaphore(window) if window else None
         interval = 1e9 / rate if rate else 0.0
-        first = time.monotonic_ns()
+        first = time.monotonic_ns() if start_ns is None else start_ns
         sent_ns = first
         answered = accepted = 0
 
+        seqs = range(lane + 1, count + 1, lanes)
+
         async def send() -> None:
             nonlocal sent_ns
-            for seq in range(1, count + 1):
+            for seq in seqs:
                 if interval:
                     wait = (first + (seq - 1) * interval - time.monotonic_ns()) / 1e9
                     if wait > 0:
@@ -263,7 +284,7 @@ class Publisher:
 
         async def receive() -> None:
             nonlocal answered, accepted
-            for seq in range(1, count + 1):
+            for seq in seqs:
                 head = await reader.readuntil(b"\r\n\r\n")
                 status, length = _status_and_length(head)
                 await reader.readexactly(length)
@@ -276,13 +297,46 @@ class Publisher:
                     slots.release()
 
         try:
-            await asyncio.wait_for(asyncio.gather(send(), receive()), timeout=max(60.0, count))
+            await asyncio.wait_for(asyncio.gather(send(), receive()), max(60.0, len(seqs)))
         except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
             failures.append(f"publish {answered + 1}: {type(exc).__name__}: {exc}")
         finally:
             writer.close()
         last = time.monotonic_ns()
         return PublishReport(accepted, first, sent_ns, last, failures[:5], cpu_seconds() - cpu0)
+
+
+async def publish_all(
+    base_url: str,
+    topic: str,
+    count: int,
+    *,
+    publishers: int = 1,
+    window: int | None = None,
+    rate: float | None = None,
+) -> PublishReport:
+    """``count`` numbered events from ``publishers`` concurrent connections, one lane each.
+
+    With a ``rate`` (events/s, all publishers together) the publishers are open-loop
+    and share one schedule.
+    """
+    start_ns = time.monotonic_ns() + 20_000_000  # every connection is open by then
+    reports = await asyncio.gather(
+        *(
+            Publisher(base_url, topic).run(
+                count, rate=rate, window=window, lane=lane, lanes=publishers, start_ns=start_ns
+            )
+            for lane in range(publishers)
+        )
+    )
+    return PublishReport(
+        published=sum(r.published for r in reports),
+        first_ns=min(r.first_ns for r in reports),
+        sent_ns=max(r.sent_ns for r in reports),
+        last_ns=max(r.last_ns for r in reports),
+        failures=[f for r in reports for f in r.failures][:5],
+        cpu_seconds=reports[0].cpu_seconds,
+    )
 
 
 def _status_and_length(head: bytes) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import psutil
 
-from benchmarks._load import LoadClient, Measurement, Publisher
+from benchmarks._load import LoadClient, Measurement, publish_all
 from benchmarks._servers import RunningServer
 from benchmarks._subscriber import cpu_seconds
 
@@ -130,19 +130,23 @@ def fanout(
     events: int,
     timeout: float,
     window: int | None = None,
+    publishers: int = 1,
 ) -> dict[str, Any]:
     """Publish ``events`` back to back to ``subscribers`` streams of one topic.
 
-    ``window`` bounds the publishes in flight (``1``: each waits for the previous
-    ``201``; ``None``: one pipelined burst).
+    ``window`` bounds the publishes in flight on each publisher connection (``1``:
+    each waits for the previous ``201``; ``None``: one pipelined burst).  With several
+    ``publishers`` (concurrent connections) only each publisher's own order is checked.
     """
     topic = f"fanout-{subscribers}"
     try:
         opened = load.open(server.endpoints, f"/topics/{topic}", subscribers)
         cpu_window = _Window(server)
         deadline_ns = time.monotonic_ns() + int(timeout * 1e9)
-        load.arm(events, latency=False, deadline_ns=deadline_ns)
-        sent = asyncio.run(Publisher(server.publish_url, topic).run(events, window=window))
+        load.arm(events, latency=False, deadline_ns=deadline_ns, lanes=publishers)
+        sent = asyncio.run(
+            publish_all(server.publish_url, topic, events, publishers=publishers, window=window)
+        )
         got = load.collect(timeout=timeout + 30)
         end_ns = got.last_delivery_ns if got.complete == opened.opened else time.monotonic_ns()
         wall = max(1e-9, (end_ns - sent.first_ns) / 1e9)
@@ -154,6 +158,7 @@ def fanout(
         "subscribers": subscribers,
         "events": events,
         "publish_window": window,
+        "publishers": publishers,
         "opened": opened.opened,
         "seconds": wall,
         "deliveries_per_s": got.in_order / wall,
@@ -173,11 +178,12 @@ def latency(
     rate: float,
     seconds: float,
     drain: float,
+    publishers: int = 1,
 ) -> dict[str, Any]:
     """Publish at ``rate`` events/s for ``seconds`` to ``subscribers``; latency of each delivery.
 
-    The publisher is open-loop: it keeps to the rate however late the server's
-    answers are, so a server that falls behind shows it as latency.
+    The publishers are open-loop: they keep to the rate (all together) however late
+    the server's answers are, so a server that falls behind shows it as latency.
     """
     topic = f"latency-{subscribers}"
     events = max(1, round(rate * seconds))
@@ -185,8 +191,10 @@ def latency(
         opened = load.open(server.endpoints, f"/topics/{topic}", subscribers)
         cpu_window = _Window(server)
         deadline_ns = time.monotonic_ns() + int((seconds + drain) * 1e9)
-        load.arm(events, latency=True, deadline_ns=deadline_ns)
-        sent = asyncio.run(Publisher(server.publish_url, topic).run(events, rate=rate))
+        load.arm(events, latency=True, deadline_ns=deadline_ns, lanes=publishers)
+        sent = asyncio.run(
+            publish_all(server.publish_url, topic, events, publishers=publishers, rate=rate)
+        )
         got = load.collect(timeout=seconds + drain + 30)
         end_ns = got.last_delivery_ns if got.complete == opened.opened else time.monotonic_ns()
         wall = max(1e-9, (end_ns - sent.first_ns) / 1e9)
@@ -199,6 +207,7 @@ def latency(
         "subscribers": subscribers,
         "rate": rate,
         "events": events,
+        "publishers": publishers,
         "opened": opened.opened,
         "achieved_rate": sent.send_rate,
         "answered_seconds": sent.seconds,

@@ -29,6 +29,7 @@ import psutil
 
 __all__ = [
     "PEERS",
+    "RedisServer",
     "RunningServer",
     "ServerSpec",
     "free_port",
@@ -77,6 +78,8 @@ class ServerSpec:
     argv: Callable[[int, int], list[str]]
     nodes: int = 1
     description: str = ""
+    #: Processes that serve with it (a shared Redis): weighed and timed with it.
+    companions: tuple[int, ...] = ()
 
 
 def peer_spec(name: str) -> ServerSpec:
@@ -89,11 +92,17 @@ def peer_spec(name: str) -> ServerSpec:
     )
 
 
-def hub_spec(hub_args: Sequence[str] = (), nodes: int = 1, store: str | None = None) -> ServerSpec:
+def hub_spec(
+    hub_args: Sequence[str] = (),
+    nodes: int = 1,
+    store: str | None = None,
+    companions: tuple[int, ...] = (),
+) -> ServerSpec:
     """``python -m ssehub serve`` on ``nodes`` processes sharing ``store``.
 
     ``--store memory`` is added unless ``store`` or ``hub_args`` name one; several nodes
     need a shared store (``redis://…``), since each memory store is private.
+    ``companions`` are the pids of processes the nodes need (the Redis server).
     """
     extra = list(hub_args)
     if store is not None:
@@ -116,6 +125,7 @@ def hub_spec(hub_args: Sequence[str] = (), nodes: int = 1, store: str | None = N
         ],
         nodes=nodes,
         description="ssehub serve " + " ".join(extra),
+        companions=companions,
     )
 
 
@@ -127,6 +137,7 @@ class RunningServer:
     procs: list[subprocess.Popen[bytes]]
     ports: list[int]
     log_paths: list[Path] = field(default_factory=list)
+    companions: tuple[int, ...] = ()
 
     @property
     def endpoints(self) -> list[tuple[str, int]]:
@@ -138,9 +149,9 @@ class RunningServer:
 
     def _tree(self) -> list[psutil.Process]:
         found: list[psutil.Process] = []
-        for proc in self.procs:
+        for pid in [proc.pid for proc in self.procs] + list(self.companions):
             try:
-                root = psutil.Process(proc.pid)
+                root = psutil.Process(pid)
                 found.append(root)
                 found.extend(root.children(recursive=True))
             except psutil.NoSuchProcess:
@@ -213,7 +224,7 @@ def start_server(spec: ServerSpec, log_dir: Path, timeout: float = 30.0) -> Iter
     root = str(Path(__file__).resolve().parent.parent)  # so ``-m benchmarks.peers…`` imports
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
-    server = RunningServer(name=spec.name, procs=[], ports=[])
+    server = RunningServer(name=spec.name, procs=[], ports=[], companions=spec.companions)
     try:
         for node in range(spec.nodes):
             port = free_port()
@@ -245,9 +256,15 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=5)
 
 
+@dataclass(frozen=True)
+class RedisServer:
+    url: str
+    pid: int
+
+
 @contextmanager
-def redis_server(log_dir: Path, timeout: float = 20.0) -> Iterator[str]:
-    """A private ``redis-server`` (no persistence) on a free port; yields its URL."""
+def redis_server(log_dir: Path, timeout: float = 20.0) -> Iterator[RedisServer]:
+    """A private ``redis-server`` (no persistence) on a free port."""
     exe = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not Path(exe).exists():
         raise RuntimeError("redis-server is not installed")
@@ -272,4 +289,4 @@ def redis_server(log_dir: Path, timeout: float = 20.0) -> Iterator[str]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"redis-server did not listen on {port}") from None
                 time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield RedisServer(f"redis://127.0.0.1:{port}/0", proc.pid)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import operator
 import re
 import resource
 import time
@@ -70,6 +71,8 @@ class _Worker:
         self.closed = 0
         self.errors: list[str] = []
         self.cpu_at_arm = 0.0
+        self.lanes = 1
+        self.finals = [0]
         #: Bumped by :meth:`close`, so streams closed on purpose are not counted as lost.
         self.generation = 0
 
@@ -125,10 +128,18 @@ class _Worker:
         live = sum(1 for s in self.streams if not s.lost)
         return {"open": live, "closed": self.closed, "cpu": cpu_seconds(), "errors": self.errors}
 
-    def arm(self, expected: int, latency: bool) -> None:
-        """Start counting deliveries of ``data: 1 …`` to ``data: expected …``."""
+    def arm(self, expected: int, latency: bool, lanes: int = 1) -> None:
+        """Start counting deliveries of ``data: 1 …`` to ``data: expected …``.
+
+        With ``lanes`` publishers, publisher ``l`` sends ``l + 1``, ``l + 1 + lanes``, …
+        and only the order within each lane is checked (HTTP keeps each publisher's
+        order; nothing orders concurrent publishers).  A stream is complete once every
+        lane reached its last number, lost events or not.
+        """
         self.cpu_at_arm = cpu_seconds()
         self.errors = []
+        self.lanes = lanes
+        self.finals = [expected - (expected - 1 - lane) % lanes for lane in range(lanes)]
         self.expected = expected
         self.record_latency = latency
         self.latencies = array("q")
@@ -186,7 +197,9 @@ class _Stream(asyncio.Protocol):
         self.reset()
 
     def reset(self) -> None:
-        self.last = 0
+        lanes = self.worker.lanes
+        #: Per lane, the highest sequence number seen (lane ``l`` starts at ``l + 1``).
+        self.lasts = [lane + 1 - lanes for lane in range(lanes)]
         self.delivered = 0
         self.in_order = 0
         self.done_ns = 0
@@ -230,30 +243,32 @@ class _Stream(asyncio.Protocol):
         if not found:
             return
         now = _monotonic_ns()
-        last = self.last
+        lasts = self.lasts
+        lanes = worker.lanes
         in_order = 0
         if worker.record_latency:
             append = worker.latencies.append
             for seq, sent in found:
                 number = int(seq)
-                if number == last + 1:
+                lane = (number - 1) % lanes
+                if number == lasts[lane] + lanes:
                     in_order += 1
-                    last = number
-                elif number > last:
-                    last = number
+                    lasts[lane] = number
+                elif number > lasts[lane]:
+                    lasts[lane] = number
                 append(now - int(sent))
         else:
             for seq, _sent in found:
                 number = int(seq)
-                if number == last + 1:
+                lane = (number - 1) % lanes
+                if number == lasts[lane] + lanes:
                     in_order += 1
-                    last = number
-                elif number > last:
-                    last = number
-        self.last = last
+                    lasts[lane] = number
+                elif number > lasts[lane]:
+                    lasts[lane] = number
         self.delivered += len(found)
         self.in_order += in_order
-        if last >= worker.expected and not self.done_ns:
+        if not self.done_ns and all(map(operator.ge, lasts, worker.finals)):
             self.done_ns = now
             worker.incomplete -= 1
             if worker.incomplete <= 0:
@@ -340,7 +355,7 @@ async def _serve(conn: Connection) -> None:
         if command == "open":
             conn.send(await worker.open(**args))
         elif command == "measure":
-            worker.arm(args["expected"], args["latency"])
+            worker.arm(args["expected"], args["latency"], args.get("lanes", 1))
             conn.send("armed")
             measuring = asyncio.create_task(measure(args["deadline_ns"]))
         elif command == "status":

@@ -79,6 +79,7 @@ HELP = """Hub benchmarks: ssehub serve beside sse-starlette and aiohttp-sse, sam
 idle     N open streams held; server RSS per stream
 fanout   N subscribers, K events in one burst; deliveries/s, every event checked
 latency  N subscribers, events at a fixed rate (open loop); p50/p99/max latency
+fanout and latency run with 1 publisher connection, then with 4 (--publishers)
 
 \b
 python -m benchmarks.bench_hub                 # a few minutes on 2 cores
@@ -117,7 +118,7 @@ python -m benchmarks.bench_hub --servers ssehub --nodes 2 --redis
     help="fanout: subscriber counts, comma-separated [1000].",
 )
 @click.option(
-    "--events", type=int, default=100, show_default=True, help="fanout: events published per run."
+    "--events", type=int, default=200, show_default=True, help="fanout: events published per run."
 )
 @click.option(
     "--publish-window",
@@ -125,6 +126,13 @@ python -m benchmarks.bench_hub --servers ssehub --nodes 2 --redis
     default=None,
     help="fanout: publishes in flight at once [no limit: one pipelined burst; "
     "1: each waits for the previous 201].",
+)
+@click.option(
+    "--publishers",
+    default="1,4",
+    show_default=True,
+    help="fanout, latency: concurrent publisher connections, comma-separated (a run "
+    "for each); with several, each publisher's own order is checked.",
 )
 @click.option(
     "--latency-subscribers",
@@ -200,6 +208,7 @@ def _plan(opts: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     streams = opts["streams"] or (10_000 if full else 2_000)
     fanouts = _sizes(opts["fanout_sizes"] or ("1000,10000" if full else "1000"))
     seconds = opts["seconds"] or (10.0 if full else 5.0)
+    publishers = _sizes(opts["publishers"])
     events, rate = opts["events"], opts["rate"]
     wanted = _csv(opts["scenario_names"])
     for name in wanted:
@@ -210,34 +219,40 @@ def _plan(opts: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         plan.append(
             (f"idle {streams:,} streams", "idle", {"streams": streams, "hold": opts["hold"]})
         )
-    if "fanout" in wanted:
-        for n in fanouts:
-            timeout = opts["timeout"] or 30 + n * events / 5000
+    for n in fanouts if "fanout" in wanted else []:
+        for p in publishers:
+            kwargs = {
+                "subscribers": n,
+                "events": events,
+                "timeout": opts["timeout"] or 30 + n * events / 5000,
+                "window": opts["publish_window"],
+                "publishers": p,
+            }
             plan.append(
-                (
-                    f"fanout {n:,} subscribers × {events} events",
-                    "fanout",
-                    {
-                        "subscribers": n,
-                        "events": events,
-                        "timeout": timeout,
-                        "window": opts["publish_window"],
-                    },
-                )
+                (f"fanout {n:,} subscribers × {events} events, {_pubs(p)}", "fanout", kwargs)
             )
     if "latency" in wanted:
         n = opts["latency_subscribers"]
-        plan.append(
-            (
-                f"latency {n:,} subscribers at {rate:g} events/s for {seconds:g} s",
-                "latency",
-                {"subscribers": n, "rate": rate, "seconds": seconds, "drain": opts["drain"]},
-            )
-        )
+        for p in publishers:
+            kwargs = {
+                "subscribers": n,
+                "rate": rate,
+                "seconds": seconds,
+                "drain": opts["drain"],
+                "publishers": p,
+            }
+            label = f"latency {n:,} subscribers, {rate:g} events/s for {seconds:g} s, {_pubs(p)}"
+            plan.append((label, "latency", kwargs))
     return plan
 
 
-def _specs(opts: dict[str, Any], store: str | None, console: Console) -> list[ServerSpec]:
+def _pubs(count: int) -> str:
+    return "1 publisher" if count == 1 else f"{count} publishers"
+
+
+def _specs(
+    opts: dict[str, Any], store: str | None, companions: tuple[int, ...], console: Console
+) -> list[ServerSpec]:
     names = _csv(opts["servers"])
     for name in names:
         if name not in ALL_SERVERS:
@@ -250,7 +265,8 @@ def _specs(opts: dict[str, Any], store: str | None, console: Console) -> list[Se
             if not hub_available():
                 console.print("[yellow]`python -m ssehub serve` is not available; skipping ssehub")
                 continue
-            specs.append(hub_spec(shlex.split(opts["hub_args"]), opts["nodes"], store))
+            args = shlex.split(opts["hub_args"])
+            specs.append(hub_spec(args, opts["nodes"], store, companions))
         else:
             specs.append(peer_spec(name))
     if not specs:
@@ -299,11 +315,13 @@ def run(opts: dict[str, Any], console: Console) -> _report.Results:
     logs = out_dir / "logs"
     results: _report.Results = {}
     with ExitStack() as stack:
-        store = opts["store"]
+        store: str | None = opts["store"]
+        companions: tuple[int, ...] = ()
         if opts["use_redis"]:
-            store = stack.enter_context(redis_server(logs))
-            console.print(f"redis-server for the hub at {store}")
-        specs = _specs(opts, store, console)
+            redis = stack.enter_context(redis_server(logs))
+            store, companions = redis.url, (redis.pid,)
+            console.print(f"redis-server for the hub at {store} (weighed and timed with it)")
+        specs = _specs(opts, store, companions, console)
         load = LoadClient(opts["client_procs"])
         stack.callback(lambda: load.shutdown())
         for label, kind, kwargs in plan:

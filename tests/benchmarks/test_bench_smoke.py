@@ -92,7 +92,7 @@ async def test_stream_reader_counts_the_same_however_the_bytes_are_cut(size: int
     for start in range(0, len(WIRE), size):
         stream.data_received(WIRE[start : start + size])
     assert stream.ready.done()
-    assert (stream.delivered, stream.in_order, stream.last) == (4, 4, 4)
+    assert (stream.delivered, stream.in_order, stream.lasts) == (4, 4, [4])
     assert len(worker.latencies) == 4
     assert stream.done_ns > 0
 
@@ -104,3 +104,23 @@ async def test_stream_reader_counts_a_gap_as_out_of_order() -> None:
     worker.arm(expected=3, latency=False)
     stream.data_received(HEAD + _chunked(b"retry: 1\n\n", b"data: 1 0\n\n", b"data: 3 0\n\n"))
     assert (stream.delivered, stream.in_order) == (2, 1)
+
+
+async def test_stream_reader_checks_order_within_each_publishers_lane() -> None:
+    worker = _Worker()
+    stream = _Stream(worker, b"", asyncio.get_running_loop().create_future())
+    worker.streams.append(stream)
+    worker.arm(expected=5, latency=False, lanes=2)  # lane 0: 1, 3, 5; lane 1: 2, 4
+    events = [b"data: %d 0\n\n" % n for n in (2, 1, 3, 4, 5)]
+    stream.data_received(HEAD + _chunked(b"retry: 1\n\n", *events))
+    assert (stream.delivered, stream.in_order, stream.lasts) == (5, 5, [5, 4])
+    assert stream.done_ns > 0
+
+
+def test_fanout_from_several_publishers_delivers_every_event(
+    load: LoadClient, tmp_path: Path
+) -> None:
+    with start_server(peer_spec("aiohttp-sse"), tmp_path) as server:
+        result = _scenarios.fanout(server, load, SUBSCRIBERS, 7, timeout=60, publishers=3)
+    assert result["delivered"] == SUBSCRIBERS * 7
+    assert result["zero_loss"], result["errors"]
