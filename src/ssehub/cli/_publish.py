@@ -11,7 +11,7 @@ publish logs - --lines``).
 Exit codes: 0 every event published; 1 the hub is unreachable or refused an
 event (its JSON message is printed; events before it stay published); 2 bad
 arguments or input (an invalid topic, event type or JSON value, non-UTF-8
-input).
+input); 130 Ctrl+C.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def publish(
     printed on its own line.
 
     Exit codes: 0 published; 1 hub unreachable or it refused an event (its
-    message is shown); 2 bad usage or input.
+    message is shown); 2 bad usage or input; 130 Ctrl+C.
     """
     if data is None:
         if not lines:
