@@ -216,6 +216,19 @@ def test_refused_stream_shows_the_hubs_error_message(hub: HubProcess) -> None:
     assert "HTTP 400 missing_topic" in line
 
 
+def test_a_full_hub_without_reconnect_shows_its_503_message(tmp_path: Path) -> None:
+    hub_args = ["--store", "memory", "--max-connections", "1"]
+    with (
+        start_hub(hub_args, log_dir=tmp_path) as full,
+        CliProcess("listen", f"{full.url}/topics/a") as first,
+    ):
+        first.wait_for_stderr("open: HTTP 200")
+        result = run_cli("listen", f"{full.url}/topics/a", "--no-reconnect", "-q")
+
+    line = assert_one_line_error(result, 1)
+    assert "HTTP 503 too_many_connections" in line
+
+
 def test_a_url_that_is_not_an_event_stream_is_a_failure(hub: HubProcess) -> None:
     line = assert_one_line_error(run_cli("listen", f"{hub.url}/healthz", "-q"), 1)
 

@@ -1,7 +1,8 @@
 """``ssehub listen URL``: print an event stream, parsed, reconnecting.
 
 stdout gets the events (pretty lines, ``--json`` lines or ``--raw`` wire
-bytes), flushed one event (or chunk) at a time; stderr gets the connection
+bytes, whole chunks as read, so with ``--max-events`` the last chunk may
+hold more), flushed one event (or chunk) at a time; stderr gets the connection
 state (``connecting``, ``open``, ``reconnecting in 3.0s``, ``closed``) unless
 ``-q``, and the one-line error, if any.  Exit codes: 0 when it stopped as asked
 (``--max-events``, ``--timeout``) or the stream ended for good; 1 when the
@@ -61,6 +62,7 @@ class _StateLines:
 
     console: Console
     quiet: bool
+    tap: TapTransport | None = None
 
     def say(self, text: str, style: str = "dim") -> None:
         if not self.quiet:
@@ -71,9 +73,11 @@ class _StateLines:
 
     def on_reconnect(self, info: Reconnecting) -> None:
         resume = f", Last-Event-ID {info.last_event_id}" if info.last_event_id else ""
+        reason = _reason(info.error)
+        if isinstance(info.error, BadStatusError) and self.tap is not None:
+            reason = hub_error_message(info.error.status_code, self.tap.error_body)
         self.say(
-            f"reconnecting in {info.delay:.1f}s (attempt {info.attempt}{resume}): "
-            f"{_reason(info.error)}",
+            f"reconnecting in {info.delay:.1f}s (attempt {info.attempt}{resume}): {reason}",
             style="yellow",
         )
 
@@ -84,7 +88,13 @@ def _failure(error: SSEHubError, url: str, tap: TapTransport) -> Failure:
     if isinstance(error, ContentTypeError):
         return Failure(f"{url} is not an event stream (Content-Type {error.content_type!r})")
     if isinstance(error, ReconnectExhaustedError):
-        return Failure(f"{error}; last error: {_reason(error.__cause__)}")
+        cause = error.__cause__
+        last = (
+            hub_error_message(cause.status_code, tap.error_body)
+            if isinstance(cause, BadStatusError)
+            else _reason(cause)
+        )
+        return Failure(f"{error}; last error: {last}")
     if isinstance(error, ConnectError):
         return Failure(f"{url}: {_reason(error)}")
     return Failure(f"{url}: {error}")
@@ -206,6 +216,7 @@ def listen(
     state = _StateLines(terminal_console(stderr=True), quiet)
     output = _Output(mode)
     tap = TapTransport(HTTPXTransport(), on_bytes=output.raw if raw else None)
+    state.tap = tap
     policy = ReconnectPolicy(default_delay=reconnect_delay, max_attempts=max_attempts or None)
     source = EventSource(
         target,
