@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..hub import DEFAULT_STORE
+from ._output import BadUsage, OneLineCommand
 from ._params import DURATION, Duration
 
 __all__ = ["serve"]
@@ -14,7 +15,7 @@ def _limit(value: int | None) -> int | None:
     return None if value is None or value <= 0 else value
 
 
-@click.command(context_settings={"show_default": True})
+@click.command(cls=OneLineCommand, context_settings={"show_default": True})
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -223,7 +224,7 @@ def serve(
 
         open_backend(store)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--store") from exc
+        raise BadUsage(f"--store: {exc}") from exc
     settings = Settings(
         host=host,
         port=port,
