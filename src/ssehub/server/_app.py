@@ -22,14 +22,14 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from ..errors import HubError
 from ..hub import Hub, open_backend
 from ._demo import DemoRoot
-from ._errors import exception_handlers
+from ._errors import ApiError, error_response, exception_handlers
 from ._metrics import MetricsEndpoint
 from ._settings import Settings
 from ._topics_api import TopicsAPI
@@ -57,6 +57,7 @@ class HubApp:
         )
         self._install_signal_handlers = install_signal_handlers
         self._started = False
+        self._fast_streams = not self.settings.cors_origins
         self.app = Starlette(
             routes=self._routes(),
             middleware=self._middleware(),
@@ -75,12 +76,16 @@ class HubApp:
 
     def _routes(self) -> list[BaseRoute]:
         api = self._api = TopicsAPI(self.hub, self.settings)
+        # The stream routes are also matched first by __call__ (see there).
+        self._stream_routes = (
+            Route("/events", api.subscribe_many, methods=["GET"]),
+            Route("/topics/{topic:path}", api.subscribe_one, methods=["GET"]),
+        )
         return [
             Route("/", DemoRoot(self.settings).endpoint, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/metrics", MetricsEndpoint(self.hub).endpoint, methods=["GET"]),
-            Route("/events", api.subscribe_many, methods=["GET"]),
-            Route("/topics/{topic:path}", api.subscribe_one, methods=["GET"]),
+            *self._stream_routes,
             Route("/topics/{topic:path}", api.publish, methods=["POST"]),
             *demo_routes(self.hub, self.settings),
             Mount("/static", StaticFiles(packages=[("ssehub", "web")]), name="static"),
@@ -157,7 +162,29 @@ class HubApp:
         return restore
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a request.
+
+        Streams are held for hours, so the frames a request keeps alive are memory
+        per open stream.  When no middleware is configured, a ``GET`` that one of
+        the stream routes matches (Starlette's own matching) skips the app's error
+        and exception middleware frames: its refusals are rendered here, as JSON.
+        """
+        if scope["type"] == "http" and self._fast_streams and scope["method"] == "GET":
+            for route in self._stream_routes:
+                match, child = route.matches(scope)
+                if match is Match.FULL:
+                    scope.update(child)
+                    await self._serve_stream(route, scope, receive, send)
+                    return
         await self.app(scope, receive, send)
+
+    async def _serve_stream(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            response = await route.endpoint(request)
+        except ApiError as exc:
+            response = error_response(exc.status, exc.code, exc.message, exc.headers)
+        await response(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> HubApp:
