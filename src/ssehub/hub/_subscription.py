@@ -18,7 +18,6 @@ Conventions:
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 
 __all__ = ["Subscription"]
@@ -66,7 +65,7 @@ class Subscription:
         self.last_write = now
         #: Clock time the pending write started, ``None`` when no write is pending.
         self.send_started: float | None = None
-        self._queue: deque[bytes] = deque()
+        self._queue: list[bytes] = []
         self._queued_bytes = 0
         self._held: list[tuple[int, bytes]] = []
         self._waiter: asyncio.Future[None] | None = None
@@ -155,10 +154,6 @@ class Subscription:
                 await self._waiter
             finally:
                 self._waiter = None
-        if len(self._queue) == 1:
-            chunk = self._queue.popleft()
-        else:
-            chunk = b"".join(self._queue)
-            self._queue.clear()
+        queue, self._queue = self._queue, []
         self._queued_bytes = 0
-        return chunk
+        return queue[0] if len(queue) == 1 else b"".join(queue)
