@@ -26,7 +26,9 @@ class Clock:
 async def hub() -> AsyncIterator[Hub]:
     hub = Hub(
         MemoryBackend(retention=Retention(max_events=50, max_age=None)),
-        HubConfig(heartbeat_interval=15.0, max_queue_events=20, write_timeout=30.0),
+        HubConfig(
+            heartbeat_interval=15.0, max_queue_events=20, write_timeout=30.0, flush_interval=0
+        ),
         clock=Clock(),
         rng=random.Random(7),
     )
@@ -267,3 +269,24 @@ async def test_gap_in_the_live_feed_closes_every_stream_so_it_resumes(hub: Hub) 
     streams = [await hub.open(["t"]) for _ in range(3)]
     hub.on_gap()
     assert all(s.subscription.closed and s.subscription.close_reason == "gap" for s in streams)
+
+
+async def test_events_close_together_are_coalesced_into_one_write_per_subscriber() -> None:
+    hub = Hub(MemoryBackend(), HubConfig(flush_interval=0.05), rng=random.Random(1))
+    await hub.start(background=False)
+    try:
+        stream = await hub.open(["t"])
+        await anext(stream.chunks())
+        sub = stream.subscription
+        await hub.publish("t", "first")  # after a quiet spell: written at once
+        assert await asyncio.wait_for(sub.next_batch(), 5) == hub.encode_stored(
+            (await hub.backend.read(["t"], 0, 1)).events[0]
+        )
+        await hub.publish("t", "second")
+        await asyncio.sleep(0)
+        await hub.publish("t", "third")
+        batch = await asyncio.wait_for(sub.next_batch(), 5)
+        parsed = EventStreamParser().feed(batch or b"")
+        assert [e.data for e in parsed] == ["second", "third"]
+    finally:
+        await hub.aclose()

@@ -106,6 +106,15 @@ def _limit(value: int | None) -> int | None:
     help="Bytes queued for one slow subscriber before it is closed.",
 )
 @click.option(
+    "--flush-interval",
+    default="20ms",
+    type=DURATION,
+    envvar="SSEHUB_FLUSH_INTERVAL",
+    show_envvar=True,
+    help="Under load, live events this close together share one write per subscriber "
+    "(0 = write each at once). The first event after a quiet spell is never delayed.",
+)
+@click.option(
     "--write-timeout",
     default="30s",
     type=DURATION,
@@ -192,6 +201,7 @@ def serve(
     max_queue: int,
     max_queue_bytes: int,
     write_timeout: float,
+    flush_interval: float,
     cors_origins: tuple[str, ...],
     tail_files: tuple[str, ...],
     llm_url: str | None,
@@ -238,6 +248,7 @@ def serve(
         max_queue_events=max_queue,
         max_queue_bytes=max_queue_bytes,
         write_timeout=write_timeout,
+        flush_interval=flush_interval,
         cors_origins=tuple(o for origin in cors_origins for o in origin.split(",") if o),
         tail_files=tail_files,
         llm_url=llm_url,

@@ -62,6 +62,11 @@ class HubConfig:
     max_queue_bytes: int = 4 * 1024 * 1024
     #: A write blocked for longer than this is abandoned and the stream closed.
     write_timeout: float = 30.0
+    #: Live events that arrive within this long of the previous delivery are
+    #: coalesced into one write per subscriber (float seconds; ``0``: every
+    #: event is written at once).  The first event after a quiet spell always
+    #: goes out at once, so this only adds latency under load.
+    flush_interval: float = 0.02
     #: Events read from history per step of a replay.
     replay_batch: int = 500
     #: How often age retention is applied.
@@ -153,6 +158,9 @@ class Hub:
         self._task: asyncio.Task[None] | None = None
         self.closing = False
         self._observers: list[Callable[[StoredEvent, int], None]] = []
+        self._dirty: set[Subscription] = set()
+        self._flush_handle: asyncio.Handle | None = None
+        self._last_flush = float("-inf")
 
     # -- life cycle ----------------------------------------------------------
 
@@ -273,12 +281,43 @@ class Hub:
             chunk = self.encode_stored(event)
             seq = event.seq
             for sub in subs:
-                sub.push(seq, chunk)
+                sub.push(seq, chunk, wake=False)
+            self._dirty.update(subs)
+            self._schedule_flush()
             delivered = len(subs)
             stats.delivered += delivered
             stats.count_topic(stats.per_topic_delivered, event.topic, delivered)
         for observer in self._observers:
             observer(event, delivered)
+
+    def _schedule_flush(self) -> None:
+        """Wake the writers of the queued events: at once, or at most once per interval."""
+        if self._flush_handle is not None:
+            return  # a flush is already due; these events ride along
+        loop = asyncio.get_running_loop()
+        due = self._last_flush + self.config.flush_interval
+        if due <= loop.time():
+            self._flush_handle = loop.call_soon(self._flush)
+        else:
+            self._flush_handle = loop.call_at(due, self._flush)
+
+    def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._last_flush = loop.time()
+        dirty, self._dirty = self._dirty, set()
+        for sub in dirty:
+            sub.wake()
+        # The woken writers run in the next loop iteration, in wake order; this
+        # callback runs right after the last of them, so the interval is counted
+        # from the end of the writes: the time in between stays free for
+        # publishers, new subscribers and everything else.
+        self._flush_handle = loop.call_soon(self._flush_done)
+
+    def _flush_done(self) -> None:
+        self._flush_handle = None
+        self._last_flush = asyncio.get_running_loop().time()
+        if self._dirty:
+            self._schedule_flush()
 
     def on_gap(self) -> None:
         """The live feed may have missed events: every client resumes from history."""

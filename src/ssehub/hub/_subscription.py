@@ -74,8 +74,13 @@ class Subscription:
 
     # -- producer side -------------------------------------------------------
 
-    def push(self, seq: int, chunk: bytes) -> None:
-        """Queue a live event's chunk unless this client already has ``seq``."""
+    def push(self, seq: int, chunk: bytes, *, wake: bool = True) -> None:
+        """Queue a live event's chunk unless this client already has ``seq``.
+
+        ``wake=False`` leaves the writer asleep: the hub wakes it with
+        :meth:`wake` once per flush, so events that arrive close together go
+        out in one write.
+        """
         if self.closed:
             return
         if not self.live:
@@ -86,19 +91,23 @@ class Subscription:
         if seq <= self.last_seq:
             return
         self.last_seq = seq
-        self._enqueue(chunk)
+        self._enqueue(chunk, wake)
 
     def push_control(self, chunk: bytes) -> None:
-        """Queue a chunk that carries no event (a heartbeat, a ``retry:``)."""
+        """Queue a chunk that carries no event (a heartbeat, a ``retry:``) and wake the writer."""
         if not self.closed:
-            self._enqueue(chunk)
+            self._enqueue(chunk, True)
 
-    def _enqueue(self, chunk: bytes) -> None:
+    def _enqueue(self, chunk: bytes, wake: bool) -> None:
         self._queue.append(chunk)
         self._queued_bytes += len(chunk)
         if len(self._queue) > self.max_events or self._queued_bytes > self.max_bytes:
             self.close("slow")
-            return
+        elif wake:
+            self.wake()
+
+    def wake(self) -> None:
+        """Let the writer take what is queued."""
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -124,9 +133,7 @@ class Subscription:
             self._queue.clear()
             self._queued_bytes = 0
             self.abort_pending_write()
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self.wake()
 
     def abort_pending_write(self) -> None:
         """Interrupt a write that is blocked on a client that stopped reading."""

@@ -32,6 +32,8 @@ class Settings:
     max_queue_events: int = 1000
     max_queue_bytes: int = 4 * 1024 * 1024
     write_timeout: float = 30.0
+    #: Live events within this long of the previous delivery share one write.
+    flush_interval: float = 0.02
     #: Origins allowed by CORS; empty means CORS is off (same-origin only).
     cors_origins: tuple[str, ...] = ()
     #: Seconds between the events of the seed's demo on ``GET /``.
@@ -57,6 +59,7 @@ class Settings:
             max_queue_events=self.max_queue_events,
             max_queue_bytes=self.max_queue_bytes,
             write_timeout=self.write_timeout,
+            flush_interval=self.flush_interval,
             shutdown_retry_min=self.shutdown_retry_min,
             shutdown_retry_max=self.shutdown_retry_max,
         )
