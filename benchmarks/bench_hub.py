@@ -65,6 +65,21 @@ def _sizes(value: str) -> list[int]:
     return sizes
 
 
+def source_revision() -> str:
+    """The commit of ``src/`` being measured, with ``+dirty`` for uncommitted changes."""
+    root = HERE.parent
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return done.stdout.decode(errors="replace").strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return commit + ("+dirty" if git("status", "--porcelain", "--", "src") else "")
+
+
 def hub_available() -> bool:
     """Whether ``python -m ssehub serve`` exists in this environment."""
     probe = subprocess.run(
@@ -311,6 +326,8 @@ def run(opts: dict[str, Any], console: Console) -> _report.Results:
     """Run every planned scenario against every server; print and record the results."""
     raise_nofile()
     plan = _plan(opts)
+    revision = source_revision()
+    console.print(f"measuring src at {revision}")
     out_dir: Path = opts["output"]
     logs = out_dir / "logs"
     results: _report.Results = {}
@@ -343,6 +360,10 @@ def run(opts: dict[str, Any], console: Console) -> _report.Results:
     _report.render_goals(checks, console)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in opts.items()}
     settings["servers_run"] = [spec.description or spec.name for spec in specs]
+    settings["src_revision"] = revision
+    if source_revision() != revision:
+        console.print(f"[yellow]src/ changed during the run (now {source_revision()})[/]")
+        settings["src_revision_after"] = source_revision()
     path = _report.write_json(results, checks, settings, out_dir)
     console.print(f"results written to {path}")
     return results
