@@ -12,6 +12,7 @@ from tests.support.processes import HubProcess, start_hub
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[HubProcess]:
-    """A real ``ssehub serve`` subprocess on a free port, in-memory store, 1 s heartbeats, no ticker."""
-    with start_hub(["--store", "memory", "--heartbeat", "1", "--no-ticker"], log_dir=tmp_path) as proc:
+    """A real ``ssehub serve`` subprocess: free port, in-memory store, 1 s heartbeats, no ticker."""
+    args = ["--store", "memory", "--heartbeat", "1", "--no-ticker"]
+    with start_hub(args, log_dir=tmp_path) as proc:
         yield proc
