@@ -133,7 +133,11 @@ python -m benchmarks.bench_hub --servers ssehub --nodes 2 --redis
     help="fanout: subscriber counts, comma-separated [1000].",
 )
 @click.option(
-    "--events", type=int, default=200, show_default=True, help="fanout: events published per run."
+    "--events",
+    type=int,
+    default=None,
+    help="fanout: events published per run [a million deliveries: 1,000,000 / subscribers, "
+    "between 100 and 1000].",
 )
 @click.option(
     "--publish-window",
@@ -224,7 +228,7 @@ def _plan(opts: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     fanouts = _sizes(opts["fanout_sizes"] or ("1000,10000" if full else "1000"))
     seconds = opts["seconds"] or (10.0 if full else 5.0)
     publishers = _sizes(opts["publishers"])
-    events, rate = opts["events"], opts["rate"]
+    rate = opts["rate"]
     wanted = _csv(opts["scenario_names"])
     for name in wanted:
         if name not in SCENARIOS:
@@ -235,6 +239,7 @@ def _plan(opts: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
             (f"idle {streams:,} streams", "idle", {"streams": streams, "hold": opts["hold"]})
         )
     for n in fanouts if "fanout" in wanted else []:
+        events = opts["events"] or min(1000, max(100, round(1_000_000 / n)))
         for p in publishers:
             kwargs = {
                 "subscribers": n,
