@@ -74,6 +74,7 @@ class SQLiteBackend:
         return self._db
 
     async def start(self, listener: LiveListener) -> None:
+        db: aiosqlite.Connection | None = None
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -88,6 +89,8 @@ class SQLiteBackend:
             async with db.execute("SELECT value FROM meta WHERE key = 'epoch'") as cursor:
                 row = await cursor.fetchone()
         except (sqlite3.Error, OSError) as exc:
+            if db is not None:
+                await db.close()
             raise BackendUnavailableError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
         assert row is not None
         self.epoch = str(row[0])
