@@ -5,44 +5,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from ssehub.hub._types import Retention, StoredEvent
+from ssehub.hub._types import Retention
 from ssehub.hub.backends import Backend
 from ssehub.hub.backends.memory import MemoryBackend
 from ssehub.hub.backends.sqlite import SQLiteBackend
 from tests.support.processes import RedisProcess, redis_server_path, start_redis
+from tests.support.recorder import Recorder
 
 BackendFactory = Callable[[Retention, Callable[[], float]], Backend]
-
-
-class Recorder:
-    """A LiveListener that records what the live feed delivered."""
-
-    def __init__(self) -> None:
-        self.events: list[StoredEvent] = []
-        self.gaps = 0
-        self.changed = asyncio.Event()
-
-    def on_event(self, event: StoredEvent) -> None:
-        self.events.append(event)
-        self.changed.set()
-
-    def on_gap(self) -> None:
-        self.gaps += 1
-        self.changed.set()
-
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[StoredEvent]:
-        async with asyncio.timeout(timeout):
-            while len(self.events) < count:
-                self.changed.clear()
-                await self.changed.wait()
-        return self.events
 
 
 Opener = Callable[..., Awaitable[tuple[Backend, "Recorder"]]]

@@ -21,37 +21,15 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from ssehub.errors import BackendUnavailableError
-from ssehub.hub._types import Retention, StoredEvent
+from ssehub.hub._types import Retention
 from ssehub.hub.backends import open_backend
 from ssehub.hub.backends.redis import RedisBackend
 from tests.support.processes import RedisProcess, free_port, redis_server_path, start_redis
+from tests.support.recorder import Recorder
 
 pytestmark = pytest.mark.redis
 
 NO_BOUNDS = Retention(max_events=None, max_age=None)
-
-
-class Recorder:
-    """A LiveListener that records what the live feed delivered."""
-
-    def __init__(self) -> None:
-        self.events: list[StoredEvent] = []
-        self.gaps = 0
-        self._changed = asyncio.Event()
-
-    def on_event(self, event: StoredEvent) -> None:
-        self.events.append(event)
-        self._changed.set()
-
-    def on_gap(self) -> None:
-        self.gaps += 1
-        self._changed.set()
-
-    async def wait_until(self, condition: Callable[[], bool], timeout: float = 15.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                self._changed.clear()
-                await self._changed.wait()
 
 
 class Clock:
@@ -119,8 +97,8 @@ async def test_two_nodes_see_each_others_events_once_in_seq_order(open_node: Ope
     assert [e.seq for e in expected] == list(range(1, 61))
     # One more event, published last: once it arrived, everything before it has too.
     sentinel = await a.append("topic/end", "sentinel")
-    await seen_by_a.wait_until(lambda: sentinel in seen_by_a.events)
-    await seen_by_b.wait_until(lambda: sentinel in seen_by_b.events)
+    await seen_by_a.wait_until(lambda r: sentinel in seen_by_a.events)
+    await seen_by_b.wait_until(lambda r: sentinel in seen_by_b.events)
     assert seen_by_a.events == [*expected, sentinel]
     assert seen_by_b.events == [*expected, sentinel]
     assert seen_by_a.gaps == seen_by_b.gaps == 0
@@ -145,8 +123,8 @@ async def test_prefixes_keep_stores_apart(open_node: Opener) -> None:
     second = await two.append("t", "for two")
     assert first.seq == second.seq == 1
     assert one.epoch != two.epoch
-    await seen_by_one.wait_until(lambda: len(seen_by_one.events) == 1)
-    await seen_by_two.wait_until(lambda: len(seen_by_two.events) == 1)
+    await seen_by_one.wait_until(lambda r: len(seen_by_one.events) == 1)
+    await seen_by_two.wait_until(lambda r: len(seen_by_two.events) == 1)
     assert seen_by_one.events == [first]
     assert seen_by_two.events == [second]
 
@@ -230,7 +208,7 @@ async def test_a_key_of_the_wrong_type_fails_the_append_before_anything_changes(
     assert await node.head() == 1
     after = await node.append("fine", "2")
     assert after.seq == 2  # no seq was burnt: the log has no hole, the feed no gap
-    await seen.wait_until(lambda: after in seen.events)
+    await seen.wait_until(lambda r: after in seen.events)
     assert [e.seq for e in seen.events] == [1, 2]
     assert seen.gaps == 0
 

@@ -23,38 +23,13 @@ from ssehub.errors import BackendUnavailableError
 from ssehub.hub._types import Retention, StoredEvent
 from ssehub.hub.backends.redis import RedisBackend
 from tests.support.processes import RedisProcess, launch_redis, redis_server_path, start_redis
+from tests.support.recorder import Recorder
 
 pytestmark = pytest.mark.redis
 
 NO_BOUNDS = Retention(max_events=None, max_age=None)
 # Quick reconnects and epoch checks keep these tests short; nothing depends on them.
 FAST = {"feed_block": 0.2, "reconnect_delay": 0.01, "reconnect_max_delay": 0.1}
-
-
-class Recorder:
-    """A LiveListener that records what the live feed delivered."""
-
-    def __init__(self) -> None:
-        self.events: list[StoredEvent] = []
-        self.gaps = 0
-        self._changed = asyncio.Event()
-
-    def on_event(self, event: StoredEvent) -> None:
-        self.events.append(event)
-        self._changed.set()
-
-    def on_gap(self) -> None:
-        self.gaps += 1
-        self._changed.set()
-
-    async def wait_until(
-        self, condition: Callable[[Recorder], bool], timeout: float = 15.0
-    ) -> None:
-        """Wait (bounded) until ``condition(self)`` holds."""
-        async with asyncio.timeout(timeout):
-            while not condition(self):
-                self._changed.clear()
-                await self._changed.wait()
 
 
 @dataclass
