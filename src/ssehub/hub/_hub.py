@@ -117,12 +117,21 @@ class Stream:
     ) -> None:
         self.hub = hub
         self.subscription = sub
-        self._start = start
+        #: The opening write: ``retry`` with the cursor, or the reset event.
+        self.start = start
         self._replay = replay
+
+    def replay(self) -> AsyncIterator[bytes]:
+        """History after the cursor, one write per batch; then the subscription is live.
+
+        A server writes :attr:`start`, then this, then ``subscription.next_batch()``
+        until it returns ``None`` (what :meth:`chunks` does in one generator).
+        """
+        return self._replay()
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """The stream's writes: the opening chunk, the replay, then live batches."""
-        yield self._start
+        yield self.start
         async for chunk in self._replay():
             yield chunk
         sub = self.subscription

@@ -127,9 +127,17 @@ class HubStreamResponse(Response):
                     "headers": _header_list(self._extra_headers),
                 }
             )
-            async for chunk in stream.chunks():
+            await send({"type": "http.response.body", "body": stream.start, "more_body": True})
+            async for chunk in stream.replay():
                 sub.send_started = clock()
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                sub.send_started = None
+                sub.last_write = clock()
+            # The live loop, flat: it runs once per write of every stream.
+            next_batch = sub.next_batch
+            while (batch := await next_batch()) is not None:
+                sub.send_started = clock()
+                await send({"type": "http.response.body", "body": batch, "more_body": True})
                 sub.send_started = None
                 sub.last_write = clock()
             if not watcher.done():
