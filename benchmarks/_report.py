@@ -127,7 +127,7 @@ def _ratio_cell(hub: float, peer: float, higher_is_better: bool) -> str:
     ratio = hub / peer
     better = ratio > 1 if higher_is_better else ratio < 1
     colour = "green" if better else "red"
-    return f"[{colour}]{ratio:.2f}×[/]"
+    return f"[{colour}]{ratio:.3g}×[/]"
 
 
 def render(results: Results, console: Console, client_procs: int) -> None:
