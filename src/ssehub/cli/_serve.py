@@ -107,7 +107,7 @@ def _limit(value: int | None) -> int | None:
 )
 @click.option(
     "--flush-interval",
-    default="20ms",
+    default="10ms",
     type=DURATION,
     envvar="SSEHUB_FLUSH_INTERVAL",
     show_envvar=True,

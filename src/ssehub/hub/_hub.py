@@ -66,7 +66,7 @@ class HubConfig:
     #: coalesced into one write per subscriber (float seconds; ``0``: every
     #: event is written at once).  The first event after a quiet spell always
     #: goes out at once, so this only adds latency under load.
-    flush_interval: float = 0.02
+    flush_interval: float = 0.01
     #: Events read from history per step of a replay.
     replay_batch: int = 500
     #: How often age retention is applied.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import logging
 import resource
 from types import FrameType
@@ -45,10 +46,11 @@ class _HubServer(uvicorn.Server):
         logger.info("draining: told %d streams to reconnect later", count)
 
     async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
-        import asyncio
-
         self._ssehub_loop = asyncio.get_running_loop()
         await super().startup(sockets)  # type: ignore[arg-type]
+        # Everything alive after start-up (modules, the app, the store) lives as long as
+        # the process: keep it out of every future garbage collection.
+        gc.freeze()
 
 
 class _IntentionalAbortFilter(logging.Filter):
@@ -84,6 +86,17 @@ def check_store(settings: Settings) -> None:
     asyncio.run(probe())
 
 
+def tune_garbage_collector() -> None:
+    """Collect the young generation less often.
+
+    Every open stream holds a few dozen long-lived objects; with CPython's default
+    threshold (700 allocations) the collector keeps walking them, and its full
+    collections were the p99 tail of delivery latency in ``bench_hub``.  Cycles are
+    still collected, just in fewer, larger young collections.
+    """
+    gc.set_threshold(50_000, 20, 100)
+
+
 def raise_open_file_limit() -> int:
     """Raise the soft open-file limit to the hard one (each stream is a socket)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -110,6 +123,7 @@ def _log_config(log_level: str) -> dict[str, Any]:
 def run(settings: Settings, *, log_level: str = "info", access_log: bool = False) -> None:
     """Serve the hub until SIGTERM/SIGINT; blocks."""
     raise_open_file_limit()
+    tune_garbage_collector()
     hub_app = HubApp(settings)
     config = uvicorn.Config(
         hub_app,
@@ -122,6 +136,7 @@ def run(settings: Settings, *, log_level: str = "info", access_log: bool = False
         timeout_graceful_shutdown=10,
         backlog=4096,
         server_header=False,
+        proxy_headers=False,
     )
     server = _HubServer(config, hub_app)
     logging.getLogger("uvicorn.error").addFilter(_IntentionalAbortFilter())

@@ -33,7 +33,7 @@ class Settings:
     max_queue_bytes: int = 4 * 1024 * 1024
     write_timeout: float = 30.0
     #: Live events within this long of the previous delivery share one write.
-    flush_interval: float = 0.02
+    flush_interval: float = 0.01
     #: Origins allowed by CORS; empty means CORS is off (same-origin only).
     cors_origins: tuple[str, ...] = ()
     #: Seconds between the events of the seed's demo on ``GET /``.
