@@ -17,6 +17,7 @@ adapter that called them, and chained with ``from``.
     ├── HubError                    the hub refused or could not do an operation
     │   ├── InvalidTopicError       a topic name outside the allowed syntax
     │   ├── InvalidCursorError      a Last-Event-ID that this hub never issued
+    │   ├── OversizedEventError     an event over the hub's size bound, as encoded
     │   └── BackendUnavailableError the store (SQLite, Redis) can't be reached
     └── ClientError                 raised by ssehub.client
         ├── ConnectError            the server could not be reached
@@ -40,6 +41,7 @@ __all__ = [
     "InvalidCursorError",
     "InvalidTopicError",
     "LocalProtocolError",
+    "OversizedEventError",
     "ReadTimeoutError",
     "ReconnectExhaustedError",
     "RemoteProtocolError",
@@ -90,6 +92,10 @@ class InvalidTopicError(HubError, ValueError):
 
 class InvalidCursorError(HubError, ValueError):
     """A ``Last-Event-ID`` that is not a cursor this hub could have issued."""
+
+
+class OversizedEventError(HubError, ValueError):
+    """An event larger than the hub's ``max_event_bytes`` once encoded for the wire."""
 
 
 class BackendUnavailableError(HubError):

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ssehub.errors import EncodeError, InvalidTopicError
+from ssehub.errors import EncodeError, InvalidTopicError, OversizedEventError
 from ssehub.hub import RESET_EVENT, Hub, HubClosingError, HubConfig, Retention, Stream
 from ssehub.hub.backends.memory import MemoryBackend
 from ssehub.protocol import Event, EventStreamParser
@@ -91,12 +91,13 @@ async def test_live_events_reach_the_topics_subscribers_only(hub: Hub) -> None:
 
 
 async def test_an_event_is_encoded_once_for_all_subscribers_of_a_topic(hub: Hub) -> None:
-    streams = [await hub.open(["t"]) for _ in range(3)]
-    for stream in streams:
-        await anext(stream.chunks())
+    readers = [Reader(await hub.open(["t"])) for _ in range(3)]
+    for reader in readers:
+        await reader.read_until_idle()
     await hub.publish("t", "shared")
-    batches = [await stream.subscription.next_batch() for stream in streams]
-    assert batches[0] is batches[1] is batches[2]
+    for reader in readers:
+        await reader.read_until_idle()
+    assert readers[0].raw[-1] is readers[1].raw[-1] is readers[2].raw[-1]
 
 
 async def test_resume_replays_exactly_the_missed_events_then_live(hub: Hub) -> None:
@@ -173,7 +174,8 @@ async def test_cursor_ahead_of_the_store_is_reset(hub: Hub) -> None:
 
 async def test_slow_subscriber_is_closed_and_others_get_everything(hub: Hub) -> None:
     slow_stream = await hub.open(["t"])
-    await anext(slow_stream.chunks())
+    slow = Reader(slow_stream)
+    await slow.read_until_idle()
     fast = Reader(await hub.open(["t"]))
     await fast.read_until_idle()
     received: list[str] = []
@@ -191,31 +193,110 @@ async def test_slow_subscriber_is_closed_and_others_get_everything(hub: Hub) -> 
 async def test_heartbeat_goes_only_to_streams_idle_for_the_interval(hub: Hub) -> None:
     clock = hub.clock
     assert isinstance(clock, Clock)
-    quiet, busy = await hub.open(["quiet"]), await hub.open(["busy"])
-    for stream in (quiet, busy):
-        await anext(stream.chunks())
+    quiet, busy = Reader(await hub.open(["quiet"])), Reader(await hub.open(["busy"]))
+    for reader in (quiet, busy):
+        await reader.read_until_idle()
     clock.now += 10
-    busy.subscription.last_write = clock.now
+    await hub.publish("busy", "x")  # written at clock time 110
+    await busy.read_until_idle()
     clock.now += 6
     hub.tick(clock.now)
-    assert await quiet.subscription.next_batch() == b":\n\n"
-    assert busy.subscription.queued == 0
+    await quiet.read_until_idle()
+    await busy.read_until_idle()
+    assert quiet.raw[-1] == b":\n\n"
+    assert busy.raw[-1] != b":\n\n"
 
 
-async def test_write_blocked_past_the_deadline_closes_the_stream(hub: Hub) -> None:
+class StuckWriter:
+    """A connection whose client stopped reading: every write after ``accept`` blocks."""
+
+    def __init__(self, accept: int = 1) -> None:
+        self.accept = accept
+        self.written: list[bytes] = []
+        self.aborts = 0
+        self._gate: asyncio.Future[None] | None = None
+
+    async def write(self, chunk: bytes) -> None:
+        if len(self.written) >= self.accept:
+            self._gate = asyncio.get_running_loop().create_future()
+            await self._gate  # released only by abort
+        self.written.append(chunk)
+
+    def abort(self) -> None:
+        self.aborts += 1
+        if self._gate is not None and not self._gate.done():
+            self._gate.set_exception(OSError("connection reset"))
+
+    @property
+    def blocked(self) -> bool:
+        return self._gate is not None and not self._gate.done()
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_write_blocked_past_the_deadline_aborts_the_connection(hub: Hub) -> None:
     clock = hub.clock
     assert isinstance(clock, Clock)
     stream = await hub.open(["t"])
-    aborted: list[bool] = []
-    stream.subscription.set_abort(lambda: aborted.append(True))
-    stream.subscription.send_started = clock.now
+    writer = StuckWriter(accept=1)
+    runner = asyncio.ensure_future(stream.run(writer.write, writer.abort))
+    await hub.publish("t", "never read")
+    await settle()
+    assert writer.blocked
     hub.tick(clock.now + 29)
-    assert not stream.subscription.closed
+    assert not stream.closed
     hub.tick(clock.now + 31)
-    assert stream.subscription.closed
-    assert stream.subscription.close_reason == "write-timeout"
-    assert aborted == [True]
+    assert await asyncio.wait_for(runner, 5) == "write-timeout"
+    assert writer.aborts == 1
+    assert stream.aborted
     assert hub.stats.write_timeouts == 1
+    assert hub.open_streams == 0
+
+
+async def test_without_an_abort_hook_the_stream_cancels_its_own_blocked_write(hub: Hub) -> None:
+    clock = hub.clock
+    assert isinstance(clock, Clock)
+    stream = await hub.open(["t"])
+    writer = StuckWriter(accept=1)
+    runner = asyncio.ensure_future(stream.run(writer.write))
+    await hub.publish("t", "never read")
+    await settle()
+    hub.tick(clock.now + 31)
+    assert await asyncio.wait_for(runner, 5) == "write-timeout"
+    assert not runner.cancelled()
+    assert hub.open_streams == 0
+
+
+async def test_a_slow_close_during_a_blocked_write_aborts_at_once(hub: Hub) -> None:
+    stream = await hub.open(["t"])
+    writer = StuckWriter(accept=1)
+    runner = asyncio.ensure_future(stream.run(writer.write, writer.abort))
+    for i in range(25):  # the queue holds 20
+        await hub.publish("t", f"e{i}")
+        await settle()
+    assert await asyncio.wait_for(runner, 5) == "slow"
+    assert writer.aborts == 1
+    assert stream.subscription.queued_bytes == 0
+
+
+async def test_drain_aborts_a_stream_that_does_not_take_its_final_retry(hub: Hub) -> None:
+    clock = hub.clock
+    assert isinstance(clock, Clock)
+    stream = await hub.open(["t"])
+    writer = StuckWriter(accept=1)
+    runner = asyncio.ensure_future(stream.run(writer.write, writer.abort))
+    await hub.publish("t", "never read")
+    await settle()
+    hub.drain()
+    hub.tick(clock.now + hub.config.drain_timeout / 2)
+    assert not runner.done()
+    hub.tick(clock.now + hub.config.drain_timeout + 0.1)
+    await asyncio.wait_for(runner, 5)
+    assert writer.aborts == 1
+    assert hub.open_streams == 0
 
 
 async def test_drain_sends_each_stream_a_jittered_retry_and_ends_it(hub: Hub) -> None:
@@ -234,9 +315,9 @@ async def test_drain_sends_each_stream_a_jittered_retry_and_ends_it(hub: Hub) ->
         await hub.open(["t"])
 
 
-async def test_unregistered_stream_gets_no_more_events(hub: Hub) -> None:
+async def test_an_ended_stream_gets_no_more_events(hub: Hub) -> None:
     stream = await hub.open(["t"])
-    stream.close()
+    stream.end()
     await hub.publish("t", "x")
     assert stream.subscription.queued == 0
     assert hub.open_streams == 0
@@ -268,7 +349,7 @@ async def test_topic_names_may_hold_slashes_and_any_script(hub: Hub, topic: str)
 async def test_gap_in_the_live_feed_closes_every_stream_so_it_resumes(hub: Hub) -> None:
     streams = [await hub.open(["t"]) for _ in range(3)]
     hub.on_gap()
-    assert all(s.subscription.closed and s.subscription.close_reason == "gap" for s in streams)
+    assert all(s.closed and s.close_reason == "gap" for s in streams)
 
 
 async def test_events_close_together_are_coalesced_into_one_write_per_subscriber() -> None:
@@ -276,17 +357,80 @@ async def test_events_close_together_are_coalesced_into_one_write_per_subscriber
     await hub.start(background=False)
     try:
         stream = await hub.open(["t"])
-        await anext(stream.chunks())
-        sub = stream.subscription
-        await hub.publish("t", "first")  # after a quiet spell: written at once
-        assert await asyncio.wait_for(sub.next_batch(), 5) == hub.encode_stored(
-            (await hub.backend.read(["t"], 0, 1)).events[0]
+        writes: asyncio.Queue[bytes] = asyncio.Queue()
+        runner = asyncio.ensure_future(stream.run(writes.put))
+        await writes.get()  # the opening write
+        first = await hub.publish("t", "first")  # after a quiet spell: written at once
+        assert (
+            await asyncio.wait_for(writes.get(), 5) == f"id: {first.id}\ndata: first\n\n".encode()
         )
         await hub.publish("t", "second")
         await asyncio.sleep(0)
         await hub.publish("t", "third")
-        batch = await asyncio.wait_for(sub.next_batch(), 5)
-        parsed = EventStreamParser().feed(batch or b"")
-        assert [e.data for e in parsed] == ["second", "third"]
+        batch = await asyncio.wait_for(writes.get(), 5)
+        assert [e.data for e in EventStreamParser().feed(batch)] == ["second", "third"]
+        stream.close("disconnect")
+        await asyncio.wait_for(runner, 5)
     finally:
         await hub.aclose()
+
+
+@pytest.mark.parametrize(("data", "event"), [("\ud800", None), ("ok", "\udfff"), ("a\udc80b", "e")])
+async def test_lone_surrogate_is_refused_before_anything_is_stored(
+    hub: Hub, data: str, event: str | None
+) -> None:
+    """Issue 9, finding 1: such an event would poison every replay of its topic."""
+    with pytest.raises(EncodeError):
+        await hub.publish("t", data, event)
+    assert await hub.backend.head() == 0
+
+
+async def test_event_over_the_encoded_bound_is_refused_before_storing() -> None:
+    """Issue 9, finding 5: a body of newlines grows sevenfold on the wire."""
+    hub = Hub(MemoryBackend(), HubConfig(max_event_bytes=70_000, max_queue_bytes=100_000))
+    await hub.start(background=False)
+    try:
+        await hub.publish("t", "x" * 60_000)  # 60 kB of text: fits
+        with pytest.raises(OversizedEventError):
+            await hub.publish("t", "\n" * 10_000)  # 10 kB of newlines: 70 kB encoded
+        assert await hub.backend.head() == 1
+    finally:
+        await hub.aclose()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"max_event_bytes": 5_000_000, "max_queue_bytes": 4_000_000},
+        {"replay_batch": 0},
+        {"write_timeout": 0},
+        {"shutdown_retry_min": 5, "shutdown_retry_max": 1},
+        {"heartbeat_interval": -1},
+    ],
+)
+def test_inconsistent_hub_settings_are_refused_at_start(overrides: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        HubConfig(**overrides)  # type: ignore[arg-type]
+
+
+async def test_rows_that_cannot_be_encoded_are_skipped_live_and_on_replay(hub: Hub) -> None:
+    """Issue 9, finding 1: a bad row in the store never kills a stream."""
+    cursor = (await hub.publish("t", "before")).id
+    reader = Reader(await hub.open(["t"]))
+    await reader.read_until_idle()
+    # Rows written around the hub's checks (an older version, a hand edit).
+    await hub.backend.append("t", "\ud800")
+    await hub.backend.append("t", "fine", "bad\nevent")
+    after = await hub.publish("t", "after")
+    assert [e.data for e in await reader.read_until_idle()] == ["after"]
+    resumed = Reader(await hub.open(["t"], last_event_id=cursor))
+    assert [(e.data, e.id) for e in await resumed.read_until_idle()] == [("after", after.id)]
+    assert hub.stats.skipped == 4  # two rows, skipped once live and once on replay
+    assert not resumed.stream.closed
+
+
+async def test_reset_event_echoes_a_long_refused_cursor_cut_short(hub: Hub) -> None:
+    reader = Reader(await hub.open(["t"], last_event_id="x" * 100_000))
+    events = await reader.read_until_idle()
+    assert events[0].event == RESET_EVENT
+    assert len(events[0].data) < 200

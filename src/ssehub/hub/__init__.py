@@ -6,7 +6,8 @@ Depends on :mod:`ssehub.protocol` only; knows nothing of HTTP.
 from __future__ import annotations
 
 from ._cursor import RESET_EVENT, format_cursor, parse_cursor
-from ._hub import HEARTBEAT, Hub, HubClosingError, HubConfig, HubStats, Published, Stream
+from ._hub import Hub, HubClosingError, HubConfig, HubStats, Published
+from ._stream import HEARTBEAT, Stream
 from ._subscription import Subscription
 from ._topics import validate_event_type, validate_topic
 from ._types import ReadResult, Retention, StoredEvent

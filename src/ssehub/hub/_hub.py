@@ -8,14 +8,24 @@ The flow of one event (see ARCHITECTURE.md):
    ``seq`` order, on every hub process sharing the store.
 3. ``on_event`` encodes the event **once** (``id: {epoch}-{seq}``) and pushes the
    same ``bytes`` into the bounded queue of every subscription to its topic.
-4. Each stream's writer (``ssehub.server``) sends everything queued in one write.
+4. Each :class:`~ssehub.hub.Stream` (``_stream.py``) writes everything queued
+   in one write; the server only pumps its bytes.
 
-A subscription starts with :meth:`Hub.open`: it is registered first (live
-events are held), then the cursor is checked (``_cursor.check_cursor``), history
-after it is replayed in batches read on demand (so replay is paced by the
-client), and finally the held live events above the replayed ``seq`` are
-released.  Time comes from injected clocks; :meth:`Hub.tick` does the periodic
-work (heartbeats, write deadlines) and tests call it directly.
+A stream starts with :meth:`Hub.open`: its subscription is registered first
+(live events are held), then the cursor is checked (``_cursor.check_cursor``),
+history after it is replayed in steps read on demand (bounded by events and
+bytes, so replay is paced by the client), and finally the held live events
+above the replayed ``seq`` are released.
+
+Time: stream deadlines and heartbeats use the injected monotonic ``clock``;
+age retention uses the injected ``wall_clock`` (seconds since the epoch, as
+the store stamps events); the flush of coalesced live events uses the event
+loop's own timer.  :meth:`Hub.tick` does the periodic work and tests call it
+directly with a fake clock.
+
+No stored row can break a stream: a row that cannot be encoded (written by an
+older version or by hand) is skipped with a log line and counted in
+``HubStats.skipped``, both live and on replay.
 """
 
 from __future__ import annotations
@@ -26,23 +36,24 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import HubError
+from ..errors import EncodeError, HubError, OversizedEventError
 from ..protocol import ServerSentEvent, encode
 from ._cursor import RESET_EVENT, CursorOutcome, check_cursor, format_cursor
+from ._stream import Stream
 from ._subscription import Subscription
 from ._topics import validate_event_type, validate_topic
 from ._types import StoredEvent
 from .backends import Backend
 
-__all__ = ["HEARTBEAT", "Hub", "HubClosingError", "HubConfig", "HubStats", "Published", "Stream"]
+__all__ = ["Hub", "HubClosingError", "HubConfig", "HubStats", "Published"]
 
 logger = logging.getLogger("ssehub.hub")
 
-#: The heartbeat chunk: a comment line and a blank line; it dispatches nothing.
-HEARTBEAT = b":\n\n"
+#: The longest cursor a reset event echoes back (characters); longer ones are cut.
+MAX_ECHOED_CURSOR = 64
 
 
 class HubClosingError(HubError):
@@ -60,8 +71,15 @@ class HubConfig:
     #: Bound of one subscriber's queue: events, and bytes.
     max_queue_events: int = 1000
     max_queue_bytes: int = 4 * 1024 * 1024
-    #: A write blocked for longer than this is abandoned and the stream closed.
+    #: Largest event accepted by :meth:`Hub.publish`, in bytes *as encoded on the
+    #: wire* (every line end of ``data`` costs a ``data:`` prefix).  Must not
+    #: exceed ``max_queue_bytes``, or one such event would close every subscriber.
+    max_event_bytes: int = 2 * 1024 * 1024
+    #: A write blocked for longer than this is abandoned and the connection aborted.
     write_timeout: float = 30.0
+    #: While draining, a write blocked longer than this is abandoned (a client
+    #: that does not read its final ``retry:`` must not hold the shutdown).
+    drain_timeout: float = 2.0
     #: Live events that arrive within this long of the previous delivery are
     #: coalesced into one write per subscriber (float seconds; ``0``: every
     #: event is written at once).  The first event after a quiet spell always
@@ -76,6 +94,31 @@ class HubConfig:
     shutdown_retry_min: int = 1000
     shutdown_retry_max: int = 10_000
 
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """Settings that contradict one another (empty when consistent)."""
+        found: list[str] = []
+        if self.max_queue_events < 1 or self.max_queue_bytes < 1 or self.max_event_bytes < 1:
+            found.append("queue and event bounds must be at least 1")
+        if self.max_event_bytes > self.max_queue_bytes:
+            found.append(
+                f"max_event_bytes ({self.max_event_bytes}) exceeds max_queue_bytes "
+                f"({self.max_queue_bytes}): one such event would close every subscriber"
+            )
+        if self.replay_batch < 1:
+            found.append("replay_batch must be at least 1")
+        if min(self.write_timeout, self.drain_timeout, self.prune_interval) <= 0:
+            found.append("write_timeout, drain_timeout and prune_interval must be positive")
+        if self.heartbeat_interval < 0 or self.flush_interval < 0:
+            found.append("heartbeat_interval and flush_interval must not be negative")
+        if not 0 <= self.shutdown_retry_min <= self.shutdown_retry_max:
+            found.append("shutdown_retry_min must be between 0 and shutdown_retry_max")
+        return found
+
 
 @dataclass(slots=True)
 class HubStats:
@@ -88,6 +131,8 @@ class HubStats:
     write_timeouts: int = 0
     resets: int = 0
     opened: int = 0
+    #: Stored rows that could not be encoded and were skipped (live or on replay).
+    skipped: int = 0
     per_topic_published: dict[str, int] = field(default_factory=dict)
     per_topic_delivered: dict[str, int] = field(default_factory=dict)
 
@@ -109,45 +154,8 @@ class Published:
     seq: int
 
 
-class Stream:
-    """One open subscription's chunks, ready to be written by a server."""
-
-    def __init__(
-        self, hub: Hub, sub: Subscription, start: bytes, replay: Callable[[], AsyncIterator[bytes]]
-    ) -> None:
-        self.hub = hub
-        self.subscription = sub
-        #: The opening write: ``retry`` with the cursor, or the reset event.
-        self.start = start
-        self._replay = replay
-
-    def replay(self) -> AsyncIterator[bytes]:
-        """History after the cursor, one write per batch; then the subscription is live.
-
-        A server writes :attr:`start`, then this, then ``subscription.next_batch()``
-        until it returns ``None`` (what :meth:`chunks` does in one generator).
-        """
-        return self._replay()
-
-    async def chunks(self) -> AsyncGenerator[bytes, None]:
-        """The stream's writes: the opening chunk, the replay, then live batches."""
-        yield self.start
-        async for chunk in self._replay():
-            yield chunk
-        sub = self.subscription
-        while True:
-            batch = await sub.next_batch()
-            if batch is None:
-                return
-            yield batch
-
-    def close(self) -> None:
-        """Unregister the subscription (idempotent); call when the writer ends."""
-        self.hub._unregister(self.subscription)
-
-
 class Hub:
-    """Topics, subscriptions and the live fan-out, over one :class:`Backend`."""
+    """Topics, streams and the live fan-out, over one :class:`Backend`."""
 
     def __init__(
         self,
@@ -155,19 +163,23 @@ class Hub:
         config: HubConfig | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self.backend = backend
         self.config = config or HubConfig()
         self.clock = clock
+        self.wall_clock = wall_clock
         self.stats = HubStats()
         self._rng = rng or random.Random()
         self._by_topic: dict[str, set[Subscription]] = {}
-        self._subscriptions: set[Subscription] = set()
+        self._streams: set[Stream] = set()
         self._task: asyncio.Task[None] | None = None
         self.closing = False
         self._observers: list[Callable[[StoredEvent, int], None]] = []
         self._dirty: set[Subscription] = set()
+        self._fanning_out = False
+        self._leaving: list[Subscription] = []
         self._flush_handle: asyncio.Handle | None = None
         self._last_flush = float("-inf")
 
@@ -182,8 +194,8 @@ class Hub:
     async def aclose(self) -> None:
         """End every stream now and close the backend."""
         self.closing = True
-        for sub in list(self._subscriptions):
-            sub.close("shutdown")
+        for stream in list(self._streams):
+            stream.close("shutdown")
         if self._task is not None:
             # Cancel until it is done: on Python 3.11 a cancellation can be swallowed by
             # asyncio.wait_for inside a backend call (CPython gh-86296).
@@ -198,19 +210,24 @@ class Hub:
         """Begin a graceful shutdown; return how many streams were told to go.
 
         Every open stream gets a ``retry:`` drawn from the configured range and
-        ends; new subscriptions are refused with :class:`HubClosingError`.
+        ends; new subscriptions are refused with :class:`HubClosingError`.  A
+        stream whose write stays blocked for ``drain_timeout`` is then aborted
+        by :meth:`tick`.
         """
         self.closing = True
         low, high = self.config.shutdown_retry_min, self.config.shutdown_retry_max
-        subs = list(self._subscriptions)
-        for sub in subs:
-            sub.push_control(encode(ServerSentEvent(retry=self._rng.randint(low, high))))
-            sub.close("shutdown")
-        return len(subs)
+        streams = list(self._streams)
+        for stream in streams:
+            stream.subscription.push_control(
+                encode(ServerSentEvent(retry=self._rng.randint(low, high)))
+            )
+            stream.close("shutdown")
+        return len(streams)
 
     async def _run_periodic(self) -> None:
         interval = self.config.heartbeat_interval
         step = min(1.0, interval / 2) if interval > 0 else 1.0
+        step = min(step, self.config.drain_timeout / 2)
         next_prune = self.clock() + self.config.prune_interval
         while True:
             await asyncio.sleep(step)
@@ -219,7 +236,7 @@ class Hub:
             if now >= next_prune:
                 next_prune = now + self.config.prune_interval
                 try:
-                    removed = await self.backend.prune(time.time())
+                    removed = await self.backend.prune(self.wall_clock())
                 except HubError as exc:
                     logger.warning("retention prune failed: %s", exc)
                 else:
@@ -228,54 +245,84 @@ class Hub:
 
     def tick(self, now: float) -> None:
         """Periodic work at clock time ``now``: heartbeats and write deadlines."""
-        interval = self.config.heartbeat_interval
-        deadline = self.config.write_timeout
-        for sub in self._subscriptions:
-            started = sub.send_started
-            if started is not None and now - started > deadline:
+        config = self.config
+        deadline = config.write_timeout
+        if self.closing:
+            deadline = min(deadline, config.drain_timeout)
+        for stream in list(self._streams):
+            if stream.tick(
+                now, heartbeat_interval=config.heartbeat_interval, write_timeout=deadline
+            ):
                 self.stats.write_timeouts += 1
                 logger.info(
-                    "a write to a subscriber of %s blocked %.0f s; closing",
-                    sub.topics,
-                    now - started,
+                    "a write to a subscriber of %s was blocked over %.0f s; connection aborted",
+                    stream.subscription.topics,
+                    deadline,
                 )
-                sub.close("write-timeout")
-                sub.abort_pending_write()
-            elif interval > 0 and started is None and now - sub.last_write >= interval:
-                sub.push_control(HEARTBEAT)
-                sub.last_write = now
 
     # -- publishing ----------------------------------------------------------
 
     async def publish(self, topic: str, data: str, event: str | None = None) -> Published:
         """Store one event on ``topic`` and return its cursor.
 
-        Raises :class:`~ssehub.errors.InvalidTopicError` or
-        :class:`~ssehub.errors.EncodeError` for bad names (nothing is stored),
+        The event is encoded before anything is stored, so an event that could
+        never reach a subscriber (a lone surrogate, a forged field, over
+        ``max_event_bytes`` on the wire) is refused and the store is unchanged.
+
+        Raises :class:`~ssehub.errors.InvalidTopicError`,
+        :class:`~ssehub.errors.EncodeError` (a name or text that can't be sent),
+        :class:`~ssehub.errors.OversizedEventError`, or
         :class:`~ssehub.errors.BackendUnavailableError` if the store is down.
         """
         validate_topic(topic)
         event = validate_event_type(event)
+        self.check_event(data, event)
         stored = await self.backend.append(topic, data, event)
         return Published(format_cursor(self.backend.epoch, stored.seq), topic, stored.seq)
+
+    def check_event(self, data: str, event: str | None) -> None:
+        """Raise unless ``data``/``event`` encode within ``max_event_bytes``."""
+        size = len(encode(ServerSentEvent(data=data, event=event)))
+        # The id the store will mint is at most "{32-char epoch}-{19 digits}".
+        size += len("id: \n") + 52
+        limit = self.config.max_event_bytes
+        if size > limit:
+            raise OversizedEventError(
+                f"the event is {size} bytes on the wire, over the limit of {limit} "
+                "(every line of data costs a 'data: ' prefix)"
+            )
 
     def add_observer(self, observer: Callable[[StoredEvent, int], None]) -> None:
         """Call ``observer(event, deliveries)`` for every live event (metrics, dashboards)."""
         self._observers.append(observer)
 
-    def remove_observer(self, observer: Callable[[StoredEvent, int], None]) -> None:
-        """Stop calling ``observer`` (no error if it was not added)."""
-        with contextlib.suppress(ValueError):
-            self._observers.remove(observer)
-
     def encode_stored(self, stored: StoredEvent) -> bytes:
-        """The wire chunk of a stored event: ``id``, optional ``event``, ``data``."""
+        """The wire chunk of a stored event: ``id``, optional ``event``, ``data``.
+
+        Raises :class:`~ssehub.errors.EncodeError` for a row that can't be sent.
+        """
         return encode(
             ServerSentEvent(
                 data=stored.data,
                 event=stored.event,
                 id=format_cursor(self.backend.epoch, stored.seq),
             )
+        )
+
+    def _encode_rows(self, rows: Iterable[StoredEvent]) -> bytes:
+        """The wire chunks of ``rows`` joined; rows that can't be encoded are skipped."""
+        chunks: list[bytes] = []
+        for row in rows:
+            try:
+                chunks.append(self.encode_stored(row))
+            except EncodeError as exc:
+                self._skip(row, exc)
+        return b"".join(chunks)
+
+    def _skip(self, row: StoredEvent, exc: EncodeError) -> None:
+        self.stats.skipped += 1
+        logger.warning(
+            "skipped stored event %d of %r: it can't be encoded (%s)", row.seq, row.topic, exc
         )
 
     # LiveListener
@@ -287,10 +334,22 @@ class Hub:
         subs = self._by_topic.get(event.topic)
         delivered = 0
         if subs:
-            chunk = self.encode_stored(event)
+            try:
+                chunk = self.encode_stored(event)
+            except EncodeError as exc:
+                self._skip(event, exc)
+                subs = None
+        if subs:
             seq = event.seq
-            for sub in subs:
-                sub.push(seq, chunk, wake=False)
+            # A push can close a subscriber that fell behind; it leaves the set after the loop.
+            self._fanning_out = True
+            try:
+                for sub in subs:
+                    sub.push(seq, chunk, wake=False)
+            finally:
+                self._fanning_out = False
+                if self._leaving:
+                    self._unregister_leaving()
             self._dirty.update(subs)
             self._schedule_flush()
             delivered = len(subs)
@@ -330,25 +389,28 @@ class Hub:
 
     def on_gap(self) -> None:
         """The live feed may have missed events: every client resumes from history."""
-        logger.warning("live feed gap: closing %d streams so they resume", len(self._subscriptions))
-        for sub in list(self._subscriptions):
-            sub.close("gap")
+        logger.warning("live feed gap: closing %d streams so they resume", len(self._streams))
+        for stream in list(self._streams):
+            stream.close("gap")
 
     # -- subscribing ---------------------------------------------------------
 
     @property
     def open_streams(self) -> int:
-        return len(self._subscriptions)
+        return len(self._streams)
 
     def topic_subscribers(self) -> dict[str, int]:
         """How many streams listen to each topic right now."""
         return {topic: len(subs) for topic, subs in self._by_topic.items()}
 
     async def open(self, topics: Sequence[str], last_event_id: str | None = None) -> Stream:
-        """Open a subscription to ``topics``, resuming after ``last_event_id`` if given.
+        """Open a stream of ``topics``, resuming after ``last_event_id`` if given.
 
-        Raises :class:`~ssehub.errors.InvalidTopicError` for a bad topic and
-        :class:`HubClosingError` while the hub drains.
+        The stream is registered at once (live events are held from now on);
+        the caller must :meth:`Stream.run` it, or :meth:`Stream.close` it.
+        Raises :class:`~ssehub.errors.InvalidTopicError` for a bad topic,
+        :class:`HubClosingError` while the hub drains and
+        :class:`~ssehub.errors.BackendUnavailableError` when the store is down.
         """
         if self.closing:
             raise HubClosingError("the hub is shutting down")
@@ -357,11 +419,7 @@ class Hub:
             raise HubError("subscribe to at least one topic")
         config = self.config
         sub = Subscription(
-            names,
-            max_events=config.max_queue_events,
-            max_bytes=config.max_queue_bytes,
-            now=self.clock(),
-            on_close=self._closed,
+            names, max_events=config.max_queue_events, max_bytes=config.max_queue_bytes
         )
         self._register(sub)
         try:
@@ -372,23 +430,39 @@ class Hub:
         check = check_cursor(last_event_id, epoch=self.backend.epoch, head=head)
         self.stats.opened += 1
         epoch, retry = self.backend.epoch, config.retry
+        replay: Callable[[], AsyncIterator[bytes]] | None = None
         if check.outcome is CursorOutcome.RESUME:
             # Repeat the client's own cursor with the retry: one control block.
             start = encode(ServerSentEvent(id=format_cursor(epoch, check.after), retry=retry))
-            return Stream(self, sub, start, lambda: self._replay(sub, check.after, head))
-        if check.outcome is CursorOutcome.RESET:
+            after = check.after
+
+            def replay() -> AsyncIterator[bytes]:
+                return self._replay(sub, after, head)
+
+        elif check.outcome is CursorOutcome.RESET:
             start = self._reset_chunk(check.reason, last_event_id, head, retry=retry)
         else:
             start = encode(ServerSentEvent(id=format_cursor(epoch, head), retry=retry))
-        sub.go_live(head)
-        return Stream(self, sub, start, _no_replay)
+        if replay is None:
+            sub.go_live(head)
+        stream = Stream(
+            sub, start, replay, clock=self.clock, on_close=self._closed, on_end=self._ended
+        )
+        self._streams.add(stream)
+        return stream
 
     def _reset_chunk(
         self, reason: str, last_event_id: str | None, head: int, retry: int | None = None
     ) -> bytes:
-        """The reserved reset event: ``data`` names the reason and the refused cursor."""
+        """The reserved reset event: ``data`` names the reason and the refused cursor.
+
+        The refused cursor is echoed back cut to :data:`MAX_ECHOED_CURSOR` characters.
+        """
         self.stats.resets += 1
-        payload = {"reason": reason, "last_event_id": last_event_id}
+        echoed = last_event_id
+        if echoed is not None and len(echoed) > MAX_ECHOED_CURSOR:
+            echoed = echoed[:MAX_ECHOED_CURSOR] + "…"
+        payload = {"reason": reason, "last_event_id": echoed}
         return encode(
             ServerSentEvent(
                 data=json.dumps(payload),
@@ -399,47 +473,75 @@ class Hub:
         )
 
     async def _replay(self, sub: Subscription, after: int, head: int) -> AsyncIterator[bytes]:
-        """History after ``after``, in batches, then switch ``sub`` to live events."""
-        first = True
+        """History after ``after`` in bounded steps, then switch ``sub`` to live events.
+
+        A step holds at most ``replay_batch`` events and about ``max_queue_bytes``
+        bytes, and only its encoded chunk is kept while the client takes it.
+        If retention removed anything after the cursor (at the start or while a
+        slow client replayed), the client gets the reset event and goes live.
+        """
+        config = self.config
         while not sub.closed:
-            result = await self.backend.read(sub.topics, after, self.config.replay_batch)
-            if first and result.gap:
-                sub.go_live(head)
+            try:
+                result = await self.backend.read(
+                    sub.topics, after, config.replay_batch, max_bytes=config.max_queue_bytes
+                )
+            except HubError as exc:
+                logger.warning("replay for a subscriber of %s failed: %s", sub.topics, exc)
+                sub.close("store-unavailable")
+                return
+            if result.gap:
+                # What the client already got stays got: the reset's id is past it.
+                top = max(head, after)
+                sub.go_live(top)
                 yield self._reset_chunk(
-                    "history-gap", format_cursor(self.backend.epoch, after), head
+                    "history-gap", format_cursor(self.backend.epoch, after), top
                 )
                 return
-            first = False
+            more = result.more
+            chunk = b""
             if result.events:
                 after = result.events[-1].seq
                 self.stats.replayed += len(result.events)
-                yield b"".join(self.encode_stored(e) for e in result.events)
-            if not result.more:
+                chunk = self._encode_rows(result.events)
+            del result  # only the encoded chunk is held while the client reads it
+            if chunk:
+                yield chunk
+            if not more:
                 break
         sub.go_live(after)
 
-    def _closed(self, sub: Subscription) -> None:
-        if sub.close_reason == "slow":
+    def _closed(self, stream: Stream) -> None:
+        reason = stream.close_reason
+        if reason == "slow":
             self.stats.slow_closes += 1
-            logger.info("closed a slow subscriber of %s; it resumes from history", sub.topics)
+            logger.info(
+                "closed a slow subscriber of %s; it resumes from history",
+                stream.subscription.topics,
+            )
+        if self._fanning_out:
+            self._leaving.append(stream.subscription)
+        else:
+            self._unregister(stream.subscription)
+
+    def _ended(self, stream: Stream) -> None:
+        """The stream's connection is done with: it no longer counts as open."""
+        self._streams.discard(stream)
+
+    def _unregister_leaving(self) -> None:
+        leaving, self._leaving = self._leaving, []
+        for sub in leaving:
+            self._unregister(sub)
+            self._dirty.discard(sub)
 
     def _register(self, sub: Subscription) -> None:
-        self._subscriptions.add(sub)
         for topic in sub.topics:
             self._by_topic.setdefault(topic, set()).add(sub)
 
     def _unregister(self, sub: Subscription) -> None:
-        if sub not in self._subscriptions:
-            return
-        self._subscriptions.discard(sub)
         for topic in sub.topics:
             subs = self._by_topic.get(topic)
             if subs is not None:
                 subs.discard(sub)
                 if not subs:
                     del self._by_topic[topic]
-
-
-async def _no_replay() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover  (makes this an async generator)

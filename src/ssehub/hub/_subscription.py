@@ -1,4 +1,4 @@
-"""A subscription: one client's bounded queue of encoded chunks.
+"""A subscription: one stream's bounded queue of encoded chunks.
 
 Conventions:
 
@@ -7,12 +7,14 @@ Conventions:
 * Live events are pushed with their ``seq``; a subscription delivers each
   ``seq`` at most once and only above its cursor (``last_seq``), so live events
   that overlap a replay from history are dropped, never duplicated.
-* While the subscription replays history (``live`` is false), pushed live
-  events are held aside and released by :meth:`Subscription.go_live`.
-* The queue is bounded (events and bytes).  A subscriber that falls behind is
-  closed with reason ``"slow"``: the client reconnects with its
-  ``Last-Event-ID`` and resumes from history, so nothing is lost while the
-  history holds it.  Memory per subscriber never exceeds the bound.
+* While the stream replays history (``live`` is false), pushed live events are
+  held aside and released by :meth:`Subscription.go_live`.
+* The queue (and the held events) are bounded by events and by bytes.  A
+  subscriber that falls behind is closed with reason ``"slow"``: the client
+  reconnects with its ``Last-Event-ID`` and resumes from history, so nothing is
+  lost while the history holds it.  Memory per subscriber never exceeds the bound.
+* The subscription knows nothing of time or of writes: its
+  :class:`~ssehub.hub.Stream` owns those.  ``on_close`` tells the stream.
 """
 
 from __future__ import annotations
@@ -28,19 +30,17 @@ class Subscription:
 
     __slots__ = (
         "_held",
-        "_on_abort",
-        "_on_close",
+        "_held_bytes",
         "_queue",
         "_queued_bytes",
         "_waiter",
         "close_reason",
         "closed",
         "last_seq",
-        "last_write",
         "live",
         "max_bytes",
         "max_events",
-        "send_started",
+        "on_close",
         "topics",
     )
 
@@ -50,7 +50,6 @@ class Subscription:
         *,
         max_events: int = 1000,
         max_bytes: int = 4 * 1024 * 1024,
-        now: float = 0.0,
         on_close: Callable[[Subscription], None] | None = None,
     ) -> None:
         self.topics = topics
@@ -61,16 +60,13 @@ class Subscription:
         self.live = False
         self.closed = False
         self.close_reason = ""
-        #: Clock time of the last completed write (for heartbeats).
-        self.last_write = now
-        #: Clock time the pending write started, ``None`` when no write is pending.
-        self.send_started: float | None = None
         self._queue: list[bytes] = []
         self._queued_bytes = 0
         self._held: list[tuple[int, bytes]] = []
+        self._held_bytes = 0
         self._waiter: asyncio.Future[None] | None = None
-        self._on_abort: Callable[[], None] | None = None
-        self._on_close = on_close
+        #: Called once, when the subscription closes (the stream that owns it listens).
+        self.on_close = on_close
 
     # -- producer side -------------------------------------------------------
 
@@ -85,7 +81,8 @@ class Subscription:
             return
         if not self.live:
             self._held.append((seq, chunk))
-            if len(self._held) > self.max_events:
+            self._held_bytes += len(chunk)
+            if len(self._held) > self.max_events or self._held_bytes > self.max_bytes:
                 self.close("slow")
             return
         if seq <= self.last_seq:
@@ -117,32 +114,28 @@ class Subscription:
         self.last_seq = max(self.last_seq, after)
         self.live = True
         held, self._held = self._held, []
+        self._held_bytes = 0
         for seq, chunk in held:
             self.push(seq, chunk)
 
     def close(self, reason: str) -> None:
-        """End the stream after what is queued; the first reason given wins."""
+        """End the stream after what is queued; the first reason given wins.
+
+        A ``"slow"`` close drops what is queued at once: it would only keep a
+        stalled client's buffers full.
+        """
         if self.closed:
             return
         self.closed = True
         self.close_reason = reason
-        if self._on_close is not None:
-            self._on_close(self)
+        self._held.clear()
+        self._held_bytes = 0
         if reason == "slow":
-            # What is queued would only keep a stalled client's buffers full.
             self._queue.clear()
             self._queued_bytes = 0
-            self.abort_pending_write()
+        if self.on_close is not None:
+            self.on_close(self)
         self.wake()
-
-    def abort_pending_write(self) -> None:
-        """Interrupt a write that is blocked on a client that stopped reading."""
-        if self.send_started is not None and self._on_abort is not None:
-            self._on_abort()
-
-    def set_abort(self, callback: Callable[[], None] | None) -> None:
-        """Register how to interrupt this subscription's blocked write."""
-        self._on_abort = callback
 
     # -- consumer side -------------------------------------------------------
 
@@ -150,6 +143,11 @@ class Subscription:
     def queued(self) -> int:
         """How many chunks wait to be written."""
         return len(self._queue)
+
+    @property
+    def queued_bytes(self) -> int:
+        """How many bytes wait to be written."""
+        return self._queued_bytes
 
     async def next_batch(self) -> bytes | None:
         """Everything queued, joined into one write; ``None`` once closed and drained."""

@@ -23,7 +23,6 @@ from uvicorn.config import LOGGING_CONFIG
 from ..hub import StoredEvent, open_backend
 from ._app import HubApp
 from ._settings import Settings
-from ._stream import ABORTS
 
 __all__ = ["check_store", "raise_open_file_limit", "run"]
 
@@ -51,16 +50,6 @@ class _HubServer(uvicorn.Server):
         # Everything alive after start-up (modules, the app, the store) lives as long as
         # the process: keep it out of every future garbage collection.
         gc.freeze()
-
-
-class _IntentionalAbortFilter(logging.Filter):
-    """Hide uvicorn's error line for streams ssehub abandoned on purpose."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg == "ASGI callable returned without completing response." and ABORTS.pending:
-            ABORTS.pending -= 1
-            return False
-        return True
 
 
 class _NoListener:
@@ -139,7 +128,6 @@ def run(settings: Settings, *, log_level: str = "info", access_log: bool = False
         proxy_headers=False,
     )
     server = _HubServer(config, hub_app)
-    logging.getLogger("uvicorn.error").addFilter(_IntentionalAbortFilter())
     try:
         server.run()
     except SystemExit as exc:  # uvicorn exits 3 when it can't bind: ssehub says 1

@@ -7,13 +7,16 @@ Conventions:
   ``Keep-Alive`` (hop-by-hop; HTTP/2 forbids them).
 * The first write happens at once (``retry:`` and the cursor ``id:``), so the
   client and every proxy on the way see the stream open.
-* A disconnect is learnt from ASGI's ``http.disconnect`` by one waiter per
-  stream, which closes the subscription.
-* A write blocked longer than the write deadline (a client that stopped reading,
-  a half-open connection) is abandoned: the writer returns without completing
-  the response and the ASGI server closes the connection.  Such intentional
-  aborts are counted in :data:`ABORTS` so ``ssehub serve`` can keep uvicorn from
-  logging them as application errors.
+* A hub stream is owned by the hub (:class:`~ssehub.hub.Stream`): it sequences
+  the writes, stamps them with the hub's clock, applies every bound and ends
+  itself.  :class:`HubStreamResponse` is a thin pump: it sends the headers,
+  hands the stream one ``write`` (an ASGI ``send`` of a body chunk), and
+  watches for ``http.disconnect`` with one waiter per stream.
+* When the hub abandons a stream whose write is stuck (write deadline, slow
+  subscriber), the connection must die at once.  ``ssehub serve`` runs
+  uvicorn with a protocol that offers ``scope["extensions"]["ssehub.abort"]``
+  (a TCP reset); elsewhere the hub cancels the stream's task and the ASGI
+  server closes the connection as it sees fit.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import contextlib
 import inspect
 import json
 import logging
-import time
 from collections.abc import AsyncIterable, Callable, Mapping
 from typing import Any
 
@@ -35,7 +37,7 @@ from ..hub import HEARTBEAT, Stream
 from ..protocol import ServerSentEvent, encode, encode_comment
 
 __all__ = [
-    "ABORTS",
+    "ABORT_EXTENSION",
     "SSE_HEADERS",
     "EventSourceResponse",
     "HubStreamResponse",
@@ -51,25 +53,25 @@ SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 
-class _AbortCounter:
-    """How many streams were abandoned on purpose and not yet reported by the server."""
-
-    pending = 0
-
-
-ABORTS = _AbortCounter()
+#: The ASGI scope extension through which a server lets the hub reset a connection.
+ABORT_EXTENSION = "ssehub.abort"
 
 
 def last_event_id_of(request: Request) -> str | None:
     """The client's cursor: the ``Last-Event-ID`` header, else ``?last_event_id=``.
 
     The header wins: a browser sends it on every reconnect, while the query
-    parameter is what the page was first loaded with.
+    parameter is what the page was first loaded with.  An empty header is no
+    cursor (a browser sends none before its first event), so it does not
+    override the query parameter.
     """
     header = request.headers.get("last-event-id")
-    if header is not None:
+    if header:
         return header
-    return request.query_params.get("last_event_id")
+    query = request.query_params.get("last_event_id")
+    if query is not None:
+        return query
+    return header
 
 
 def _header_list(headers: Mapping[str, str] | None) -> list[tuple[bytes, bytes]]:
@@ -89,70 +91,40 @@ async def _wait_for_disconnect(receive: Receive) -> None:
 class HubStreamResponse(Response):
     """Stream a hub subscription: replay, live events, heartbeats, deadlines."""
 
-    def __init__(
-        self,
-        stream: Stream,
-        *,
-        headers: Mapping[str, str] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, stream: Stream, *, headers: Mapping[str, str] | None = None) -> None:
         self.stream = stream
         self.status_code = 200
         self.background = None
         self._extra_headers = headers
-        self._clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         stream = self.stream
-        sub = stream.subscription
-        clock = self._clock
-        task = asyncio.current_task()
-        assert task is not None
-        aborted = False
+        abort = (scope.get("extensions") or {}).get(ABORT_EXTENSION)
 
-        def abort() -> None:
-            nonlocal aborted
-            if not aborted:
-                aborted = True
-                task.cancel()
+        async def write(chunk: bytes) -> None:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
-        sub.set_abort(abort)
         watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
-        watcher.add_done_callback(lambda _: sub.close("disconnect"))
+        watcher.add_done_callback(lambda _: stream.close("disconnect"))
         try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": _header_list(self._extra_headers),
-                }
-            )
-            await send({"type": "http.response.body", "body": stream.start, "more_body": True})
-            async for chunk in stream.replay():
-                sub.send_started = clock()
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                sub.send_started = None
-                sub.last_write = clock()
-            # The live loop, flat: it runs once per write of every stream.
-            next_batch = sub.next_batch
-            while (batch := await next_batch()) is not None:
-                sub.send_started = clock()
-                await send({"type": "http.response.body", "body": batch, "more_body": True})
-                sub.send_started = None
-                sub.last_write = clock()
-            if not watcher.done():
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except asyncio.CancelledError:
-            if not aborted:
-                raise
-            task.uncancel()
-            ABORTS.pending += 1
-        except OSError:
-            pass  # the client went away mid-write
+            try:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": _header_list(self._extra_headers),
+                    }
+                )
+            except OSError:
+                stream.close("disconnect")
+                return  # never run: end() below releases it
+            await stream.run(write, abort if callable(abort) else None)
+            if not stream.aborted and not watcher.done():
+                with contextlib.suppress(OSError):
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            sub.set_abort(None)
             watcher.cancel()
-            stream.close()
+            stream.end()  # a no-op unless run() never started
 
 
 EventLike = ServerSentEvent | str | bytes | Mapping[str, Any]

@@ -1,0 +1,236 @@
+"""One live stream, owned by the hub from its opening write to its end.
+
+A server hands :meth:`Stream.run` two things: ``write`` (a coroutine function
+that sends one chunk of the response body and returns when the transport took
+it) and, when it can, ``abort`` (kills the connection at once: a TCP reset, so
+no kernel buffer is left held by a client that stopped reading).  Everything
+else is the stream's job:
+
+* **Sequence.**  The opening write (``retry`` with the cursor ``id``, or the
+  reset event), then history after the cursor, then live events — one write
+  per replay step or per flush of queued live events.
+* **Time.**  Each write is stamped with the hub's injected clock: a write is
+  *pending* from the moment the stream hands a chunk to ``write`` until
+  ``write`` returns.  :meth:`Stream.tick` (called by ``Hub.tick`` for every
+  stream) queues a heartbeat on a stream idle for ``heartbeat_interval`` and
+  ends a stream whose write has been pending longer than the deadline.
+* **Bounds.**  Live events wait in the :class:`Subscription`'s queue, bounded
+  by events and bytes; a replay step is bounded by ``replay_batch`` events and
+  ``max_queue_bytes`` bytes, and the next step is read only after the previous
+  write returned — a slow reader paces its own replay, and the hub holds at
+  most one step per stream.
+* **End.**  :meth:`Stream.close` ends the stream after what is queued.  When
+  a stream ends while its write is stuck (``write-timeout``, ``slow``), the
+  connection is aborted — through ``abort`` when the server gave one, else by
+  cancelling the task that runs the stream (the server then sees
+  :meth:`run` return and must not write again).
+
+Close reasons: ``disconnect`` (the client left), ``slow``, ``write-timeout``,
+``shutdown``, ``gap`` (the live feed lost track), ``store-unavailable``,
+``end`` (the server asked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+
+from ._subscription import Subscription
+
+__all__ = ["HEARTBEAT", "Stream"]
+
+logger = logging.getLogger("ssehub.hub")
+
+#: The heartbeat chunk: a comment line and a blank line; it dispatches nothing.
+HEARTBEAT = b":\n\n"
+
+#: Reasons after which a pending write is abandoned and the connection aborted.
+_ABORTING = frozenset({"slow", "write-timeout"})
+
+Write = Callable[[bytes], Awaitable[None]]
+
+
+class Stream:
+    """One subscription's life on the wire; created by :meth:`Hub.open`."""
+
+    __slots__ = (
+        "_abort",
+        "_aborted",
+        "_clock",
+        "_ended",
+        "_on_close",
+        "_on_end",
+        "_replay",
+        "_running",
+        "_task",
+        "last_write",
+        "pending_since",
+        "start",
+        "subscription",
+    )
+
+    def __init__(
+        self,
+        subscription: Subscription,
+        start: bytes,
+        replay: Callable[[], AsyncIterator[bytes]] | None,
+        *,
+        clock: Callable[[], float],
+        on_close: Callable[[Stream], None],
+        on_end: Callable[[Stream], None],
+    ) -> None:
+        self.subscription = subscription
+        subscription.on_close = self._closed
+        #: The opening write: ``retry`` with the cursor, or the reset event.
+        self.start = start
+        self._replay = replay
+        self._clock = clock
+        self._on_close = on_close
+        self._on_end = on_end
+        self._running = False
+        self._ended = False
+        #: Clock time of the last completed write (for heartbeats).
+        self.last_write = clock()
+        #: Clock time the pending write started; ``None`` when no write is pending.
+        self.pending_since: float | None = None
+        self._task: asyncio.Task[object] | None = None
+        self._abort: Callable[[], None] | None = None
+        self._aborted = False
+
+    @property
+    def aborted(self) -> bool:
+        """Whether the connection was aborted: nothing more may be written to it."""
+        return self._aborted
+
+    @property
+    def closed(self) -> bool:
+        return self.subscription.closed
+
+    @property
+    def close_reason(self) -> str:
+        return self.subscription.close_reason
+
+    async def run(self, write: Write, abort: Callable[[], None] | None = None) -> str:
+        """Write the whole stream; return why it ended (a close reason).
+
+        ``write`` must raise ``OSError`` (or return) when the connection is
+        gone; the stream then ends with reason ``disconnect``.  After ``run``
+        returns with ``write-timeout`` or ``slow`` the connection was aborted
+        and nothing more may be written to it.
+        """
+        sub = self.subscription
+        clock = self._clock
+        if self._running or self._ended:
+            raise RuntimeError("a stream runs once")
+        self._running = True
+        self._task = asyncio.current_task()
+        self._abort = abort
+        try:
+            await self._write(write, self.start)
+            if self._replay is not None:
+                async for chunk in self._replay():
+                    await self._write(write, chunk)
+            # The live loop, flat: it runs once per write of every stream.
+            next_batch = sub.next_batch
+            while (batch := await next_batch()) is not None:
+                self.pending_since = clock()
+                await write(batch)
+                self.pending_since = None
+                self.last_write = clock()
+        except asyncio.CancelledError:
+            if not self._aborted:
+                raise
+            task = self._task
+            if task is not None:
+                task.uncancel()
+        except OSError:
+            sub.close("disconnect")
+        finally:
+            self.pending_since = None
+            self._task = None
+            self._abort = None
+            sub.close("end")  # a no-op unless the stream ran out by itself
+            self._running = False
+            self.end()
+        return sub.close_reason
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """Run the stream in a task and yield its writes, for in-process readers.
+
+        The same path as a server's: each write waits until the reader took the
+        previous chunk, so deadlines and bounds apply as on a socket.  Closing
+        the generator ends the stream.
+        """
+        handoff: asyncio.Queue[bytes] = asyncio.Queue(maxsize=1)
+        runner = asyncio.ensure_future(self.run(handoff.put))
+        try:
+            while True:
+                getter = asyncio.ensure_future(handoff.get())
+                await asyncio.wait({getter, runner}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                while not handoff.empty():
+                    yield handoff.get_nowait()
+                return
+        finally:
+            self.end()
+            if not runner.done():
+                runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+
+    async def _write(self, write: Write, chunk: bytes) -> None:
+        if self.subscription.closed and self.subscription.close_reason in _ABORTING:
+            return
+        self.pending_since = self._clock()
+        await write(chunk)
+        self.pending_since = None
+        self.last_write = self._clock()
+
+    def tick(self, now: float, *, heartbeat_interval: float, write_timeout: float) -> bool:
+        """Apply the time bounds at clock time ``now``; True if the write deadline ended it."""
+        started = self.pending_since
+        if started is not None:
+            if now - started > write_timeout:
+                # Even a stream already told to end (drain) is aborted: its write is stuck.
+                self.close("write-timeout")
+                self._abort_pending_write()
+                return True
+        elif heartbeat_interval > 0 and now - self.last_write >= heartbeat_interval:
+            self.subscription.push_control(HEARTBEAT)
+            self.last_write = now
+        return False
+
+    def close(self, reason: str = "end") -> None:
+        """End the stream after what is queued (see the module docstring for aborts)."""
+        self.subscription.close(reason)
+
+    def end(self) -> None:
+        """Close the stream and release it, unless it is running (then ``run`` does).
+
+        Idempotent; a server calls it when it will not (or no longer) run the stream.
+        """
+        self.subscription.close("end")
+        if not self._running and not self._ended:
+            self._ended = True
+            self._on_end(self)
+
+    def _closed(self, sub: Subscription) -> None:
+        """The subscription closed (here, or on its own when it fell behind); runs once."""
+        if sub.close_reason in _ABORTING and self.pending_since is not None:
+            self._abort_pending_write()
+        self._on_close(self)
+
+    def _abort_pending_write(self) -> None:
+        if self._aborted:
+            return
+        self._aborted = True
+        if self._abort is not None:
+            # The transport dies at once; the pending write returns (or raises OSError).
+            self._abort()
+        elif self._task is not None:
+            self._task.cancel()
