@@ -133,7 +133,9 @@ class Session:
     ) -> None:
         self.url = url
         self.method = method.upper()
-        base = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+        # JSON too: a hub then explains a refusal in a JSON error body (a bare
+        # ``text/event-stream`` gets a browser-style "come back later" stream).
+        base = {"Accept": "text/event-stream, application/json;q=0.5", "Cache-Control": "no-store"}
         for name, value in (headers or {}).items():
             base = _without(base, name)
             base[name] = value

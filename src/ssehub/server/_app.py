@@ -79,14 +79,14 @@ class HubApp:
         # The stream routes are also matched first by __call__ (see there).
         self._stream_routes = (
             Route("/events", api.subscribe_many, methods=["GET"]),
-            Route("/topics/{topic:path}", api.subscribe_one, methods=["GET"]),
+            # One route for both methods, so a 405 names both in ``Allow``.
+            Route("/topics/{topic:path}", api.topic, methods=["GET", "POST"]),
         )
         return [
             Route("/", DemoRoot(self.settings).endpoint, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/metrics", MetricsEndpoint(self.hub).endpoint, methods=["GET"]),
             *self._stream_routes,
-            Route("/topics/{topic:path}", api.publish, methods=["POST"]),
             *demo_routes(self.hub, self.settings),
             Mount("/static", StaticFiles(packages=[("ssehub", "web")]), name="static"),
         ]

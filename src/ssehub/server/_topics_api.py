@@ -4,21 +4,43 @@ Publish body conventions (DESIGN.md): a JSON object ``{"data": …, "event": "�
 (``Content-Type: application/json``; a non-string ``data`` is sent as its JSON
 text) or any other body as plain UTF-8 text, the event type then coming from
 ``?event=``.  Answer: ``201 {"id": "…", "topic": "…"}``.
+
+JSON bodies are parsed strictly: ``NaN``/``Infinity``, numbers that overflow
+to infinity, integers of more than 4300 digits and nesting past Python's
+recursion limit are refused with ``400 invalid_json``, so a non-string
+``data`` is always re-emitted as valid JSON.
+
+Refused streams: a ``GET`` that is turned away for a passing reason (too many
+connections, draining, store unavailable) is answered ``503`` with a JSON body
+— unless the client accepts ``text/event-stream`` but not JSON (a browser's
+``EventSource`` sends exactly ``Accept: text/event-stream``).  A browser gives
+up for good on any non-200 answer, so such a client gets ``200`` with a stream
+that carries only a comment naming the problem and a jittered ``retry:``, then
+ends: the browser comes back later by itself.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import random
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import BackendUnavailableError, EncodeError, HubError, InvalidTopicError
+from ..errors import (
+    BackendUnavailableError,
+    EncodeError,
+    HubError,
+    InvalidTopicError,
+    OversizedEventError,
+)
 from ..hub import Hub, HubClosingError
+from ..protocol import ServerSentEvent, encode, encode_comment
 from ._errors import ApiError
 from ._settings import Settings
-from ._stream import HubStreamResponse, last_event_id_of
+from ._stream import SSE_HEADERS, HubStreamResponse, last_event_id_of
 
 __all__ = ["TopicsAPI"]
 
@@ -30,9 +52,10 @@ MAX_TOPICS_PER_STREAM = 100
 class TopicsAPI:
     """Endpoints bound to one hub and its settings."""
 
-    def __init__(self, hub: Hub, settings: Settings) -> None:
+    def __init__(self, hub: Hub, settings: Settings, *, rng: random.Random | None = None) -> None:
         self.hub = hub
         self.settings = settings
+        self._rng = rng or random.Random()
 
     async def _read_body(self, request: Request) -> bytes:
         limit = self.settings.max_body_size
@@ -64,11 +87,19 @@ class TopicsAPI:
             raise ApiError(400, "invalid_topic", str(exc)) from exc
         except EncodeError as exc:
             raise ApiError(422, "invalid_event", str(exc)) from exc
+        except OversizedEventError as exc:
+            raise ApiError(413, "event_too_large", str(exc)) from exc
         except BackendUnavailableError as exc:
             raise ApiError(
                 503, "store_unavailable", f"event not stored: {exc}", {"Retry-After": "1"}
             ) from exc
         return JSONResponse({"id": published.id, "topic": published.topic}, status_code=201)
+
+    async def topic(self, request: Request) -> Response:
+        """``/topics/{topic}``: ``POST`` publishes, ``GET`` streams."""
+        if request.method == "POST":
+            return await self.publish(request)
+        return await self.subscribe_one(request)
 
     async def subscribe_one(self, request: Request) -> Response:
         return await self.stream(request, [request.path_params["topic"]])
@@ -85,6 +116,22 @@ class TopicsAPI:
 
     async def stream(self, request: Request, topics: list[str]) -> Response:
         """Open a resumable stream of ``topics`` for ``request``."""
+        try:
+            return await self._stream(request, topics)
+        except ApiError as exc:
+            if exc.status != 503 or not _wants_only_event_stream(request):
+                raise
+            return self._come_back_later(exc)
+
+    def _come_back_later(self, exc: ApiError) -> Response:
+        """A 200 stream that only says why and when to come back (see the module docstring)."""
+        delay = float((exc.headers or {}).get("Retry-After", "2"))
+        retry = self._rng.randint(int(delay * 1000), int(delay * 3000))
+        body = encode_comment(f"{exc.status} {exc.code}: {exc.message}")
+        body += encode(ServerSentEvent(retry=retry))
+        return Response(body, headers={k.decode(): v.decode() for k, v in SSE_HEADERS})
+
+    async def _stream(self, request: Request, topics: list[str]) -> Response:
         if self.hub.open_streams >= self.settings.max_connections:
             raise ApiError(
                 503,
@@ -105,10 +152,34 @@ class TopicsAPI:
         return HubStreamResponse(stream)
 
 
+def _wants_only_event_stream(request: Request) -> bool:
+    """True when ``Accept`` names ``text/event-stream`` and nothing that holds JSON."""
+    accept = request.headers.get("accept", "").lower()
+    types = {part.split(";")[0].strip() for part in accept.split(",")}
+    return "text/event-stream" in types and not types & {
+        "application/json",
+        "application/*",
+        "*/*",
+    }
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]}… is out of range")
+    return value
+
+
 def _parse_json_body(body: bytes) -> tuple[str, str | None]:
     try:
-        payload: Any = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        payload: Any = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError as exc:
+        raise ApiError(400, "invalid_json", "body is nested too deeply") from exc
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise ApiError(400, "invalid_json", f"body is not valid JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise ApiError(400, "invalid_json", 'body must be a JSON object like {"data": "…"}')
@@ -121,7 +192,10 @@ def _parse_json_body(body: bytes) -> tuple[str, str | None]:
         raise ApiError(400, "invalid_json", 'body needs a "data" field')
     data = payload["data"]
     if not isinstance(data, str):
-        data = json.dumps(data, ensure_ascii=False)
+        try:
+            data = json.dumps(data, ensure_ascii=False, allow_nan=False)
+        except RecursionError as exc:  # pragma: no cover - loads refuses deeper bodies first
+            raise ApiError(400, "invalid_json", "data is nested too deeply") from exc
     event = payload.get("event")
     if event is not None and not isinstance(event, str):
         raise ApiError(422, "invalid_event", '"event" must be a string')
