@@ -174,6 +174,15 @@ def _limit(value: int | None) -> int | None:
     help="Pause between the events of the demo stream on GET /.",
 )
 @click.option(
+    "--demos/--no-demos",
+    default=None,
+    envvar="SSEHUB_DEMOS",
+    show_envvar=True,
+    show_default=False,
+    help="Serve the demo pages and publishers (GET / stream, /chat, /ticker, /logs, "
+    "/dashboard). Default: on for a loopback --host, off otherwise.",
+)
+@click.option(
     "--log-level",
     default="info",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
@@ -208,6 +217,7 @@ def serve(
     llm_model: str,
     ticker: bool | None,
     demo_interval: float,
+    demos: bool | None,
     log_level: str,
     access_log: bool,
 ) -> None:
@@ -225,6 +235,7 @@ def serve(
       curl -N http://localhost:8004/topics/news     # subscribe to a topic
       curl -d 'hello' http://localhost:8004/topics/news   # publish to it
     """
+    from ..demos import demos_by_default
     from ..errors import HubError
     from ..server import Settings
     from ..server._run import check_store, run
@@ -260,4 +271,9 @@ def serve(
         check_store(settings)
     except HubError as exc:
         raise click.ClickException(f"cannot open the store {store!r}: {exc}") from exc
-    run(settings, log_level=log_level, access_log=access_log)
+    plugins = []
+    if demos if demos is not None else demos_by_default(host):
+        from ..demos import DemosPlugin
+
+        plugins.append(DemosPlugin())
+    run(settings, plugins=plugins, log_level=log_level, access_log=access_log)

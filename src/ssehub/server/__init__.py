@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._app import HubApp, create_app
 from ._errors import ApiError
+from ._plugin import Plugin
 from ._settings import Settings
 from ._stream import SSE_HEADERS, EventSourceResponse, HubStreamResponse, last_event_id_of
 
@@ -17,6 +18,7 @@ __all__ = [
     "EventSourceResponse",
     "HubApp",
     "HubStreamResponse",
+    "Plugin",
     "Settings",
     "create_app",
     "last_event_id_of",

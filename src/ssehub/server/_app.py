@@ -4,6 +4,9 @@
 Run it alone (``ssehub serve``), or mount it in your own Starlette/FastAPI app
 and enter ``hub_app.lifespan()`` from your app's lifespan (Starlette does not
 run a mounted app's lifespan by itself).
+
+A ``HubApp`` serves the hub's API and nothing else: demos and other optional
+parts are plug-ins (``plugins=[...]``, see ``_plugin``) that its owner opts into.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Any
@@ -22,18 +25,17 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Match, Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Receive, Scope, Send
 
+from .. import __version__
 from ..errors import HubError
 from ..hub import Hub, open_backend
-from ._demo import DemoRoot
 from ._errors import ApiError, error_response, exception_handlers
 from ._metrics import MetricsEndpoint
+from ._plugin import Plugin
 from ._settings import Settings
 from ._topics_api import TopicsAPI
-from .demos import demo_routes, demo_tasks
 
 __all__ = ["HubApp", "create_app"]
 
@@ -48,6 +50,7 @@ class HubApp:
         settings: Settings | None = None,
         *,
         hub: Hub | None = None,
+        plugins: Sequence[Plugin] = (),
         install_signal_handlers: bool = False,
     ) -> None:
         self.settings = settings or Settings()
@@ -55,6 +58,7 @@ class HubApp:
             open_backend(self.settings.store, self.settings.retention()),
             self.settings.hub_config(),
         )
+        self.plugins = tuple(plugins)
         self._install_signal_handlers = install_signal_handlers
         self._started = False
         self._fast_streams = not self.settings.cors_origins
@@ -81,15 +85,33 @@ class HubApp:
             Route("/events", api.subscribe_many, methods=["GET"]),
             Route("/topics/{topic:path}", api.subscribe_one, methods=["GET"]),
         )
+        plugin_routes = [
+            route for plugin in self.plugins for route in plugin.routes(self.hub, self.settings)
+        ]
         return [
-            Route("/", DemoRoot(self.settings).endpoint, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/metrics", MetricsEndpoint(self.hub).endpoint, methods=["GET"]),
             *self._stream_routes,
             Route("/topics/{topic:path}", api.publish, methods=["POST"]),
-            *demo_routes(self.hub, self.settings),
-            Mount("/static", StaticFiles(packages=[("ssehub", "web")]), name="static"),
+            *plugin_routes,
+            Route("/", self.index, methods=["GET"]),
         ]
+
+    async def index(self, request: Request) -> Response:
+        """``GET /``: what this service is and where its API lives (relative links)."""
+        return JSONResponse(
+            {
+                "service": "ssehub",
+                "version": __version__,
+                "links": {
+                    "subscribe": "topics/{topic}",
+                    "subscribe_many": "events?topic={topic}&topic={topic}",
+                    "publish": "POST topics/{topic}",
+                    "health": "healthz",
+                    "metrics": "metrics",
+                },
+            }
+        )
 
     def _middleware(self) -> list[Middleware]:
         origins = list(self.settings.cors_origins)
@@ -127,11 +149,13 @@ class HubApp:
 
     @asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
-        """Start the hub (and demos) for the duration of the block; drain on exit."""
+        """Start the hub (and its plug-ins) for the duration of the block; drain on exit."""
         await self.hub.start()
         restore = self._chain_signals() if self._install_signal_handlers else None
         try:
-            async with demo_tasks(self.hub, self.settings):
+            async with contextlib.AsyncExitStack() as stack:
+                for plugin in self.plugins:
+                    await stack.enter_async_context(plugin.lifespan(self.hub, self.settings))
                 yield
         finally:
             if restore is not None:
@@ -187,9 +211,11 @@ class HubApp:
         await response(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, **overrides: Any) -> HubApp:
+def create_app(
+    settings: Settings | None = None, *, plugins: Sequence[Plugin] = (), **overrides: Any
+) -> HubApp:
     """Build a :class:`HubApp`; keyword overrides replace fields of ``settings``."""
     import dataclasses
 
     base = settings or Settings()
-    return HubApp(dataclasses.replace(base, **overrides) if overrides else base)
+    return HubApp(dataclasses.replace(base, **overrides) if overrides else base, plugins=plugins)

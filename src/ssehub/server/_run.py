@@ -14,6 +14,7 @@ import copy
 import gc
 import logging
 import resource
+from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
@@ -22,6 +23,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 from ..hub import StoredEvent, open_backend
 from ._app import HubApp
+from ._plugin import Plugin
 from ._settings import Settings
 from ._stream import ABORTS
 
@@ -120,11 +122,17 @@ def _log_config(log_level: str) -> dict[str, Any]:
     return config
 
 
-def run(settings: Settings, *, log_level: str = "info", access_log: bool = False) -> None:
-    """Serve the hub until SIGTERM/SIGINT; blocks."""
+def run(
+    settings: Settings,
+    *,
+    plugins: Sequence[Plugin] = (),
+    log_level: str = "info",
+    access_log: bool = False,
+) -> None:
+    """Serve the hub (with ``plugins``) until SIGTERM/SIGINT; blocks."""
     raise_open_file_limit()
     tune_garbage_collector()
-    hub_app = HubApp(settings)
+    hub_app = HubApp(settings, plugins=plugins)
     config = uvicorn.Config(
         hub_app,
         log_config=_log_config(log_level),

@@ -1,8 +1,10 @@
-"""The seed's demos as pages and publishers: test page, chat, ticker, log tail, dashboard.
+"""The seed's demos as a hub plug-in: test page, chat, ticker, log tail, dashboard.
 
-``demo_routes`` gives the routes; ``demo_tasks`` runs the background publishers
-(ticker, log tailers, dashboard feed) and owns the chat answers for as long as
-the hub runs.  Both find the same :class:`Demos` for a hub.
+Depends on :mod:`ssehub.server`, never the reverse.  ``HubApp(settings,
+plugins=[DemosPlugin()])`` (what ``ssehub serve`` does unless ``--no-demos``)
+adds the demo routes (``GET /`` the seed's stream and landing page, the pages,
+``/static/``) and, for the app's lifespan, the background publishers (ticker,
+log tailers, dashboard feed) and the chat answers.
 
 Pages (``ssehub/web``): ``/test.html``, ``/chat``, ``/ticker``, ``/logs``,
 ``/dashboard``.  Topics: ``chat/<answer_id>``, ``ticker/<SYMBOL>``,
@@ -16,15 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
-from ...hub import Hub
-from .._settings import Settings
+from ..hub import Hub
+from ..server import Settings
 from ._answers import AnswerBook
 from ._chat import ChatAPI
 from ._config import knob
@@ -32,9 +36,25 @@ from ._dashboard import StatsFeed
 from ._logtail import LogTail
 from ._pages import page_routes
 from ._responders import OpenAIResponder, Responder, SimulatedResponder
+from ._root import DemoRoot
 from ._ticker import Ticker
 
-__all__ = ["Demos", "demo_routes", "demo_tasks"]
+__all__ = ["Demos", "DemosPlugin", "demos_by_default"]
+
+
+def demos_by_default(host: str) -> bool:
+    """Whether ``ssehub serve --host HOST`` runs the demos when not told.
+
+    Only on a loopback interface (``127.0.0.1``, ``::1``, ``localhost``): a hub
+    reachable from other machines serves its API and nothing it was not asked for.
+    """
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _responder(settings: Settings) -> Responder:
@@ -72,6 +92,8 @@ class Demos:
 
     def routes(self) -> list[BaseRoute]:
         return [
+            Route("/", DemoRoot(self.settings).endpoint, methods=["GET"]),
+            Mount("/static", StaticFiles(packages=[("ssehub", "web")]), name="static"),
             *page_routes(),
             *ChatAPI(self.hub, self.settings, self.answers).routes(),
             *self.ticker.routes(),
@@ -102,23 +124,23 @@ class Demos:
             await self.answers.aclose()
 
 
-_DEMOS: weakref.WeakKeyDictionary[Hub, Demos] = weakref.WeakKeyDictionary()
+class DemosPlugin:
+    """The demos as a :class:`~ssehub.server.Plugin` of one hub app."""
 
+    def __init__(self) -> None:
+        self._demos: weakref.WeakKeyDictionary[Hub, Demos] = weakref.WeakKeyDictionary()
 
-def _demos(hub: Hub, settings: Settings) -> Demos:
-    demos = _DEMOS.get(hub)
-    if demos is None:
-        demos = _DEMOS[hub] = Demos(hub, settings)
-    return demos
+    def demos(self, hub: Hub, settings: Settings) -> Demos:
+        """The one :class:`Demos` of ``hub`` (built on first use)."""
+        demos = self._demos.get(hub)
+        if demos is None:
+            demos = self._demos[hub] = Demos(hub, settings)
+        return demos
 
+    def routes(self, hub: Hub, settings: Settings) -> list[BaseRoute]:
+        return self.demos(hub, settings).routes()
 
-def demo_routes(hub: Hub, settings: Settings) -> list[BaseRoute]:
-    """The demo pages and their streams."""
-    return _demos(hub, settings).routes()
-
-
-@asynccontextmanager
-async def demo_tasks(hub: Hub, settings: Settings) -> AsyncIterator[None]:
-    """Run the demos' background publishers while the block runs."""
-    async with _demos(hub, settings).running():
-        yield
+    @asynccontextmanager
+    async def lifespan(self, hub: Hub, settings: Settings) -> AsyncIterator[None]:
+        async with self.demos(hub, settings).running():
+            yield

@@ -14,8 +14,8 @@ import math
 import os
 from collections import deque
 
-from ...hub import Hub, format_cursor
-from .._settings import Settings
+from ..hub import Hub, format_cursor
+from ..server import Settings
 
 __all__ = ["RecentCursor", "knob"]
 

@@ -17,9 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..protocol import ServerSentEvent
-from ._settings import Settings
-from ._stream import EventSourceResponse
-from .demos._pages import page
+from ..server import EventSourceResponse, Settings
+from ._pages import page
 
 __all__ = ["SEED_EVENTS", "DemoRoot", "wants_html"]
 

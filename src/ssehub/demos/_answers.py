@@ -34,8 +34,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import HubError
-from ...hub import Hub, StoredEvent, format_cursor
+from ..errors import HubError
+from ..hub import Hub, StoredEvent, format_cursor
 from ._responders import ChatMessage, Responder, ResponderError
 
 __all__ = ["ANSWER_ID", "TERMINAL_EVENTS", "Answer", "AnswerBook", "TooManyAnswersError"]

@@ -31,12 +31,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ...errors import HubError
-from ...hub import RESET_EVENT, Hub, HubClosingError, Stream, parse_cursor
-from ...protocol import EventStreamParser, ServerSentEvent
-from .._errors import ApiError
-from .._settings import Settings
-from .._stream import EventSourceResponse, HubStreamResponse, last_event_id_of
+from ..errors import HubError
+from ..hub import RESET_EVENT, Hub, HubClosingError, Stream, parse_cursor
+from ..protocol import EventStreamParser, ServerSentEvent
+from ..server import ApiError, EventSourceResponse, HubStreamResponse, Settings, last_event_id_of
 from ._answers import ANSWER_ID, TERMINAL_EVENTS, Answer, AnswerBook, TooManyAnswersError
 from ._responders import ChatMessage
 
