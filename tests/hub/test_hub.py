@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ssehub.errors import EncodeError, InvalidTopicError
+from ssehub.errors import InvalidEventError, InvalidTopicError
 from ssehub.hub import RESET_EVENT, Hub, HubClosingError, HubConfig, Retention, Stream
 from ssehub.hub.backends.memory import MemoryBackend
 from ssehub.protocol import Event, EventStreamParser
@@ -252,7 +252,7 @@ async def test_publish_refuses_bad_topics_and_stores_nothing(hub: Hub, topic: st
 
 @pytest.mark.parametrize("event", ["a\nb", "a\rb", "nul\x00", RESET_EVENT])
 async def test_publish_refuses_event_types_that_could_forge_fields(hub: Hub, event: str) -> None:
-    with pytest.raises(EncodeError):
+    with pytest.raises(InvalidEventError):
         await hub.publish("t", "x", event)
     assert await hub.backend.head() == 0
 

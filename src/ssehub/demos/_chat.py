@@ -1,5 +1,9 @@
 """The chat demo's HTTP side.
 
+The hub's refusals (a store outage, a draining hub) propagate as
+:class:`~ssehub.errors.HubError` and are answered by the server's one error
+table, as on every route.
+
 Routes (answers live in hub topics ``chat/<answer_id>``, see ``_answers``):
 
 * ``GET /chat`` — the chat page.
@@ -31,8 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..errors import HubError
-from ..hub import RESET_EVENT, Hub, HubClosingError, Stream, parse_cursor
+from ..hub import RESET_EVENT, Hub, Stream, parse_cursor
 from ..protocol import EventStreamParser, ServerSentEvent
 from ..server import ApiError, EventSourceResponse, HubStreamResponse, Settings, last_event_id_of
 from ._answers import ANSWER_ID, TERMINAL_EVENTS, Answer, AnswerBook, TooManyAnswersError
@@ -133,14 +136,9 @@ class ChatAPI:
             raise ApiError(
                 429, "too_many_answers", f"{exc}; try again soon", {"Retry-After": "2"}
             ) from exc
-        except HubError as exc:
-            raise ApiError(503, "store_unavailable", str(exc), {"Retry-After": "1"}) from exc
 
     async def _settle(self, answer_id: str) -> bool:
-        try:
-            return await self.book.settle(answer_id)
-        except HubError as exc:
-            raise ApiError(503, "store_unavailable", str(exc), {"Retry-After": "1"}) from exc
+        return await self.book.settle(answer_id)
 
     async def _is_over(self, answer_id: str, cursor: str) -> bool:
         """True when the answer has ended and nothing of it follows ``cursor``."""
@@ -153,12 +151,7 @@ class ChatAPI:
         return not result.events
 
     async def _open(self, topic: str, last_event_id: str | None) -> Stream:
-        try:
-            return await self.hub.open([topic], last_event_id)
-        except HubClosingError as exc:
-            raise ApiError(503, "shutting_down", str(exc), {"Retry-After": "2"}) from exc
-        except HubError as exc:
-            raise ApiError(503, "store_unavailable", str(exc), {"Retry-After": "1"}) from exc
+        return await self.hub.open([topic], last_event_id)
 
 
 async def _relay(answer_id: str, stream: Stream) -> AsyncIterator[ServerSentEvent]:

@@ -5,8 +5,9 @@ Depends on :mod:`ssehub.protocol` only; knows nothing of HTTP.
 
 from __future__ import annotations
 
+from ..errors import HubClosingError
 from ._cursor import RESET_EVENT, format_cursor, parse_cursor
-from ._hub import HEARTBEAT, Hub, HubClosingError, HubConfig, HubStats, Published, Stream
+from ._hub import HEARTBEAT, Hub, HubConfig, HubStats, Published, Stream
 from ._subscription import Subscription
 from ._topics import validate_event_type, validate_topic
 from ._types import ReadResult, Retention, StoredEvent

@@ -29,7 +29,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import HubError
+from ..errors import HubClosingError, HubError
 from ..protocol import ServerSentEvent, encode
 from ._cursor import RESET_EVENT, CursorOutcome, check_cursor, format_cursor
 from ._subscription import Subscription
@@ -37,16 +37,12 @@ from ._topics import validate_event_type, validate_topic
 from ._types import StoredEvent
 from .backends import Backend
 
-__all__ = ["HEARTBEAT", "Hub", "HubClosingError", "HubConfig", "HubStats", "Published", "Stream"]
+__all__ = ["HEARTBEAT", "Hub", "HubConfig", "HubStats", "Published", "Stream"]
 
 logger = logging.getLogger("ssehub.hub")
 
 #: The heartbeat chunk: a comment line and a blank line; it dispatches nothing.
 HEARTBEAT = b":\n\n"
-
-
-class HubClosingError(HubError):
-    """The hub is shutting down and takes no new subscriptions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +247,7 @@ class Hub:
         """Store one event on ``topic`` and return its cursor.
 
         Raises :class:`~ssehub.errors.InvalidTopicError` or
-        :class:`~ssehub.errors.EncodeError` for bad names (nothing is stored),
+        :class:`~ssehub.errors.InvalidEventError` for bad names (nothing is stored),
         :class:`~ssehub.errors.BackendUnavailableError` if the store is down.
         """
         validate_topic(topic)
@@ -348,7 +344,7 @@ class Hub:
         """Open a subscription to ``topics``, resuming after ``last_event_id`` if given.
 
         Raises :class:`~ssehub.errors.InvalidTopicError` for a bad topic and
-        :class:`HubClosingError` while the hub drains.
+        :class:`~ssehub.errors.HubClosingError` while the hub drains.
         """
         if self.closing:
             raise HubClosingError("the hub is shutting down")

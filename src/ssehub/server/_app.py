@@ -31,7 +31,7 @@ from starlette.types import Receive, Scope, Send
 from .. import __version__
 from ..errors import HubError
 from ..hub import Hub, open_backend
-from ._errors import ApiError, error_response, exception_handlers
+from ._errors import ApiError, api_error_response, exception_handlers
 from ._metrics import MetricsEndpoint
 from ._plugin import Plugin
 from ._settings import Settings
@@ -74,9 +74,13 @@ class HubApp:
 
         The client's ``Last-Event-ID`` (or ``?last_event_id=``) is honoured
         exactly as on ``GET /topics/…``; refusals raise :class:`ApiError`
-        (a JSON error when the app uses ssehub's exception handlers).
+        (a JSON error when the app uses ssehub's exception handlers), the
+        hub's own translated by the one table of ``_errors``.
         """
-        return await self._api.stream(request, list(topics))
+        try:
+            return await self._api.stream(request, list(topics))
+        except HubError as exc:
+            raise ApiError.of(exc) from exc
 
     def _routes(self) -> list[BaseRoute]:
         api = self._api = TopicsAPI(self.hub, self.settings)
@@ -207,7 +211,9 @@ class HubApp:
         try:
             response = await route.endpoint(request)
         except ApiError as exc:
-            response = error_response(exc.status, exc.code, exc.message, exc.headers)
+            response = api_error_response(exc)
+        except HubError as exc:
+            response = api_error_response(ApiError.of(exc))
         await response(scope, receive, send)
 
 

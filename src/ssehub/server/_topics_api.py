@@ -14,8 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import BackendUnavailableError, EncodeError, HubError, InvalidTopicError
-from ..hub import Hub, HubClosingError
+from ..hub import Hub
 from ._errors import ApiError
 from ._settings import Settings
 from ._stream import HubStreamResponse, last_event_id_of
@@ -58,16 +57,7 @@ class TopicsAPI:
             except UnicodeDecodeError as exc:
                 raise ApiError(400, "invalid_body", f"body is not valid UTF-8: {exc}") from exc
             event = request.query_params.get("event")
-        try:
-            published = await self.hub.publish(topic, data, event)
-        except InvalidTopicError as exc:
-            raise ApiError(400, "invalid_topic", str(exc)) from exc
-        except EncodeError as exc:
-            raise ApiError(422, "invalid_event", str(exc)) from exc
-        except BackendUnavailableError as exc:
-            raise ApiError(
-                503, "store_unavailable", f"event not stored: {exc}", {"Retry-After": "1"}
-            ) from exc
+        published = await self.hub.publish(topic, data, event)  # HubError: see _errors
         return JSONResponse({"id": published.id, "topic": published.topic}, status_code=201)
 
     async def subscribe_one(self, request: Request) -> Response:
@@ -84,7 +74,11 @@ class TopicsAPI:
         return await self.stream(request, topics)
 
     async def stream(self, request: Request, topics: list[str]) -> Response:
-        """Open a resumable stream of ``topics`` for ``request``."""
+        """Open a resumable stream of ``topics`` for ``request``.
+
+        The hub's refusals propagate as :class:`~ssehub.errors.HubError`
+        (answered by the table in ``_errors``).
+        """
         if self.hub.open_streams >= self.settings.max_connections:
             raise ApiError(
                 503,
@@ -92,16 +86,7 @@ class TopicsAPI:
                 f"the hub holds its limit of {self.settings.max_connections} streams",
                 {"Retry-After": "5"},
             )
-        try:
-            stream = await self.hub.open(topics, last_event_id_of(request))
-        except InvalidTopicError as exc:
-            raise ApiError(400, "invalid_topic", str(exc)) from exc
-        except HubClosingError as exc:
-            raise ApiError(503, "shutting_down", str(exc), {"Retry-After": "2"}) from exc
-        except BackendUnavailableError as exc:
-            raise ApiError(503, "store_unavailable", str(exc), {"Retry-After": "1"}) from exc
-        except HubError as exc:
-            raise ApiError(400, "bad_subscription", str(exc)) from exc
+        stream = await self.hub.open(topics, last_event_id_of(request))
         return HubStreamResponse(stream)
 
 
