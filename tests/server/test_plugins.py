@@ -44,7 +44,7 @@ async def test_bare_hub_app_has_no_demo_routes_and_writes_nothing_to_its_store()
         app.hub.tick(time.monotonic())
         started = {task.get_name() for task in asyncio.all_tasks()} - before
         assert started == {"ssehub-hub-ticker"}
-        assert await app.hub.backend.head() == 0
+        assert await app.hub.head() == 0
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
             for path in DEMO_PATHS:
@@ -68,7 +68,7 @@ async def test_demos_plugin_adds_the_demo_routes_and_its_publishers() -> None:
     assert {"/chat", "/ticker", "/logs", "/dashboard", "/static"} <= _paths(app)
     async with app.lifespan():
         deadline = time.monotonic() + 10.0
-        while await app.hub.backend.head() == 0:  # the ticker publishes at once
+        while await app.hub.head() == 0:  # the ticker publishes at once
             assert time.monotonic() < deadline, "the demo ticker published nothing"
             await asyncio.sleep(0.01)
 

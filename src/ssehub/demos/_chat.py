@@ -145,9 +145,9 @@ class ChatAPI:
         if answer_id in self.book.running:
             return False
         parsed = parse_cursor(cursor)
-        if parsed is None or parsed.epoch != self.hub.backend.epoch:
+        if parsed is None or parsed.epoch != self.hub.epoch:
             return False
-        result = await self.hub.backend.read([f"chat/{answer_id}"], parsed.seq, 1)
+        result = await self.hub.read([f"chat/{answer_id}"], parsed.seq, 1)
         return not result.events
 
     async def _open(self, topic: str, last_event_id: str | None) -> Stream:

@@ -14,7 +14,7 @@ import math
 import os
 from collections import deque
 
-from ..hub import Hub, format_cursor
+from ..hub import Hub
 from ..server import Settings
 
 __all__ = ["RecentCursor", "knob"]
@@ -60,4 +60,4 @@ class RecentCursor:
     def since(self, hub: Hub) -> str | None:
         if not self._seqs:
             return None
-        return format_cursor(hub.backend.epoch, self._seqs[0] - 1)
+        return hub.format_cursor(self._seqs[0] - 1)

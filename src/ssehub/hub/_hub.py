@@ -14,8 +14,17 @@ A subscription starts with :meth:`Hub.open`: it is registered first (live
 events are held), then the cursor is checked (``_cursor.check_cursor``), history
 after it is replayed in batches read on demand (so replay is paced by the
 client), and finally the held live events above the replayed ``seq`` are
-released.  Time comes from injected clocks; :meth:`Hub.tick` does the periodic
-work (heartbeats, write deadlines) and tests call it directly.
+released.
+
+Time: ``clock`` (monotonic seconds, injected) stamps writes and drives
+:meth:`Hub.tick` — the periodic work (heartbeats, write deadlines) that tests
+call directly; ``wall_clock`` (seconds since the epoch, injected) is what age
+retention is measured against.  The flush step alone reads the event loop's
+own ``loop.time()``, since it schedules loop callbacks (``call_at``).
+
+Nothing outside the hub talks to its backend: servers and demos use the verbs
+:attr:`Hub.epoch`, :meth:`Hub.head`, :meth:`Hub.read`, :attr:`Hub.feed_connected`
+and :meth:`Hub.format_cursor`.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ from ..protocol import ServerSentEvent, encode
 from ._cursor import RESET_EVENT, CursorOutcome, check_cursor, format_cursor
 from ._subscription import Subscription
 from ._topics import validate_event_type, validate_topic
-from ._types import StoredEvent
+from ._types import ReadResult, StoredEvent
 from .backends import Backend
 
 __all__ = ["HEARTBEAT", "Hub", "HubConfig", "HubStats", "Published", "Stream"]
@@ -151,11 +160,13 @@ class Hub:
         config: HubConfig | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
     ) -> None:
         self.backend = backend
         self.config = config or HubConfig()
         self.clock = clock
+        self.wall_clock = wall_clock
         self.stats = HubStats()
         self._rng = rng or random.Random()
         self._by_topic: dict[str, set[Subscription]] = {}
@@ -215,7 +226,7 @@ class Hub:
             if now >= next_prune:
                 next_prune = now + self.config.prune_interval
                 try:
-                    removed = await self.backend.prune(time.time())
+                    removed = await self.backend.prune(self.wall_clock())
                 except HubError as exc:
                     logger.warning("retention prune failed: %s", exc)
                 else:
@@ -241,6 +252,33 @@ class Hub:
                 sub.push_control(HEARTBEAT)
                 sub.last_write = now
 
+    # -- the store, as seen from outside the hub ------------------------------
+
+    @property
+    def epoch(self) -> str:
+        """The store's epoch: the first part of every cursor this hub issues."""
+        return self.backend.epoch
+
+    @property
+    def feed_connected(self) -> bool:
+        """Whether the store's live feed is connected (always, for in-process stores)."""
+        return self.backend.feed_connected
+
+    async def head(self) -> int:
+        """The highest ``seq`` the store minted so far (0 when empty).
+
+        Raises :class:`~ssehub.errors.BackendUnavailableError` if the store is down.
+        """
+        return await self.backend.head()
+
+    async def read(self, topics: Sequence[str], after: int, limit: int) -> ReadResult:
+        """Stored events of ``topics`` with ``seq > after``, oldest first, at most ``limit``."""
+        return await self.backend.read(topics, after, limit)
+
+    def format_cursor(self, seq: int) -> str:
+        """The cursor (``Last-Event-ID``) just after event ``seq`` of this store."""
+        return format_cursor(self.backend.epoch, seq)
+
     # -- publishing ----------------------------------------------------------
 
     async def publish(self, topic: str, data: str, event: str | None = None) -> Published:
@@ -258,11 +296,6 @@ class Hub:
     def add_observer(self, observer: Callable[[StoredEvent, int], None]) -> None:
         """Call ``observer(event, deliveries)`` for every live event (metrics, dashboards)."""
         self._observers.append(observer)
-
-    def remove_observer(self, observer: Callable[[StoredEvent, int], None]) -> None:
-        """Stop calling ``observer`` (no error if it was not added)."""
-        with contextlib.suppress(ValueError):
-            self._observers.remove(observer)
 
     def encode_stored(self, stored: StoredEvent) -> bytes:
         """The wire chunk of a stored event: ``id``, optional ``event``, ``data``."""

@@ -134,12 +134,12 @@ class HubApp:
     async def healthz(self, request: Request) -> Response:
         try:
             async with asyncio.timeout(2.0):
-                head = await self.hub.backend.head()
+                head = await self.hub.head()
         except (HubError, TimeoutError) as exc:
             return JSONResponse(
                 {"status": "unavailable", "message": f"store unreachable: {exc}"}, status_code=503
             )
-        live_feed = bool(getattr(self.hub.backend, "feed_connected", True))
+        live_feed = self.hub.feed_connected
         status = "draining" if self.hub.closing else "ok" if live_feed else "degraded"
         return JSONResponse(
             {
@@ -147,7 +147,7 @@ class HubApp:
                 "live_feed": live_feed,
                 "open_streams": self.hub.open_streams,
                 "head": head,
-                "epoch": self.hub.backend.epoch,
+                "epoch": self.hub.epoch,
             }
         )
 
