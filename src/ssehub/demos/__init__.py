@@ -8,10 +8,7 @@ log tailers, dashboard feed) and the chat answers.
 
 Pages (``ssehub/web``): ``/test.html``, ``/chat``, ``/ticker``, ``/logs``,
 ``/dashboard``.  Topics: ``chat/<answer_id>``, ``ticker/<SYMBOL>``,
-``logs/<n>``, ``ssehub/stats``.  Knobs without a CLI flag (float seconds, from
-``Settings.extra`` or ``SSEHUB_<NAME>``, see ``_config``): ``chat_token_delay``,
-``chat_think_delay``, ``chat_max_seconds``, ``llm_connect_timeout``,
-``llm_read_timeout``, ``ticker_interval``, ``tail_interval``, ``stats_interval``.
+``logs/<n>``, ``ssehub/stats``.  Every knob is a field of :class:`DemoSettings`.
 """
 
 from __future__ import annotations
@@ -28,18 +25,18 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..hub import Hub
-from ..server import Settings
+from ..server import ServerSettings
 from ._answers import AnswerBook
 from ._chat import ChatAPI
-from ._config import knob
 from ._dashboard import StatsFeed
 from ._logtail import LogTail
 from ._pages import page_routes
 from ._responders import OpenAIResponder, Responder, SimulatedResponder
 from ._root import DemoRoot
+from ._settings import DemoSettings
 from ._ticker import Ticker
 
-__all__ = ["Demos", "DemosPlugin", "demos_by_default"]
+__all__ = ["DemoSettings", "Demos", "DemosPlugin", "demos_by_default"]
 
 
 def demos_by_default(host: str) -> bool:
@@ -57,45 +54,41 @@ def demos_by_default(host: str) -> bool:
         return False
 
 
-def _responder(settings: Settings) -> Responder:
+def _responder(settings: DemoSettings) -> Responder:
     if settings.llm_url:
         return OpenAIResponder(
             settings.llm_url,
             settings.llm_model,
             api_key=os.environ.get("OPENAI_API_KEY") or None,
-            connect_timeout=knob(settings, "llm_connect_timeout", 10.0),
-            read_timeout=knob(settings, "llm_read_timeout", 60.0),
+            connect_timeout=settings.llm_connect_timeout,
+            read_timeout=settings.llm_read_timeout,
         )
     return SimulatedResponder(
-        token_delay=knob(settings, "chat_token_delay", 0.04),
-        think_delay=knob(settings, "chat_think_delay", 0.4),
+        token_delay=settings.chat_token_delay, think_delay=settings.chat_think_delay
     )
 
 
 class Demos:
     """Every demo service of one hub."""
 
-    def __init__(self, hub: Hub, settings: Settings) -> None:
+    def __init__(self, hub: Hub, server: ServerSettings, settings: DemoSettings) -> None:
         self.hub = hub
+        self.server = server
         self.settings = settings
-        self.answers = AnswerBook(
-            hub, _responder(settings), max_seconds=knob(settings, "chat_max_seconds", 600.0)
-        )
+        self.answers = AnswerBook(hub, _responder(settings), max_seconds=settings.chat_max_seconds)
         self.ticker = Ticker(
-            hub, interval=knob(settings, "ticker_interval", 1.0), enabled=settings.ticker
+            hub, interval=settings.ticker_interval, enabled=settings.ticker_runs(server.store)
         )
-        self.logs = LogTail(
-            hub, settings.tail_files, interval=knob(settings, "tail_interval", 0.25)
-        )
-        self.stats = StatsFeed(hub, interval=knob(settings, "stats_interval", 1.0))
+        self.logs = LogTail(hub, settings.tail_files, interval=settings.tail_interval)
+        self.stats = StatsFeed(hub, interval=settings.stats_interval)
         self._observing = False
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/", DemoRoot(self.settings).endpoint, methods=["GET"]),
+            Route("/", DemoRoot(self.server, self.settings).endpoint, methods=["GET"]),
             Mount("/static", StaticFiles(packages=[("ssehub", "web")]), name="static"),
             *page_routes(),
-            *ChatAPI(self.hub, self.settings, self.answers).routes(),
+            *ChatAPI(self.hub, self.server, self.answers).routes(),
             *self.ticker.routes(),
             *self.logs.routes(),
             *self.stats.routes(),
@@ -108,7 +101,7 @@ class Demos:
             self._observing = True
             self.hub.add_observer(self.stats.observe)
         jobs = [self.stats.run()]
-        if self.settings.ticker:
+        if self.ticker.enabled:
             jobs.append(self.ticker.run())
         if self.logs.paths:
             jobs.append(self.logs.run())
@@ -127,20 +120,21 @@ class Demos:
 class DemosPlugin:
     """The demos as a :class:`~ssehub.server.Plugin` of one hub app."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: DemoSettings | None = None) -> None:
+        self.settings = settings or DemoSettings()
         self._demos: weakref.WeakKeyDictionary[Hub, Demos] = weakref.WeakKeyDictionary()
 
-    def demos(self, hub: Hub, settings: Settings) -> Demos:
+    def demos(self, hub: Hub, server: ServerSettings) -> Demos:
         """The one :class:`Demos` of ``hub`` (built on first use)."""
         demos = self._demos.get(hub)
         if demos is None:
-            demos = self._demos[hub] = Demos(hub, settings)
+            demos = self._demos[hub] = Demos(hub, server, self.settings)
         return demos
 
-    def routes(self, hub: Hub, settings: Settings) -> list[BaseRoute]:
+    def routes(self, hub: Hub, settings: ServerSettings) -> list[BaseRoute]:
         return self.demos(hub, settings).routes()
 
     @asynccontextmanager
-    async def lifespan(self, hub: Hub, settings: Settings) -> AsyncIterator[None]:
+    async def lifespan(self, hub: Hub, settings: ServerSettings) -> AsyncIterator[None]:
         async with self.demos(hub, settings).running():
             yield

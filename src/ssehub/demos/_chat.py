@@ -37,7 +37,13 @@ from starlette.routing import BaseRoute, Route
 
 from ..hub import RESET_EVENT, Hub, Stream, parse_cursor
 from ..protocol import EventStreamParser, ServerSentEvent
-from ..server import ApiError, EventSourceResponse, HubStreamResponse, Settings, last_event_id_of
+from ..server import (
+    ApiError,
+    EventSourceResponse,
+    HubStreamResponse,
+    ServerSettings,
+    last_event_id_of,
+)
 from ._answers import ANSWER_ID, TERMINAL_EVENTS, Answer, AnswerBook, TooManyAnswersError
 from ._responders import ChatMessage
 
@@ -52,7 +58,7 @@ _ONE_SHOT_ID = re.compile(r"([0-9a-f]{16})\.(.+)")
 class ChatAPI:
     """Endpoints of the chat demo, over one :class:`AnswerBook`."""
 
-    def __init__(self, hub: Hub, settings: Settings, book: AnswerBook) -> None:
+    def __init__(self, hub: Hub, settings: ServerSettings, book: AnswerBook) -> None:
         self.hub = hub
         self.settings = settings
         self.book = book
@@ -124,7 +130,7 @@ class ChatAPI:
         stream = await self._open(f"chat/{answer_id}", cursor)
         return EventSourceResponse(
             _relay(answer_id, stream),
-            heartbeat_interval=self.settings.heartbeat_interval,
+            heartbeat_interval=self.settings.hub.heartbeat_interval,
         )
 
     # -- helpers -------------------------------------------------------------

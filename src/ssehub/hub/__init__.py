@@ -11,7 +11,7 @@ from ._hub import HEARTBEAT, Hub, HubConfig, HubStats, Published, Stream
 from ._subscription import Subscription
 from ._topics import validate_event_type, validate_topic
 from ._types import ReadResult, Retention, StoredEvent
-from .backends import DEFAULT_STORE, Backend, open_backend
+from .backends import DEFAULT_STORE, Backend, StoreURL, open_backend, parse_store_url
 
 __all__ = [
     "DEFAULT_STORE",
@@ -25,12 +25,14 @@ __all__ = [
     "Published",
     "ReadResult",
     "Retention",
+    "StoreURL",
     "StoredEvent",
     "Stream",
     "Subscription",
     "format_cursor",
     "open_backend",
     "parse_cursor",
+    "parse_store_url",
     "validate_event_type",
     "validate_topic",
 ]

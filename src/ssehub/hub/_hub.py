@@ -56,30 +56,76 @@ HEARTBEAT = b":\n\n"
 
 @dataclass(frozen=True, slots=True)
 class HubConfig:
-    """Tuning of a hub.  Durations are float seconds; ``retry`` values are milliseconds."""
+    """Tuning of a hub.  Durations are float seconds; ``retry`` values are milliseconds.
 
-    #: A comment is sent on a stream idle for this long (``0``: never).
-    heartbeat_interval: float = 15.0
-    #: The ``retry:`` sent when a stream opens (browser reconnection delay, ms).
-    retry: int = 3000
-    #: Bound of one subscriber's queue: events, and bytes.
-    max_queue_events: int = 1000
-    max_queue_bytes: int = 4 * 1024 * 1024
-    #: A write blocked for longer than this is abandoned and the stream closed.
-    write_timeout: float = 30.0
-    #: Live events that arrive within this long of the previous delivery are
-    #: coalesced into one write per subscriber (float seconds; ``0``: every
-    #: event is written at once).  The first event after a quiet spell always
-    #: goes out at once, so this only adds latency under load.
-    flush_interval: float = 0.01
-    #: Events read from history per step of a replay.
-    replay_batch: int = 500
-    #: How often age retention is applied.
-    prune_interval: float = 60.0
-    #: On shutdown each stream gets ``retry:`` drawn uniformly from this range (ms),
-    #: so clients come back spread out instead of all at once.
-    shutdown_retry_min: int = 1000
-    shutdown_retry_max: int = 10_000
+    Each field's ``metadata`` names its command-line option and help text
+    (plain strings: the hub knows nothing of the CLI); ``ssehub serve``, its
+    environment variables and its config file are derived from them.
+    """
+
+    heartbeat_interval: float = field(
+        default=15.0,
+        metadata={
+            "flag": "--heartbeat",
+            "unit": "duration",
+            "help": "Send a comment on idle streams this often (0 = never).",
+        },
+    )
+    retry: int = field(
+        default=3000,
+        metadata={
+            "unit": "ms",
+            "min": 0,
+            "help": "Reconnection delay sent to clients on connect, in ms.",
+        },
+    )
+    max_queue_events: int = field(
+        default=1000,
+        metadata={
+            "flag": "--max-queue",
+            "min": 1,
+            "help": "Events queued for one slow "
+            "subscriber before it is closed (it then resumes from history).",
+        },
+    )
+    max_queue_bytes: int = field(
+        default=4 * 1024 * 1024,
+        metadata={"min": 1, "help": "Bytes queued for one slow subscriber before it is closed."},
+    )
+    write_timeout: float = field(
+        default=30.0,
+        metadata={"unit": "duration", "help": "Drop a stream whose write is blocked this long."},
+    )
+    flush_interval: float = field(
+        default=0.01,
+        metadata={
+            "unit": "duration",
+            "help": "Under load, live events this close together "
+            "share one write per subscriber (0 = write each at once). The first event "
+            "after a quiet spell is never delayed.",
+        },
+    )
+    replay_batch: int = field(
+        default=500,
+        metadata={"min": 1, "help": "Events read from history per step of a replay."},
+    )
+    prune_interval: float = field(
+        default=60.0,
+        metadata={"unit": "duration", "help": "How often age retention is applied."},
+    )
+    shutdown_retry_min: int = field(
+        default=1000,
+        metadata={
+            "unit": "ms",
+            "min": 0,
+            "help": "On shutdown each stream gets a retry "
+            "drawn from [min, max] ms, so clients come back spread out.",
+        },
+    )
+    shutdown_retry_max: int = field(
+        default=10_000,
+        metadata={"unit": "ms", "min": 0, "help": "Upper end of the shutdown retry range, in ms."},
+    )
 
 
 @dataclass(slots=True)

@@ -34,7 +34,7 @@ from ..hub import Hub, open_backend
 from ._errors import ApiError, api_error_response, exception_handlers
 from ._metrics import MetricsEndpoint
 from ._plugin import Plugin
-from ._settings import Settings
+from ._settings import ServerSettings
 from ._topics_api import TopicsAPI
 
 __all__ = ["HubApp", "create_app"]
@@ -47,16 +47,16 @@ class HubApp:
 
     def __init__(
         self,
-        settings: Settings | None = None,
+        settings: ServerSettings | None = None,
         *,
         hub: Hub | None = None,
         plugins: Sequence[Plugin] = (),
         install_signal_handlers: bool = False,
     ) -> None:
-        self.settings = settings or Settings()
+        self.settings = settings or ServerSettings()
         self.hub = hub or Hub(
-            open_backend(self.settings.store, self.settings.retention()),
-            self.settings.hub_config(),
+            open_backend(self.settings.store, self.settings.retention),
+            self.settings.hub,
         )
         self.plugins = tuple(plugins)
         self._install_signal_handlers = install_signal_handlers
@@ -218,10 +218,10 @@ class HubApp:
 
 
 def create_app(
-    settings: Settings | None = None, *, plugins: Sequence[Plugin] = (), **overrides: Any
+    settings: ServerSettings | None = None, *, plugins: Sequence[Plugin] = (), **overrides: Any
 ) -> HubApp:
     """Build a :class:`HubApp`; keyword overrides replace fields of ``settings``."""
     import dataclasses
 
-    base = settings or Settings()
+    base = settings or ServerSettings()
     return HubApp(dataclasses.replace(base, **overrides) if overrides else base, plugins=plugins)

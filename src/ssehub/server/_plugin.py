@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute
 from ..hub import Hub
 
 if TYPE_CHECKING:
-    from ._settings import Settings
+    from ._settings import ServerSettings
 
 __all__ = ["Plugin"]
 
@@ -33,10 +33,10 @@ __all__ = ["Plugin"]
 class Plugin(Protocol):
     """An optional part of a hub app: routes and a lifespan."""
 
-    def routes(self, hub: Hub, settings: Settings) -> Sequence[BaseRoute]:
+    def routes(self, hub: Hub, settings: ServerSettings) -> Sequence[BaseRoute]:
         """The plug-in's routes (called once, when the app is built)."""
         ...
 
-    def lifespan(self, hub: Hub, settings: Settings) -> AbstractAsyncContextManager[None]:
+    def lifespan(self, hub: Hub, settings: ServerSettings) -> AbstractAsyncContextManager[None]:
         """Entered once the hub started; exited before the hub closes."""
         ...

@@ -24,7 +24,7 @@ from uvicorn.config import LOGGING_CONFIG
 from ..hub import StoredEvent, open_backend
 from ._app import HubApp
 from ._plugin import Plugin
-from ._settings import Settings
+from ._settings import ServerSettings
 from ._stream import ABORTS
 
 __all__ = ["check_store", "raise_open_file_limit", "run"]
@@ -73,7 +73,7 @@ class _NoListener:
         pass
 
 
-def check_store(settings: Settings) -> None:
+def check_store(settings: ServerSettings) -> None:
     """Open and close the configured store once, so a bad one fails before serving.
 
     Raises :class:`~ssehub.errors.HubError` (e.g. ``BackendUnavailableError``) with
@@ -81,7 +81,7 @@ def check_store(settings: Settings) -> None:
     """
 
     async def probe() -> None:
-        backend = open_backend(settings.store, settings.retention())
+        backend = open_backend(settings.store, settings.retention)
         await backend.start(_NoListener())
         await backend.aclose()
 
@@ -123,11 +123,9 @@ def _log_config(log_level: str) -> dict[str, Any]:
 
 
 def run(
-    settings: Settings,
+    settings: ServerSettings,
     *,
     plugins: Sequence[Plugin] = (),
-    log_level: str = "info",
-    access_log: bool = False,
 ) -> None:
     """Serve the hub (with ``plugins``) until SIGTERM/SIGINT; blocks."""
     raise_open_file_limit()
@@ -135,12 +133,12 @@ def run(
     hub_app = HubApp(settings, plugins=plugins)
     config = uvicorn.Config(
         hub_app,
-        log_config=_log_config(log_level),
+        log_config=_log_config(settings.log_level),
         host=settings.host,
         port=settings.port,
         lifespan="on",
-        log_level=log_level,
-        access_log=access_log,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
         timeout_graceful_shutdown=10,
         backlog=4096,
         server_header=False,

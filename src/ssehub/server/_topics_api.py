@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..hub import Hub
 from ._errors import ApiError
-from ._settings import Settings
+from ._settings import ServerSettings
 from ._stream import HubStreamResponse, last_event_id_of
 
 __all__ = ["TopicsAPI"]
@@ -29,7 +29,7 @@ MAX_TOPICS_PER_STREAM = 100
 class TopicsAPI:
     """Endpoints bound to one hub and its settings."""
 
-    def __init__(self, hub: Hub, settings: Settings) -> None:
+    def __init__(self, hub: Hub, settings: ServerSettings) -> None:
         self.hub = hub
         self.settings = settings
 
