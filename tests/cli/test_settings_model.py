@@ -191,3 +191,14 @@ def test_a_missing_file_a_directory_and_a_huge_file_are_one_line(tmp_path: Path)
             assert_one_line_error(result, 2)
             assert path in result.stderr, result.stderr
             assert expected in result.stderr, result.stderr
+
+
+def test_the_readme_table_is_the_model() -> None:
+    from ssehub.cli._config import settings_table
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    start = readme.index("<!-- settings-table:start -->\n") + len("<!-- settings-table:start -->\n")
+    end = readme.index("<!-- settings-table:end -->")
+    assert readme[start:end] == settings_table()
+    for flag in ("--demo-interval", "--log-level", "--access-log", "--config", "--demos"):
+        assert f"`{flag}`" in readme[start:end]
