@@ -1,11 +1,18 @@
 """The whole ssehub exception tree.
 
-Errors are split by who is at fault, as in h11: a *local* error means this
-program asked ssehub to do something illegal (encode an ``id`` with a newline,
-publish to a malformed topic); a *remote* error means the peer sent something
-illegal or unusable (an event stream line over the size bound, a response with
-the wrong ``Content-Type``).  Third-party errors are translated once, at the
-adapter that called them, and chained with ``from``.
+Errors are split by who is at fault, as in h11: a *local* protocol error means
+this program asked the encoder to write something the event stream format
+forbids (an ``id`` with a newline); a *remote* protocol error means the peer
+sent something illegal or unusable (an event stream line over the size bound);
+a *hub* error means the hub refused an operation by its own policy (a malformed
+topic, a reserved event type, a subscription while it shuts down) or could not
+carry it out (the store is down); a *client* error is raised by
+:mod:`ssehub.client`.  Third-party errors are translated once, at the adapter
+that called them, and chained with ``from``; ``ssehub.server`` maps each hub
+error to one HTTP answer in one table (``server/_errors.py``).
+
+A ``Last-Event-ID`` the hub never issued is not an error: the hub answers it
+in-band, with the reserved ``ssehub-reset`` event, so a stream always opens.
 
 ::
 
@@ -16,7 +23,8 @@ adapter that called them, and chained with ``from``.
     │   └── EventTooLargeError      a line or event exceeded the parser's bound
     ├── HubError                    the hub refused or could not do an operation
     │   ├── InvalidTopicError       a topic name outside the allowed syntax
-    │   ├── InvalidCursorError      a Last-Event-ID that this hub never issued
+    │   ├── InvalidEventError       an event the hub won't publish (its type)
+    │   ├── HubClosingError         the hub is draining: no new subscriptions
     │   ├── OversizedEventError     an event over the hub's size bound, as encoded
     │   └── BackendUnavailableError the store (SQLite, Redis) can't be reached
     └── ClientError                 raised by ssehub.client
@@ -37,8 +45,9 @@ __all__ = [
     "ContentTypeError",
     "EncodeError",
     "EventTooLargeError",
+    "HubClosingError",
     "HubError",
-    "InvalidCursorError",
+    "InvalidEventError",
     "InvalidTopicError",
     "LocalProtocolError",
     "OversizedEventError",
@@ -90,8 +99,13 @@ class InvalidTopicError(HubError, ValueError):
     """A topic name outside the allowed syntax."""
 
 
-class InvalidCursorError(HubError, ValueError):
-    """A ``Last-Event-ID`` that is not a cursor this hub could have issued."""
+class InvalidEventError(HubError, ValueError):
+    """An event the hub refuses to publish: its type has CR, LF or NUL, is too
+    long, or is the hub's reserved ``ssehub-reset``.  Nothing is stored."""
+
+
+class HubClosingError(HubError):
+    """The hub is shutting down and takes no new subscriptions."""
 
 
 class OversizedEventError(HubError, ValueError):

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from ssehub.server.demos._ticker import DEFAULT_SYMBOLS
+from ssehub.demos._ticker import DEFAULT_SYMBOLS
 from tests.browser.test_demo_pages import FAST_ENV, WAIT, PageProblems
 from tests.support.processes import start_hub
 

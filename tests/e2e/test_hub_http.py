@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ssehub.demos._root import SEED_EVENTS
 from ssehub.hub import RESET_EVENT
-from ssehub.server._demo import SEED_EVENTS
 from tests.support.processes import HubProcess, free_port, start_hub
 from tests.support.sse import open_stream
 

@@ -12,10 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from ssehub.hub import Hub, open_backend
-from ssehub.protocol import EventStreamParser
-from ssehub.server.demos._answers import AnswerBook, TooManyAnswersError
-from ssehub.server.demos._responders import (
+from ssehub.demos._answers import AnswerBook, TooManyAnswersError
+from ssehub.demos._responders import (
     THINKING_STEPS,
     ChatMessage,
     Chunk,
@@ -24,6 +22,8 @@ from ssehub.server.demos._responders import (
     simulated_answer,
     tokenize,
 )
+from ssehub.hub import Hub, open_backend
+from ssehub.protocol import EventStreamParser
 from tests.support.processes import HubProcess, start_hub
 
 # -- the simulated responder ---------------------------------------------------

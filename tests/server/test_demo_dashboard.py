@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from ssehub.demos._dashboard import STATS_TOPIC, StatsFeed
 from ssehub.hub import Hub, open_backend
-from ssehub.server.demos._dashboard import STATS_TOPIC, StatsFeed
 
 
 class _Clock:

@@ -24,14 +24,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ssehub.hub import Hub, open_backend
-from ssehub.server.demos._answers import AnswerBook
-from ssehub.server.demos._responders import (
+from ssehub.demos._answers import AnswerBook
+from ssehub.demos._responders import (
     ChatMessage,
     Chunk,
     OpenAIResponder,
     ResponderError,
 )
+from ssehub.hub import Hub, open_backend
 from tests.support.processes import free_port
 
 #: What the fake model answers, one delta per item.

@@ -9,15 +9,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ssehub.hub import Hub, open_backend
-from ssehub.server import Settings, create_app
-from ssehub.server.demos._logtail import (
+from ssehub.demos import DemoSettings, DemosPlugin
+from ssehub.demos._logtail import (
     FileTailer,
     LogTail,
     TailItem,
     display_names,
     guess_level,
 )
+from ssehub.hub import Hub, open_backend
+from ssehub.server import ServerSettings, create_app
 
 
 def _lines(items: list[TailItem]) -> list[str]:
@@ -217,7 +218,8 @@ async def test_files_listing_shows_names_only_and_no_request_names_a_path(tmp_pa
     secret = tmp_path / "secret-dir" / "app.log"
     secret.parent.mkdir()
     secret.write_text("x\n")
-    app = create_app(Settings(store="memory", ticker=False, tail_files=(str(secret),)))
+    demos = DemosPlugin(DemoSettings(ticker=False, tail_files=(str(secret),)))
+    app = create_app(ServerSettings(store="memory"), plugins=[demos])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
         listing = await client.get("/logs/files", params={"path": "/etc/passwd"})

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from ssehub.demos._ticker import DEFAULT_SYMBOLS, Symbol, Ticker
 from ssehub.hub import Hub, open_backend
-from ssehub.server.demos._ticker import DEFAULT_SYMBOLS, Symbol, Ticker
 
 
 @pytest.fixture

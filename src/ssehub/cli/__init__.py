@@ -1,4 +1,4 @@
-"""The ``ssehub`` command line: ``serve``, ``listen``, ``publish``, ``bench``.
+"""The ``ssehub`` command line: ``serve``, ``listen``, ``publish``, ``bench``, ``config``.
 
 Exit codes (documented in ``ssehub --help``): 0 success, 1 a runtime failure
 (hub unreachable, stream ended for good), 2 bad arguments (click's usage
@@ -32,6 +32,7 @@ def main() -> None:
 
 def _register() -> None:
     from ._bench import bench
+    from ._config import config
     from ._listen import listen
     from ._publish import publish
     from ._serve import serve
@@ -40,6 +41,7 @@ def _register() -> None:
     cli.add_command(listen)
     cli.add_command(publish)
     cli.add_command(bench)
+    cli.add_command(config)
 
 
 _register()

@@ -6,7 +6,7 @@ import re
 
 import click
 
-__all__ = ["DURATION", "Duration"]
+__all__ = ["DURATION", "Duration", "format_duration"]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
@@ -41,3 +41,15 @@ class Duration(click.ParamType):  # type: ignore[type-arg]
 
 
 DURATION = Duration()
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` as :class:`Duration` reads it back: ``10ms``, ``15s``, ``24h``, ``1.5s``."""
+    for unit in ("d", "h", "m", "s"):
+        count = seconds / _UNITS[unit]
+        if count >= 1 and count == int(count):
+            return f"{int(count)}{unit}"
+    millis = seconds * 1000
+    if millis == int(millis):
+        return f"{int(millis)}ms"
+    return f"{seconds:g}s"

@@ -25,7 +25,7 @@ from urllib.parse import quote
 import click
 import httpx
 
-from ..errors import EncodeError, InvalidTopicError
+from ..errors import InvalidEventError, InvalidTopicError
 from ..hub import validate_event_type, validate_topic
 from ._output import (
     BadUsage,
@@ -187,7 +187,7 @@ def publish(
     try:
         validate_topic(topic)
         event = validate_event_type(event)
-    except (InvalidTopicError, EncodeError) as exc:
+    except (InvalidTopicError, InvalidEventError) as exc:
         raise BadUsage(str(exc)) from None
     publisher = _Publisher(stream_url(url), topic, event, parse_headers(headers), timeout)
     try:

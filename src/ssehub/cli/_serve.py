@@ -1,224 +1,51 @@
-"""``ssehub serve``: run the hub."""
+"""``ssehub serve``: run the hub.
+
+Every option but ``--config`` is derived from the settings dataclasses
+(:class:`~ssehub.server.ServerSettings`, which contains the hub's
+``HubConfig`` and ``Retention``, and :class:`~ssehub.demos.DemoSettings`):
+add a field there and it is a flag, an ``SSEHUB_*`` variable and a config-file
+key here.  Precedence: flag > environment > ``--config`` file > default.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
-from ..hub import DEFAULT_STORE
+from ..demos import DemoSettings, demos_by_default
+from ..server import ServerSettings
 from ._output import BadUsage, OneLineCommand
-from ._params import DURATION, Duration
+from ._settings_model import ConfigError, build, click_options, load_config, settings_of
 
-__all__ = ["serve"]
+__all__ = ["ROOTS", "SETTINGS", "serve"]
+
+#: The settings roots of ``ssehub serve``: the TOML tables ``[server]`` and ``[demos]``.
+ROOTS: dict[str, type[Any]] = {"server": ServerSettings, "demos": DemoSettings}
+SETTINGS = settings_of(ROOTS)
 
 
-def _limit(value: int | None) -> int | None:
-    return None if value is None or value <= 0 else value
+def _load_config(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Eager: read ``--config FILE`` into click's ``default_map`` before any other option."""
+    if value is not None:
+        try:
+            ctx.default_map = {**(ctx.default_map or {}), **load_config(Path(value), SETTINGS)}
+        except ConfigError as exc:
+            raise BadUsage(str(exc)) from None
+    return value
 
 
-@click.command(cls=OneLineCommand, context_settings={"show_default": True})
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    envvar="SSEHUB_HOST",
-    show_envvar=True,
-    help="Interface to listen on (0.0.0.0 for every interface).",
-)
-@click.option(
-    "--port",
-    default=8004,
-    type=click.IntRange(0, 65535),
-    envvar="SSEHUB_PORT",
-    show_envvar=True,
-    help="TCP port.",
-)
-@click.option(
-    "--store",
-    default=DEFAULT_STORE,
-    envvar="SSEHUB_STORE",
-    show_envvar=True,
-    metavar="STORE",
-    help="History store: sqlite:PATH (durable), memory (lost on restart), or "
-    "redis://HOST:PORT/DB (shared by several nodes).",
-)
-@click.option(
-    "--heartbeat",
-    default="15s",
-    type=DURATION,
-    envvar="SSEHUB_HEARTBEAT",
-    show_envvar=True,
-    help="Send a comment on idle streams this often (0 = never).",
-)
-@click.option(
-    "--retry",
-    default=3000,
-    type=click.IntRange(0),
-    envvar="SSEHUB_RETRY",
-    show_envvar=True,
-    help="Reconnection delay sent to clients on connect, in ms.",
-)
-@click.option(
-    "--retention-events",
-    default=10_000,
-    type=int,
-    envvar="SSEHUB_RETENTION_EVENTS",
-    show_envvar=True,
-    help="History kept per topic, in events (0 = unbounded).",
-)
-@click.option(
-    "--retention-age",
-    default="24h",
-    type=Duration(allow_none=True),
-    envvar="SSEHUB_RETENTION_AGE",
-    show_envvar=True,
-    help="History kept, by age (e.g. 30m, 24h, 7d; none = unbounded).",
-)
-@click.option(
-    "--max-body",
-    default=1024 * 1024,
-    type=click.IntRange(1),
-    envvar="SSEHUB_MAX_BODY",
-    show_envvar=True,
-    help="Largest publish body, in bytes.",
-)
-@click.option(
-    "--max-connections",
-    default=20_000,
-    type=click.IntRange(1),
-    envvar="SSEHUB_MAX_CONNECTIONS",
-    show_envvar=True,
-    help="Most streams open at once; more get 503 with Retry-After.",
-)
-@click.option(
-    "--max-queue",
-    default=1000,
-    type=click.IntRange(1),
-    envvar="SSEHUB_MAX_QUEUE",
-    show_envvar=True,
-    help="Events queued for one slow subscriber before it is closed (it then "
-    "resumes from history).",
-)
-@click.option(
-    "--max-queue-bytes",
-    default=4 * 1024 * 1024,
-    type=click.IntRange(1),
-    envvar="SSEHUB_MAX_QUEUE_BYTES",
-    show_envvar=True,
-    help="Bytes queued for one slow subscriber before it is closed.",
-)
-@click.option(
-    "--flush-interval",
-    default="10ms",
-    type=DURATION,
-    envvar="SSEHUB_FLUSH_INTERVAL",
-    show_envvar=True,
-    help="Under load, live events this close together share one write per subscriber "
-    "(0 = write each at once). The first event after a quiet spell is never delayed.",
-)
-@click.option(
-    "--write-timeout",
-    default="30s",
-    type=DURATION,
-    envvar="SSEHUB_WRITE_TIMEOUT",
-    show_envvar=True,
-    help="Drop a stream whose write is blocked this long.",
-)
-@click.option(
-    "--cors-origin",
-    "cors_origins",
-    multiple=True,
-    envvar="SSEHUB_CORS_ORIGINS",
-    show_envvar=True,
-    metavar="ORIGIN",
-    help="Allow this origin by CORS (repeatable; '*' for any). Off by default.",
-)
-@click.option(
-    "--tail",
-    "tail_files",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    envvar="SSEHUB_TAIL",
-    show_envvar=True,
-    metavar="FILE",
-    help="Follow FILE like tail -F for the /logs demo (repeatable).",
-)
-@click.option(
-    "--llm-url",
-    default=None,
-    envvar="SSEHUB_LLM_URL",
-    show_envvar=True,
-    help="OpenAI-compatible chat completions URL for the /chat demo "
-    "(API key from OPENAI_API_KEY). Default: a built-in simulated responder.",
-)
-@click.option(
-    "--llm-model",
-    default="gpt-4o-mini",
-    envvar="SSEHUB_LLM_MODEL",
-    show_envvar=True,
-    help="Model name sent to --llm-url.",
-)
-@click.option(
-    "--ticker/--no-ticker",
-    default=None,
-    envvar="SSEHUB_TICKER",
-    show_envvar=True,
-    show_default=False,
-    help="Run the built-in stock ticker publisher. Default: on, except with a Redis store, "
-    "where every node would publish the same prices (pass --ticker on one node).",
-)
-@click.option(
-    "--demo-interval",
-    default="1s",
-    type=DURATION,
-    envvar="SSEHUB_DEMO_INTERVAL",
-    show_envvar=True,
-    help="Pause between the events of the demo stream on GET /.",
-)
-@click.option(
-    "--log-level",
-    default="info",
-    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-    envvar="SSEHUB_LOG_LEVEL",
-    show_envvar=True,
-    help="Log verbosity.",
-)
-@click.option(
-    "--access-log/--no-access-log",
-    default=False,
-    envvar="SSEHUB_ACCESS_LOG",
-    show_envvar=True,
-    help="Log every request.",
-)
-def serve(
-    host: str,
-    port: int,
-    store: str,
-    heartbeat: float,
-    retry: int,
-    retention_events: int,
-    retention_age: float | None,
-    max_body: int,
-    max_connections: int,
-    max_queue: int,
-    max_queue_bytes: int,
-    write_timeout: float,
-    flush_interval: float,
-    cors_origins: tuple[str, ...],
-    tail_files: tuple[str, ...],
-    llm_url: str | None,
-    llm_model: str,
-    ticker: bool | None,
-    demo_interval: float,
-    log_level: str,
-    access_log: bool,
-) -> None:
+def _serve(config: str | None, **values: Any) -> None:
     """Run the hub: topics, durable history, exact resume, demos.
 
     \b
     Examples:
       ssehub serve                                  # http://127.0.0.1:8004, history in ./ssehub.db
-      ssehub serve --host 0.0.0.0 --store memory    # nothing kept on disk
+      ssehub serve --host 0.0.0.0 --store memory    # nothing kept on disk, no demos
       ssehub serve --store redis://localhost:6379/0 # share topics with other nodes
       ssehub serve --tail /var/log/syslog           # the /logs demo follows that file
+      ssehub serve --config ssehub.toml             # see `ssehub config --defaults`
     \b
     Then:
       curl -N http://localhost:8004                 # the seed's demo stream
@@ -226,38 +53,50 @@ def serve(
       curl -d 'hello' http://localhost:8004/topics/news   # publish to it
     """
     from ..errors import HubError
-    from ..server import Settings
-    from ..server._run import check_store, run
+    from ..hub import parse_store_url
+    from ..server import check_store, run
 
     try:
-        from ..hub import open_backend
-
-        open_backend(store)
+        built = build(ROOTS, values)
+    except ConfigError as exc:
+        where = f" (with --config {config})" if config else ""
+        raise BadUsage(f"{exc}{where}") from None
+    server: ServerSettings = built["server"]
+    demos: DemoSettings = built["demos"]
+    try:
+        parse_store_url(server.store)
     except ValueError as exc:
         raise BadUsage(f"--store: {exc}") from exc
-    settings = Settings(
-        host=host,
-        port=port,
-        store=store,
-        heartbeat_interval=heartbeat,
-        retry=retry,
-        retention_events=_limit(retention_events),
-        retention_age=retention_age,
-        max_body_size=max_body,
-        max_connections=max_connections,
-        max_queue_events=max_queue,
-        max_queue_bytes=max_queue_bytes,
-        write_timeout=write_timeout,
-        flush_interval=flush_interval,
-        cors_origins=tuple(o for origin in cors_origins for o in origin.split(",") if o),
-        tail_files=tail_files,
-        llm_url=llm_url,
-        llm_model=llm_model,
-        ticker=ticker if ticker is not None else not store.startswith(("redis", "unix")),
-        demo_interval=demo_interval,
-    )
     try:
-        check_store(settings)
+        check_store(server)
     except HubError as exc:
-        raise click.ClickException(f"cannot open the store {store!r}: {exc}") from exc
-    run(settings, log_level=log_level, access_log=access_log)
+        raise click.ClickException(f"cannot open the store {server.store!r}: {exc}") from exc
+    plugins = []
+    if demos.enabled if demos.enabled is not None else demos_by_default(server.host):
+        from ..demos import DemosPlugin
+
+        plugins.append(DemosPlugin(demos))
+    run(server, plugins=plugins)
+
+
+serve = OneLineCommand(
+    "serve",
+    callback=_serve,
+    help=_serve.__doc__,
+    context_settings={"show_default": True},
+    params=[
+        click.Option(
+            ["--config"],
+            type=click.Path(),
+            is_eager=True,
+            expose_value=True,
+            callback=_load_config,
+            envvar="SSEHUB_CONFIG",
+            show_envvar=True,
+            metavar="FILE",
+            help="Read settings from this TOML file (see `ssehub config --defaults`); "
+            "flags and SSEHUB_* variables override it.",
+        ),
+        *click_options(SETTINGS),
+    ],
+)

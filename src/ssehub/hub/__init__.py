@@ -5,13 +5,14 @@ Depends on :mod:`ssehub.protocol` only; knows nothing of HTTP.
 
 from __future__ import annotations
 
+from ..errors import HubClosingError
 from ._cursor import RESET_EVENT, format_cursor, parse_cursor
-from ._hub import Hub, HubClosingError, HubConfig, HubStats, Published
+from ._hub import Hub, HubConfig, HubStats, Published
 from ._stream import HEARTBEAT, Stream
 from ._subscription import Subscription
 from ._topics import validate_event_type, validate_topic
 from ._types import ReadResult, Retention, StoredEvent
-from .backends import DEFAULT_STORE, Backend, open_backend
+from .backends import DEFAULT_STORE, Backend, StoreURL, open_backend, parse_store_url
 
 __all__ = [
     "DEFAULT_STORE",
@@ -25,12 +26,14 @@ __all__ = [
     "Published",
     "ReadResult",
     "Retention",
+    "StoreURL",
     "StoredEvent",
     "Stream",
     "Subscription",
     "format_cursor",
     "open_backend",
     "parse_cursor",
+    "parse_store_url",
     "validate_event_type",
     "validate_topic",
 ]

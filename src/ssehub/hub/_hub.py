@@ -26,6 +26,10 @@ directly with a fake clock.
 No stored row can break a stream: a row that cannot be encoded (written by an
 older version or by hand) is skipped with a log line and counted in
 ``HubStats.skipped``, both live and on replay.
+
+Nothing outside the hub talks to its backend: servers and demos use the verbs
+:attr:`Hub.epoch`, :meth:`Hub.head`, :meth:`Hub.read`, :attr:`Hub.feed_connected`
+and :meth:`Hub.format_cursor`.
 """
 
 from __future__ import annotations
@@ -39,16 +43,16 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import EncodeError, HubError, OversizedEventError
+from ..errors import EncodeError, HubClosingError, HubError, InvalidEventError, OversizedEventError
 from ..protocol import ServerSentEvent, encode
 from ._cursor import RESET_EVENT, CursorOutcome, check_cursor, format_cursor
 from ._stream import Stream
 from ._subscription import Subscription
 from ._topics import validate_event_type, validate_topic
-from ._types import StoredEvent
+from ._types import ReadResult, StoredEvent
 from .backends import Backend
 
-__all__ = ["Hub", "HubClosingError", "HubConfig", "HubStats", "Published"]
+__all__ = ["Hub", "HubConfig", "HubStats", "Published"]
 
 logger = logging.getLogger("ssehub.hub")
 
@@ -56,43 +60,93 @@ logger = logging.getLogger("ssehub.hub")
 MAX_ECHOED_CURSOR = 64
 
 
-class HubClosingError(HubError):
-    """The hub is shutting down and takes no new subscriptions."""
-
-
 @dataclass(frozen=True, slots=True)
 class HubConfig:
-    """Tuning of a hub.  Durations are float seconds; ``retry`` values are milliseconds."""
+    """Tuning of a hub.  Durations are float seconds; ``retry`` values are milliseconds.
 
-    #: A comment is sent on a stream idle for this long (``0``: never).
-    heartbeat_interval: float = 15.0
-    #: The ``retry:`` sent when a stream opens (browser reconnection delay, ms).
-    retry: int = 3000
-    #: Bound of one subscriber's queue: events, and bytes.
-    max_queue_events: int = 1000
-    max_queue_bytes: int = 4 * 1024 * 1024
-    #: Largest event accepted by :meth:`Hub.publish`, in bytes *as encoded on the
-    #: wire* (every line end of ``data`` costs a ``data:`` prefix).  Must not
-    #: exceed ``max_queue_bytes``, or one such event would close every subscriber.
-    max_event_bytes: int = 2 * 1024 * 1024
-    #: A write blocked for longer than this is abandoned and the connection aborted.
-    write_timeout: float = 30.0
-    #: While draining, a write blocked longer than this is abandoned (a client
-    #: that does not read its final ``retry:`` must not hold the shutdown).
-    drain_timeout: float = 2.0
-    #: Live events that arrive within this long of the previous delivery are
-    #: coalesced into one write per subscriber (float seconds; ``0``: every
-    #: event is written at once).  The first event after a quiet spell always
-    #: goes out at once, so this only adds latency under load.
-    flush_interval: float = 0.01
-    #: Events read from history per step of a replay.
-    replay_batch: int = 500
-    #: How often age retention is applied.
-    prune_interval: float = 60.0
-    #: On shutdown each stream gets ``retry:`` drawn uniformly from this range (ms),
-    #: so clients come back spread out instead of all at once.
-    shutdown_retry_min: int = 1000
-    shutdown_retry_max: int = 10_000
+    Each field's ``metadata`` names its command-line option and help text
+    (plain strings: the hub knows nothing of the CLI); ``ssehub serve``, its
+    environment variables and its config file are derived from them.
+    """
+
+    heartbeat_interval: float = field(
+        default=15.0,
+        metadata={
+            "flag": "--heartbeat",
+            "unit": "duration",
+            "help": "Send a comment on idle streams this often (0 = never).",
+        },
+    )
+    retry: int = field(
+        default=3000,
+        metadata={
+            "unit": "ms",
+            "min": 0,
+            "help": "Reconnection delay sent to clients on connect, in ms.",
+        },
+    )
+    max_queue_events: int = field(
+        default=1000,
+        metadata={
+            "flag": "--max-queue",
+            "min": 1,
+            "help": "Events queued for one slow "
+            "subscriber before it is closed (it then resumes from history).",
+        },
+    )
+    max_queue_bytes: int = field(
+        default=4 * 1024 * 1024,
+        metadata={"min": 1, "help": "Bytes queued for one slow subscriber before it is closed."},
+    )
+    max_event_bytes: int = field(
+        default=2 * 1024 * 1024,
+        metadata={
+            "min": 1,
+            "help": "Largest event accepted, in bytes as encoded on the wire (each line of "
+            "data costs a 'data: ' prefix); at most --max-queue-bytes.",
+        },
+    )
+    write_timeout: float = field(
+        default=30.0,
+        metadata={"unit": "duration", "help": "Abort a stream whose write is blocked this long."},
+    )
+    drain_timeout: float = field(
+        default=2.0,
+        metadata={
+            "unit": "duration",
+            "help": "On shutdown, abort a stream whose final write is blocked this long.",
+        },
+    )
+    flush_interval: float = field(
+        default=0.01,
+        metadata={
+            "unit": "duration",
+            "help": "Under load, live events this close together "
+            "share one write per subscriber (0 = write each at once). The first event "
+            "after a quiet spell is never delayed.",
+        },
+    )
+    replay_batch: int = field(
+        default=500,
+        metadata={"min": 1, "help": "Events read from history per step of a replay."},
+    )
+    prune_interval: float = field(
+        default=60.0,
+        metadata={"unit": "duration", "help": "How often age retention is applied."},
+    )
+    shutdown_retry_min: int = field(
+        default=1000,
+        metadata={
+            "unit": "ms",
+            "min": 0,
+            "help": "On shutdown each stream gets a retry "
+            "drawn from [min, max] ms, so clients come back spread out.",
+        },
+    )
+    shutdown_retry_max: int = field(
+        default=10_000,
+        metadata={"unit": "ms", "min": 0, "help": "Upper end of the shutdown retry range, in ms."},
+    )
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -260,6 +314,38 @@ class Hub:
                     deadline,
                 )
 
+    # -- the store, as seen from outside the hub ------------------------------
+
+    @property
+    def epoch(self) -> str:
+        """The store's epoch: the first part of every cursor this hub issues."""
+        return self.backend.epoch
+
+    @property
+    def feed_connected(self) -> bool:
+        """Whether the store's live feed is connected (always, for in-process stores)."""
+        return self.backend.feed_connected
+
+    async def head(self) -> int:
+        """The highest ``seq`` the store minted so far (0 when empty).
+
+        Raises :class:`~ssehub.errors.BackendUnavailableError` if the store is down.
+        """
+        return await self.backend.head()
+
+    async def read(
+        self, topics: Sequence[str], after: int, limit: int, max_bytes: int | None = None
+    ) -> ReadResult:
+        """Stored events of ``topics`` with ``seq > after``, oldest first.
+
+        At most ``limit`` events and (when given) about ``max_bytes`` bytes of them.
+        """
+        return await self.backend.read(topics, after, limit, max_bytes=max_bytes)
+
+    def format_cursor(self, seq: int) -> str:
+        """The cursor (``Last-Event-ID``) just after event ``seq`` of this store."""
+        return format_cursor(self.backend.epoch, seq)
+
     # -- publishing ----------------------------------------------------------
 
     async def publish(self, topic: str, data: str, event: str | None = None) -> Published:
@@ -270,7 +356,7 @@ class Hub:
         ``max_event_bytes`` on the wire) is refused and the store is unchanged.
 
         Raises :class:`~ssehub.errors.InvalidTopicError`,
-        :class:`~ssehub.errors.EncodeError` (a name or text that can't be sent),
+        :class:`~ssehub.errors.InvalidEventError` (a name or text that can't be sent),
         :class:`~ssehub.errors.OversizedEventError`, or
         :class:`~ssehub.errors.BackendUnavailableError` if the store is down.
         """
@@ -282,7 +368,10 @@ class Hub:
 
     def check_event(self, data: str, event: str | None) -> None:
         """Raise unless ``data``/``event`` encode within ``max_event_bytes``."""
-        size = len(encode(ServerSentEvent(data=data, event=event)))
+        try:
+            size = len(encode(ServerSentEvent(data=data, event=event)))
+        except EncodeError as exc:  # a lone surrogate: it could never be sent
+            raise InvalidEventError(str(exc)) from exc
         # The id the store will mint is at most "{32-char epoch}-{19 digits}".
         size += len("id: \n") + 52
         limit = self.config.max_event_bytes
@@ -409,7 +498,7 @@ class Hub:
         The stream is registered at once (live events are held from now on);
         the caller must :meth:`Stream.run` it, or :meth:`Stream.close` it.
         Raises :class:`~ssehub.errors.InvalidTopicError` for a bad topic,
-        :class:`HubClosingError` while the hub drains and
+        :class:`~ssehub.errors.HubClosingError` while the hub drains and
         :class:`~ssehub.errors.BackendUnavailableError` when the store is down.
         """
         if self.closing:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import EncodeError, InvalidTopicError
+from ..errors import InvalidEventError, InvalidTopicError
 from ._cursor import RESET_EVENT
 
 __all__ = ["MAX_TOPIC_LENGTH", "validate_event_type", "validate_topic"]
@@ -40,7 +40,7 @@ def validate_topic(name: str) -> str:
 
 
 def validate_event_type(name: str | None) -> str | None:
-    """Return a publishable event type, or raise :class:`~ssehub.errors.EncodeError`.
+    """Return a publishable event type, or raise :class:`~ssehub.errors.InvalidEventError`.
 
     Refuses CR, LF and NUL (they would forge fields on the wire), names longer
     than :data:`MAX_EVENT_TYPE_LENGTH`, and the reserved :data:`RESET_EVENT`.
@@ -49,9 +49,9 @@ def validate_event_type(name: str | None) -> str | None:
     if name is None or name == "":
         return None
     if "\r" in name or "\n" in name or "\x00" in name:
-        raise EncodeError("event type must not contain CR, LF or NUL")
+        raise InvalidEventError("event type must not contain CR, LF or NUL")
     if len(name) > MAX_EVENT_TYPE_LENGTH:
-        raise EncodeError(f"event type is longer than {MAX_EVENT_TYPE_LENGTH} characters")
+        raise InvalidEventError(f"event type is longer than {MAX_EVENT_TYPE_LENGTH} characters")
     if name == RESET_EVENT:
-        raise EncodeError(f"event type {RESET_EVENT!r} is reserved for the hub")
+        raise InvalidEventError(f"event type {RESET_EVENT!r} is reserved for the hub")
     return name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["ReadResult", "Retention", "StoredEvent"]
 
@@ -49,5 +49,18 @@ class Retention:
     kind; at least one bound should be set for a long-running hub.
     """
 
-    max_events: int | None = 10_000
-    max_age: float | None = 24 * 3600.0
+    max_events: int | None = field(
+        default=10_000,
+        metadata={
+            "flag": "--retention-events",
+            "help": "History kept per topic, in events (0 = unbounded).",
+        },
+    )
+    max_age: float | None = field(
+        default=24 * 3600.0,
+        metadata={
+            "flag": "--retention-age",
+            "unit": "duration",
+            "help": "History kept, by age (e.g. 30m, 24h, 7d; 0 or none = unbounded).",
+        },
+    )

@@ -4,6 +4,9 @@
 Run it alone (``ssehub serve``), or mount it in your own Starlette/FastAPI app
 and enter ``hub_app.lifespan()`` from your app's lifespan (Starlette does not
 run a mounted app's lifespan by itself).
+
+A ``HubApp`` serves the hub's API and nothing else: demos and other optional
+parts are plug-ins (``plugins=[...]``, see ``_plugin``) that its owner opts into.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Any
@@ -22,18 +25,17 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Match, Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Receive, Scope, Send
 
+from .. import __version__
 from ..errors import HubError
 from ..hub import Hub, open_backend
-from ._demo import DemoRoot
-from ._errors import ApiError, error_response, exception_handlers
+from ._errors import ApiError, api_error_response, exception_handlers
 from ._metrics import MetricsEndpoint
-from ._settings import Settings
+from ._plugin import Plugin
+from ._settings import ServerSettings
 from ._topics_api import TopicsAPI
-from .demos import demo_routes, demo_tasks
 
 __all__ = ["HubApp", "create_app"]
 
@@ -45,16 +47,18 @@ class HubApp:
 
     def __init__(
         self,
-        settings: Settings | None = None,
+        settings: ServerSettings | None = None,
         *,
         hub: Hub | None = None,
+        plugins: Sequence[Plugin] = (),
         install_signal_handlers: bool = False,
     ) -> None:
-        self.settings = settings or Settings()
+        self.settings = settings or ServerSettings()
         self.hub = hub or Hub(
-            open_backend(self.settings.store, self.settings.retention()),
-            self.settings.hub_config(),
+            open_backend(self.settings.store, self.settings.retention),
+            self.settings.hub,
         )
+        self.plugins = tuple(plugins)
         self._install_signal_handlers = install_signal_handlers
         self._started = False
         self._fast_streams = not self.settings.cors_origins
@@ -70,9 +74,13 @@ class HubApp:
 
         The client's ``Last-Event-ID`` (or ``?last_event_id=``) is honoured
         exactly as on ``GET /topics/…``; refusals raise :class:`ApiError`
-        (a JSON error when the app uses ssehub's exception handlers).
+        (a JSON error when the app uses ssehub's exception handlers), the
+        hub's own translated by the one table of ``_errors``.
         """
-        return await self._api.stream(request, list(topics))
+        try:
+            return await self._api.stream(request, list(topics))
+        except HubError as exc:
+            raise ApiError.of(exc) from exc
 
     def _routes(self) -> list[BaseRoute]:
         api = self._api = TopicsAPI(self.hub, self.settings)
@@ -82,14 +90,32 @@ class HubApp:
             # One route for both methods, so a 405 names both in ``Allow``.
             Route("/topics/{topic:path}", api.topic, methods=["GET", "POST"]),
         )
+        plugin_routes = [
+            route for plugin in self.plugins for route in plugin.routes(self.hub, self.settings)
+        ]
         return [
-            Route("/", DemoRoot(self.settings).endpoint, methods=["GET"]),
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/metrics", MetricsEndpoint(self.hub).endpoint, methods=["GET"]),
             *self._stream_routes,
-            *demo_routes(self.hub, self.settings),
-            Mount("/static", StaticFiles(packages=[("ssehub", "web")]), name="static"),
+            *plugin_routes,
+            Route("/", self.index, methods=["GET"]),
         ]
+
+    async def index(self, request: Request) -> Response:
+        """``GET /``: what this service is and where its API lives (relative links)."""
+        return JSONResponse(
+            {
+                "service": "ssehub",
+                "version": __version__,
+                "links": {
+                    "subscribe": "topics/{topic}",
+                    "subscribe_many": "events?topic={topic}&topic={topic}",
+                    "publish": "POST topics/{topic}",
+                    "health": "healthz",
+                    "metrics": "metrics",
+                },
+            }
+        )
 
     def _middleware(self) -> list[Middleware]:
         origins = list(self.settings.cors_origins)
@@ -108,12 +134,12 @@ class HubApp:
     async def healthz(self, request: Request) -> Response:
         try:
             async with asyncio.timeout(2.0):
-                head = await self.hub.backend.head()
+                head = await self.hub.head()
         except (HubError, TimeoutError) as exc:
             return JSONResponse(
                 {"status": "unavailable", "message": f"store unreachable: {exc}"}, status_code=503
             )
-        live_feed = bool(getattr(self.hub.backend, "feed_connected", True))
+        live_feed = self.hub.feed_connected
         status = "draining" if self.hub.closing else "ok" if live_feed else "degraded"
         return JSONResponse(
             {
@@ -121,17 +147,19 @@ class HubApp:
                 "live_feed": live_feed,
                 "open_streams": self.hub.open_streams,
                 "head": head,
-                "epoch": self.hub.backend.epoch,
+                "epoch": self.hub.epoch,
             }
         )
 
     @asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
-        """Start the hub (and demos) for the duration of the block; drain on exit."""
+        """Start the hub (and its plug-ins) for the duration of the block; drain on exit."""
         await self.hub.start()
         restore = self._chain_signals() if self._install_signal_handlers else None
         try:
-            async with demo_tasks(self.hub, self.settings):
+            async with contextlib.AsyncExitStack() as stack:
+                for plugin in self.plugins:
+                    await stack.enter_async_context(plugin.lifespan(self.hub, self.settings))
                 yield
         finally:
             if restore is not None:
@@ -183,13 +211,17 @@ class HubApp:
         try:
             response = await route.endpoint(request)
         except ApiError as exc:
-            response = error_response(exc.status, exc.code, exc.message, exc.headers)
+            response = api_error_response(exc)
+        except HubError as exc:
+            response = api_error_response(ApiError.of(exc))
         await response(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, **overrides: Any) -> HubApp:
+def create_app(
+    settings: ServerSettings | None = None, *, plugins: Sequence[Plugin] = (), **overrides: Any
+) -> HubApp:
     """Build a :class:`HubApp`; keyword overrides replace fields of ``settings``."""
     import dataclasses
 
-    base = settings or Settings()
-    return HubApp(dataclasses.replace(base, **overrides) if overrides else base)
+    base = settings or ServerSettings()
+    return HubApp(dataclasses.replace(base, **overrides) if overrides else base, plugins=plugins)

@@ -1,43 +1,126 @@
-"""JSON error answers: every refusal names its problem.
+"""JSON error answers, and the one table from ssehub's errors to HTTP.
 
 Body convention: ``{"error": "<code>", "message": "<what is wrong>"}`` with a
 short machine-readable ``code`` (``not_found``, ``payload_too_large``,
 ``invalid_json``, ``invalid_event``, …) and a sentence for people.
+
+Errors are translated once, as httpx's ``map_exceptions`` does: a route lets a
+:class:`~ssehub.errors.HubError` propagate and :data:`ERROR_ANSWERS` (looked up
+along the exception's MRO, most specific class first) decides its status,
+code, headers and message prefix, through the Starlette exception handlers in
+:data:`exception_handlers` — so a bad topic is the same ``400`` and a store
+outage the same ``503`` on every route (the topic API, the demos, yours).
+Refusals that are not hub errors (a body too large, bad JSON) raise
+:class:`ApiError` with their answer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-__all__ = ["ApiError", "error_response", "exception_handlers"]
+from ..errors import (
+    BackendUnavailableError,
+    HubClosingError,
+    HubError,
+    InvalidEventError,
+    InvalidTopicError,
+    OversizedEventError,
+)
+
+__all__ = [
+    "ERROR_ANSWERS",
+    "ApiError",
+    "ErrorAnswer",
+    "answer_for",
+    "api_error_response",
+    "error_response",
+    "exception_handlers",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorAnswer:
+    """How one class of error is answered over HTTP.
+
+    The message is ``prefix + str(exc)``.
+    """
+
+    status: int
+    code: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    prefix: str = ""
+
+
+#: ssehub's errors → HTTP, written once.  ``HubError`` is the catch-all for the
+#: hub's other refusals (e.g. a subscription naming no topic).
+ERROR_ANSWERS: Mapping[type[Exception], ErrorAnswer] = {
+    InvalidTopicError: ErrorAnswer(400, "invalid_topic"),
+    InvalidEventError: ErrorAnswer(422, "invalid_event"),
+    OversizedEventError: ErrorAnswer(413, "event_too_large"),
+    HubClosingError: ErrorAnswer(503, "shutting_down", {"Retry-After": "2"}),
+    BackendUnavailableError: ErrorAnswer(
+        503, "store_unavailable", {"Retry-After": "1"}, "nothing done, the store is unavailable: "
+    ),
+    HubError: ErrorAnswer(400, "bad_request"),
+}
 
 
 class ApiError(Exception):
     """Raised by an endpoint to answer with a JSON error."""
 
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
-        self.headers = headers
+        self.headers = dict(headers) if headers else None
+
+    @classmethod
+    def of(cls, exc: HubError) -> ApiError:
+        """The answer :data:`ERROR_ANSWERS` gives ``exc``, as an :class:`ApiError`."""
+        answer = answer_for(exc)
+        return cls(answer.status, answer.code, answer.prefix + str(exc), answer.headers)
+
+
+def answer_for(exc: HubError) -> ErrorAnswer:
+    """The entry of :data:`ERROR_ANSWERS` for ``exc``'s most specific class."""
+    for cls in type(exc).__mro__:
+        answer = ERROR_ANSWERS.get(cls)
+        if answer is not None:
+            return answer
+    raise LookupError(f"no HTTP answer for {type(exc).__name__}")  # pragma: no cover
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+    return JSONResponse(
+        {"error": code, "message": message},
+        status_code=status,
+        headers=dict(headers) if headers else None,
+    )
+
+
+def api_error_response(exc: ApiError) -> JSONResponse:
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, exc.headers)
+    return api_error_response(exc)
+
+
+async def _hub_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HubError)
+    return api_error_response(ApiError.of(exc))
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
@@ -52,4 +135,4 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, str(message), dict(exc.headers or {}))
 
 
-exception_handlers = {ApiError: _api_error, HTTPException: _http_exception}
+exception_handlers = {ApiError: _api_error, HubError: _hub_error, HTTPException: _http_exception}

@@ -14,6 +14,7 @@ import copy
 import gc
 import logging
 import resource
+from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
@@ -22,7 +23,8 @@ from uvicorn.config import LOGGING_CONFIG
 
 from ..hub import StoredEvent, open_backend
 from ._app import HubApp
-from ._settings import Settings
+from ._plugin import Plugin
+from ._settings import ServerSettings
 
 __all__ = ["check_store", "raise_open_file_limit", "run"]
 
@@ -60,7 +62,7 @@ class _NoListener:
         pass
 
 
-def check_store(settings: Settings) -> None:
+def check_store(settings: ServerSettings) -> None:
     """Open and close the configured store once, so a bad one fails before serving.
 
     Raises :class:`~ssehub.errors.HubError` (e.g. ``BackendUnavailableError``) with
@@ -68,7 +70,7 @@ def check_store(settings: Settings) -> None:
     """
 
     async def probe() -> None:
-        backend = open_backend(settings.store, settings.retention())
+        backend = open_backend(settings.store, settings.retention)
         await backend.start(_NoListener())
         await backend.aclose()
 
@@ -109,19 +111,23 @@ def _log_config(log_level: str) -> dict[str, Any]:
     return config
 
 
-def run(settings: Settings, *, log_level: str = "info", access_log: bool = False) -> None:
-    """Serve the hub until SIGTERM/SIGINT; blocks."""
+def run(
+    settings: ServerSettings,
+    *,
+    plugins: Sequence[Plugin] = (),
+) -> None:
+    """Serve the hub (with ``plugins``) until SIGTERM/SIGINT; blocks."""
     raise_open_file_limit()
     tune_garbage_collector()
-    hub_app = HubApp(settings)
+    hub_app = HubApp(settings, plugins=plugins)
     config = uvicorn.Config(
         hub_app,
-        log_config=_log_config(log_level),
+        log_config=_log_config(settings.log_level),
         host=settings.host,
         port=settings.port,
         lifespan="on",
-        log_level=log_level,
-        access_log=access_log,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
         timeout_graceful_shutdown=10,
         backlog=4096,
         server_header=False,

@@ -1,65 +1,119 @@
-"""Settings of a hub server: one frozen dataclass, filled from CLI flags or env vars.
+"""Settings of a hub server: process and HTTP, containing the hub's own config.
 
-Durations are float seconds (``heartbeat_interval``, ``write_timeout``);
-``retry`` is integer milliseconds as on the wire; sizes are bytes.
+:class:`ServerSettings` holds what the server itself uses (address, store,
+HTTP limits, CORS, logging) and *contains* the hub's :class:`~ssehub.hub.HubConfig`
+and :class:`~ssehub.hub.Retention` — the same objects, not re-typed copies —
+so each default is written once, in the dataclass that uses it.
+
+Conventions: durations are float seconds (``unit: duration``); ``retry``
+values are integer milliseconds as on the wire (``unit: ms``); sizes are
+bytes; ``None`` in an optional number means "unbounded" and is written ``0``
+on the command line and in a config file.
+
+Every field carries its command-line ``metadata`` (see :func:`option`):
+``ssehub serve``'s options, its ``SSEHUB_*`` environment variables, its TOML
+config file and the README's table are all derived from these dataclasses,
+so adding a field adds its flag.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..hub import DEFAULT_STORE, HubConfig, Retention
 
-__all__ = ["Settings"]
+__all__ = ["ServerSettings", "Settings", "option"]
+
+
+def option(
+    help: str,
+    *,
+    flag: str | None = None,
+    env: str | None = None,
+    unit: str | None = None,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    choices: tuple[str, ...] | None = None,
+    metavar: str | None = None,
+    path: bool = False,
+    split: str | None = None,
+) -> dict[str, Any]:
+    """A settings field's command-line metadata.
+
+        ``flag`` defaults to ``--<field-name>`` (underscores as dashes) and ``env``
+        to ``SSEHUB_<FLAG>``; ``unit`` is ``duration`` (parsed as ``500ms``,
+        ``15s``, ``24h``…) or ``ms``; ``path`` marks file names (an environment
+        variable then lists several separated by ``:``); ``split`` is a separator
+    that a repeatable option's values are also split on.  The same keys may be
+        written as a plain dict where ``ssehub.server`` can't be imported (the hub).
+    """
+    meta: dict[str, Any] = {"help": help}
+    for key, value in (
+        ("flag", flag),
+        ("env", env),
+        ("unit", unit),
+        ("min", minimum),
+        ("max", maximum),
+        ("choices", choices),
+        ("metavar", metavar),
+        ("split", split),
+    ):
+        if value is not None:
+            meta[key] = value
+    if path:
+        meta["path"] = True
+    return meta
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything ``ssehub serve`` can be told."""
+class ServerSettings:
+    """Everything ``ssehub serve`` can be told about the hub itself (demos aside)."""
 
-    host: str = "127.0.0.1"
-    port: int = 8004
-    #: ``memory``, ``sqlite:PATH`` or ``redis://HOST:PORT/DB``.
-    store: str = DEFAULT_STORE
-    heartbeat_interval: float = 15.0
-    retry: int = 3000
-    retention_events: int | None = 10_000
-    retention_age: float | None = 24 * 3600.0
-    #: Largest publish body accepted (413 above it).
-    max_body_size: int = 1024 * 1024
-    #: Most streams open at once (503 with Retry-After above it).
-    max_connections: int = 20_000
-    max_queue_events: int = 1000
-    max_queue_bytes: int = 4 * 1024 * 1024
-    write_timeout: float = 30.0
-    #: Live events within this long of the previous delivery share one write.
-    flush_interval: float = 0.01
-    #: Origins allowed by CORS; empty means CORS is off (same-origin only).
-    cors_origins: tuple[str, ...] = ()
-    #: Seconds between the events of the seed's demo on ``GET /``.
-    demo_interval: float = 1.0
-    #: Files followed by the log-tail demo (``--tail``); nothing else can be read.
-    tail_files: tuple[str, ...] = ()
-    #: An OpenAI-compatible chat completions endpoint for the chat demo.
-    llm_url: str | None = None
-    llm_model: str = "gpt-4o-mini"
-    #: Run the built-in ticker publisher of the stock demo.
-    ticker: bool = True
-    shutdown_retry_min: int = 1000
-    shutdown_retry_max: int = 10_000
-    extra: dict[str, str] = field(default_factory=dict)
+    host: str = field(
+        default="127.0.0.1",
+        metadata=option("Interface to listen on (0.0.0.0 for every interface)."),
+    )
+    port: int = field(default=8004, metadata=option("TCP port.", minimum=0, maximum=65535))
+    store: str = field(
+        default=DEFAULT_STORE,
+        metadata=option(
+            "History store: sqlite:PATH (durable), memory (lost on restart), or "
+            "redis://HOST:PORT/DB (shared by several nodes).",
+            metavar="STORE",
+        ),
+    )
+    max_body_size: int = field(
+        default=1024 * 1024,
+        metadata=option(
+            "Largest publish body, in bytes (413 above it).", flag="--max-body", minimum=1
+        ),
+    )
+    max_connections: int = field(
+        default=20_000,
+        metadata=option("Most streams open at once; more get 503 with Retry-After.", minimum=1),
+    )
+    cors_origins: tuple[str, ...] = field(
+        default=(),
+        metadata=option(
+            "Allow this origin by CORS (repeatable, or comma-separated; '*' for any). "
+            "Off by default.",
+            flag="--cors-origin",
+            env="SSEHUB_CORS_ORIGINS",
+            metavar="ORIGIN",
+            split=",",
+        ),
+    )
+    log_level: str = field(
+        default="info",
+        metadata=option(
+            "Log verbosity.", choices=("critical", "error", "warning", "info", "debug")
+        ),
+    )
+    access_log: bool = field(default=False, metadata=option("Log every request."))
+    hub: HubConfig = field(default_factory=HubConfig)
+    retention: Retention = field(default_factory=Retention)
 
-    def retention(self) -> Retention:
-        return Retention(max_events=self.retention_events, max_age=self.retention_age)
 
-    def hub_config(self) -> HubConfig:
-        return HubConfig(
-            heartbeat_interval=self.heartbeat_interval,
-            retry=self.retry,
-            max_queue_events=self.max_queue_events,
-            max_queue_bytes=self.max_queue_bytes,
-            write_timeout=self.write_timeout,
-            flush_interval=self.flush_interval,
-            shutdown_retry_min=self.shutdown_retry_min,
-            shutdown_retry_max=self.shutdown_retry_max,
-        )
+#: The name this class had before the split (kept for imports).
+Settings = ServerSettings

@@ -29,17 +29,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import (
-    BackendUnavailableError,
-    EncodeError,
-    HubError,
-    InvalidTopicError,
-    OversizedEventError,
-)
-from ..hub import Hub, HubClosingError
+from ..errors import HubError
+from ..hub import Hub
 from ..protocol import ServerSentEvent, encode, encode_comment
 from ._errors import ApiError
-from ._settings import Settings
+from ._settings import ServerSettings
 from ._stream import SSE_HEADERS, HubStreamResponse, last_event_id_of
 
 __all__ = ["TopicsAPI"]
@@ -52,7 +46,9 @@ MAX_TOPICS_PER_STREAM = 100
 class TopicsAPI:
     """Endpoints bound to one hub and its settings."""
 
-    def __init__(self, hub: Hub, settings: Settings, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, hub: Hub, settings: ServerSettings, *, rng: random.Random | None = None
+    ) -> None:
         self.hub = hub
         self.settings = settings
         self._rng = rng or random.Random()
@@ -81,18 +77,7 @@ class TopicsAPI:
             except UnicodeDecodeError as exc:
                 raise ApiError(400, "invalid_body", f"body is not valid UTF-8: {exc}") from exc
             event = request.query_params.get("event")
-        try:
-            published = await self.hub.publish(topic, data, event)
-        except InvalidTopicError as exc:
-            raise ApiError(400, "invalid_topic", str(exc)) from exc
-        except EncodeError as exc:
-            raise ApiError(422, "invalid_event", str(exc)) from exc
-        except OversizedEventError as exc:
-            raise ApiError(413, "event_too_large", str(exc)) from exc
-        except BackendUnavailableError as exc:
-            raise ApiError(
-                503, "store_unavailable", f"event not stored: {exc}", {"Retry-After": "1"}
-            ) from exc
+        published = await self.hub.publish(topic, data, event)  # HubError: see _errors
         return JSONResponse({"id": published.id, "topic": published.topic}, status_code=201)
 
     async def topic(self, request: Request) -> Response:
@@ -115,9 +100,18 @@ class TopicsAPI:
         return await self.stream(request, topics)
 
     async def stream(self, request: Request, topics: list[str]) -> Response:
-        """Open a resumable stream of ``topics`` for ``request``."""
+        """Open a resumable stream of ``topics`` for ``request``.
+
+        The hub's refusals are answered by the table in ``_errors``; a passing
+        one (503) becomes a come-back-later stream for a browser.
+        """
         try:
             return await self._stream(request, topics)
+        except HubError as exc:
+            refusal = ApiError.of(exc)
+            if refusal.status != 503 or not _wants_only_event_stream(request):
+                raise
+            return self._come_back_later(refusal)
         except ApiError as exc:
             if exc.status != 503 or not _wants_only_event_stream(request):
                 raise
@@ -139,16 +133,7 @@ class TopicsAPI:
                 f"the hub holds its limit of {self.settings.max_connections} streams",
                 {"Retry-After": "5"},
             )
-        try:
-            stream = await self.hub.open(topics, last_event_id_of(request))
-        except InvalidTopicError as exc:
-            raise ApiError(400, "invalid_topic", str(exc)) from exc
-        except HubClosingError as exc:
-            raise ApiError(503, "shutting_down", str(exc), {"Retry-After": "2"}) from exc
-        except BackendUnavailableError as exc:
-            raise ApiError(503, "store_unavailable", str(exc), {"Retry-After": "1"}) from exc
-        except HubError as exc:
-            raise ApiError(400, "bad_subscription", str(exc)) from exc
+        stream = await self.hub.open(topics, last_event_id_of(request))
         return HubStreamResponse(stream)
 
 

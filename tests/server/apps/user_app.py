@@ -12,10 +12,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, HTTPException, Request
 from starlette.responses import Response
 
+from ssehub.hub import HubConfig
 from ssehub.protocol import ServerSentEvent
-from ssehub.server import EventSourceResponse, HubApp, Settings
+from ssehub.server import EventSourceResponse, HubApp, ServerSettings
 
-hub_app = HubApp(Settings(store="memory", ticker=False, heartbeat_interval=0.2))
+hub_app = HubApp(ServerSettings(store="memory", hub=HubConfig(heartbeat_interval=0.2)))
 finished: list[str] = []
 
 

@@ -41,6 +41,15 @@ class Backend(Protocol):
     epoch: str
     retention: Retention
 
+    @property
+    def feed_connected(self) -> bool:
+        """Whether the live feed reaches this process now.
+
+        Always true for the in-process stores (memory, SQLite: the feed is a
+        call inside ``append``); for Redis, whether the follower's last round
+        trip succeeded.  ``/healthz`` reports ``degraded`` while it is false.
+        """
+
     async def start(self, listener: LiveListener) -> None:
         """Open the store and begin the live feed to ``listener``."""
 

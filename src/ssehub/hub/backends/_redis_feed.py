@@ -115,10 +115,6 @@ class LogFollower:
         self._rng = rng or random.Random()
         #: True while the last round trip to Redis succeeded.
         self.connected = True
-        #: How many times the follower reconnected after an error.
-        self.reconnects = 0
-        #: How many times it called ``on_gap``.
-        self.gaps = 0
         self._last_event: StoredEvent | None = None
         self._stopping = False
 
@@ -151,7 +147,6 @@ class LogFollower:
                 continue
             if failures:
                 logger.warning("redis live feed reconnected at seq %d", self.last)
-                self.reconnects += 1
                 self.connected = True
                 failures = 0
 
@@ -208,7 +203,6 @@ class LogFollower:
         self.epoch = epoch
         self.last = head
         self._on_epoch(epoch)
-        self.gaps += 1
         try:
             self._listener.on_gap()
         except Exception:

@@ -46,6 +46,11 @@ class MemoryBackend:
         self._topics: dict[str, _TopicLog] = {}
         self._listener: LiveListener | None = None
 
+    @property
+    def feed_connected(self) -> bool:
+        """The live feed is a call inside ``append``: it can't be disconnected."""
+        return True
+
     async def start(self, listener: LiveListener) -> None:
         self._listener = listener
 

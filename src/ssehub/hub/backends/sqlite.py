@@ -73,6 +73,11 @@ class SQLiteBackend:
             raise BackendUnavailableError("the SQLite store is not open")
         return self._db
 
+    @property
+    def feed_connected(self) -> bool:
+        """True while the store is open: the live feed is a call inside ``append``."""
+        return self._db is not None
+
     async def start(self, listener: LiveListener) -> None:
         db: aiosqlite.Connection | None = None
         try:

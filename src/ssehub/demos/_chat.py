@@ -1,5 +1,9 @@
 """The chat demo's HTTP side.
 
+The hub's refusals (a store outage, a draining hub) propagate as
+:class:`~ssehub.errors.HubError` and are answered by the server's one error
+table, as on every route.
+
 Routes (answers live in hub topics ``chat/<answer_id>``, see ``_answers``):
 
 * ``GET /chat`` — the chat page.
@@ -31,12 +35,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ...errors import HubError
-from ...hub import RESET_EVENT, Hub, HubClosingError, Stream, parse_cursor
-from ...protocol import EventStreamParser, ServerSentEvent
-from .._errors import ApiError
-from .._settings import Settings
-from .._stream import EventSourceResponse, HubStreamResponse, last_event_id_of
+from ..hub import RESET_EVENT, Hub, Stream, parse_cursor
+from ..protocol import EventStreamParser, ServerSentEvent
+from ..server import (
+    ApiError,
+    EventSourceResponse,
+    HubStreamResponse,
+    ServerSettings,
+    last_event_id_of,
+)
 from ._answers import ANSWER_ID, TERMINAL_EVENTS, Answer, AnswerBook, TooManyAnswersError
 from ._responders import ChatMessage
 
@@ -51,7 +58,7 @@ _ONE_SHOT_ID = re.compile(r"([0-9a-f]{16})\.(.+)")
 class ChatAPI:
     """Endpoints of the chat demo, over one :class:`AnswerBook`."""
 
-    def __init__(self, hub: Hub, settings: Settings, book: AnswerBook) -> None:
+    def __init__(self, hub: Hub, settings: ServerSettings, book: AnswerBook) -> None:
         self.hub = hub
         self.settings = settings
         self.book = book
@@ -123,7 +130,7 @@ class ChatAPI:
         stream = await self._open(f"chat/{answer_id}", cursor)
         return EventSourceResponse(
             _relay(answer_id, stream),
-            heartbeat_interval=self.settings.heartbeat_interval,
+            heartbeat_interval=self.settings.hub.heartbeat_interval,
         )
 
     # -- helpers -------------------------------------------------------------
@@ -135,32 +142,22 @@ class ChatAPI:
             raise ApiError(
                 429, "too_many_answers", f"{exc}; try again soon", {"Retry-After": "2"}
             ) from exc
-        except HubError as exc:
-            raise ApiError(503, "store_unavailable", str(exc), {"Retry-After": "1"}) from exc
 
     async def _settle(self, answer_id: str) -> bool:
-        try:
-            return await self.book.settle(answer_id)
-        except HubError as exc:
-            raise ApiError(503, "store_unavailable", str(exc), {"Retry-After": "1"}) from exc
+        return await self.book.settle(answer_id)
 
     async def _is_over(self, answer_id: str, cursor: str) -> bool:
         """True when the answer has ended and nothing of it follows ``cursor``."""
         if answer_id in self.book.running:
             return False
         parsed = parse_cursor(cursor)
-        if parsed is None or parsed.epoch != self.hub.backend.epoch:
+        if parsed is None or parsed.epoch != self.hub.epoch:
             return False
-        result = await self.hub.backend.read([f"chat/{answer_id}"], parsed.seq, 1)
+        result = await self.hub.read([f"chat/{answer_id}"], parsed.seq, 1)
         return not result.events
 
     async def _open(self, topic: str, last_event_id: str | None) -> Stream:
-        try:
-            return await self.hub.open([topic], last_event_id)
-        except HubClosingError as exc:
-            raise ApiError(503, "shutting_down", str(exc), {"Retry-After": "2"}) from exc
-        except HubError as exc:
-            raise ApiError(503, "store_unavailable", str(exc), {"Retry-After": "1"}) from exc
+        return await self.hub.open([topic], last_event_id)
 
 
 async def _relay(answer_id: str, stream: Stream) -> AsyncIterator[ServerSentEvent]:

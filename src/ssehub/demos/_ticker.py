@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ...errors import HubError
-from ...hub import Hub
+from ..errors import HubError
+from ..hub import Hub
 from ._config import RecentCursor
 
 __all__ = ["DEFAULT_SYMBOLS", "Symbol", "Ticker"]

@@ -28,8 +28,8 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
-from ...errors import EventTooLargeError
-from ...protocol import EventStreamParser
+from ..errors import EventTooLargeError
+from ..protocol import EventStreamParser
 
 __all__ = [
     "THINKING_STEPS",

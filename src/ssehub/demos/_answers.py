@@ -34,8 +34,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import HubError
-from ...hub import Hub, StoredEvent, format_cursor
+from ..errors import HubError
+from ..hub import Hub, StoredEvent
 from ._responders import ChatMessage, Responder, ResponderError
 
 __all__ = ["ANSWER_ID", "TERMINAL_EVENTS", "Answer", "AnswerBook", "TooManyAnswersError"]
@@ -107,7 +107,7 @@ class AnswerBook:
         if len(self.running) >= self.max_running:
             raise TooManyAnswersError(f"{self.max_running} answers are already being written")
         answer = Answer(self._new_id())
-        cursor = format_cursor(self.hub.backend.epoch, await self.hub.backend.head())
+        cursor = self.hub.format_cursor(await self.hub.head())
         self.running[answer.id] = answer
         answer.task = asyncio.create_task(self._run(answer, list(messages)))
         return answer, cursor
@@ -242,7 +242,7 @@ class AnswerBook:
         after = 0
         last: StoredEvent | None = None
         while True:
-            result = await self.hub.backend.read([topic], after, 1000)
+            result = await self.hub.read([topic], after, 1000)
             if result.events:
                 last = result.events[-1]
                 after = last.seq

@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..protocol import ServerSentEvent
-from ._settings import Settings
-from ._stream import EventSourceResponse
-from .demos._pages import page
+from ..server import EventSourceResponse, ServerSettings
+from ._pages import page
+from ._settings import DemoSettings
 
 __all__ = ["SEED_EVENTS", "DemoRoot", "wants_html"]
 
@@ -51,7 +51,8 @@ async def seed_events(interval: float) -> AsyncIterator[ServerSentEvent]:
 class DemoRoot:
     """The ``/`` endpoint."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, server: ServerSettings, settings: DemoSettings) -> None:
+        self.server = server
         self.settings = settings
 
     async def endpoint(self, request: Request) -> Response:
@@ -60,5 +61,5 @@ class DemoRoot:
         return EventSourceResponse(
             seed_events(self.settings.demo_interval),
             prelude=False,
-            heartbeat_interval=self.settings.heartbeat_interval,
+            heartbeat_interval=self.server.hub.heartbeat_interval,
         )

@@ -37,8 +37,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ...errors import HubError
-from ...hub import Hub, StoredEvent
+from ..errors import HubError
+from ..hub import Hub, StoredEvent
 
 __all__ = ["STATS_TOPIC", "StatsFeed"]
 

@@ -1,0 +1,140 @@
+"""The seed's demos as a hub plug-in: test page, chat, ticker, log tail, dashboard.
+
+Depends on :mod:`ssehub.server`, never the reverse.  ``HubApp(settings,
+plugins=[DemosPlugin()])`` (what ``ssehub serve`` does unless ``--no-demos``)
+adds the demo routes (``GET /`` the seed's stream and landing page, the pages,
+``/static/``) and, for the app's lifespan, the background publishers (ticker,
+log tailers, dashboard feed) and the chat answers.
+
+Pages (``ssehub/web``): ``/test.html``, ``/chat``, ``/ticker``, ``/logs``,
+``/dashboard``.  Topics: ``chat/<answer_id>``, ``ticker/<SYMBOL>``,
+``logs/<n>``, ``ssehub/stats``.  Every knob is a field of :class:`DemoSettings`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import os
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..hub import Hub
+from ..server import ServerSettings
+from ._answers import AnswerBook
+from ._chat import ChatAPI
+from ._dashboard import StatsFeed
+from ._logtail import LogTail
+from ._pages import page_routes
+from ._responders import OpenAIResponder, Responder, SimulatedResponder
+from ._root import DemoRoot
+from ._settings import DemoSettings
+from ._ticker import Ticker
+
+__all__ = ["DemoSettings", "Demos", "DemosPlugin", "demos_by_default"]
+
+
+def demos_by_default(host: str) -> bool:
+    """Whether ``ssehub serve --host HOST`` runs the demos when not told.
+
+    Only on a loopback interface (``127.0.0.1``, ``::1``, ``localhost``): a hub
+    reachable from other machines serves its API and nothing it was not asked for.
+    """
+    name = host.strip().strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _responder(settings: DemoSettings) -> Responder:
+    if settings.llm_url:
+        return OpenAIResponder(
+            settings.llm_url,
+            settings.llm_model,
+            api_key=os.environ.get("OPENAI_API_KEY") or None,
+            connect_timeout=settings.llm_connect_timeout,
+            read_timeout=settings.llm_read_timeout,
+        )
+    return SimulatedResponder(
+        token_delay=settings.chat_token_delay, think_delay=settings.chat_think_delay
+    )
+
+
+class Demos:
+    """Every demo service of one hub."""
+
+    def __init__(self, hub: Hub, server: ServerSettings, settings: DemoSettings) -> None:
+        self.hub = hub
+        self.server = server
+        self.settings = settings
+        self.answers = AnswerBook(hub, _responder(settings), max_seconds=settings.chat_max_seconds)
+        self.ticker = Ticker(
+            hub, interval=settings.ticker_interval, enabled=settings.ticker_runs(server.store)
+        )
+        self.logs = LogTail(hub, settings.tail_files, interval=settings.tail_interval)
+        self.stats = StatsFeed(hub, interval=settings.stats_interval)
+        self._observing = False
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/", DemoRoot(self.server, self.settings).endpoint, methods=["GET"]),
+            Mount("/static", StaticFiles(packages=[("ssehub", "web")]), name="static"),
+            *page_routes(),
+            *ChatAPI(self.hub, self.server, self.answers).routes(),
+            *self.ticker.routes(),
+            *self.logs.routes(),
+            *self.stats.routes(),
+        ]
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Run the publishers while the block runs; cancel them and the answers after."""
+        if not self._observing:
+            self._observing = True
+            self.hub.add_observer(self.stats.observe)
+        jobs = [self.stats.run()]
+        if self.ticker.enabled:
+            jobs.append(self.ticker.run())
+        if self.logs.paths:
+            jobs.append(self.logs.run())
+        tasks = [asyncio.create_task(job, name="ssehub-demo") for job in jobs]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self.answers.aclose()
+
+
+class DemosPlugin:
+    """The demos as a :class:`~ssehub.server.Plugin` of one hub app."""
+
+    def __init__(self, settings: DemoSettings | None = None) -> None:
+        self.settings = settings or DemoSettings()
+        self._demos: weakref.WeakKeyDictionary[Hub, Demos] = weakref.WeakKeyDictionary()
+
+    def demos(self, hub: Hub, server: ServerSettings) -> Demos:
+        """The one :class:`Demos` of ``hub`` (built on first use)."""
+        demos = self._demos.get(hub)
+        if demos is None:
+            demos = self._demos[hub] = Demos(hub, server, self.settings)
+        return demos
+
+    def routes(self, hub: Hub, settings: ServerSettings) -> list[BaseRoute]:
+        return self.demos(hub, settings).routes()
+
+    @asynccontextmanager
+    async def lifespan(self, hub: Hub, settings: ServerSettings) -> AsyncIterator[None]:
+        async with self.demos(hub, settings).running():
+            yield

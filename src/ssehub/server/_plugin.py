@@ -1,0 +1,42 @@
+"""The plug-in seam of :class:`~ssehub.server.HubApp`: optional parts are opted into.
+
+A plug-in (Mercure's ``WithDemo()`` is the model) is anything with two
+methods, both given the app's hub and settings:
+
+* ``routes(hub, settings)`` — Starlette routes mounted beside the hub's own;
+  they are matched after the hub's API routes and before its ``GET /`` index,
+  so a plug-in may answer ``/`` but never shadows ``/topics/…``.
+* ``lifespan(hub, settings)`` — an async context manager entered after the hub
+  started and exited before it closes (background tasks live here).
+
+``HubApp(settings, plugins=[...])`` installs them in order; without plug-ins a
+mounted hub serves its API and nothing else.  ``ssehub serve`` installs the
+demos (:mod:`ssehub.demos`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Protocol
+
+from starlette.routing import BaseRoute
+
+from ..hub import Hub
+
+if TYPE_CHECKING:
+    from ._settings import ServerSettings
+
+__all__ = ["Plugin"]
+
+
+class Plugin(Protocol):
+    """An optional part of a hub app: routes and a lifespan."""
+
+    def routes(self, hub: Hub, settings: ServerSettings) -> Sequence[BaseRoute]:
+        """The plug-in's routes (called once, when the app is built)."""
+        ...
+
+    def lifespan(self, hub: Hub, settings: ServerSettings) -> AbstractAsyncContextManager[None]:
+        """Entered once the hub started; exited before the hub closes."""
+        ...
