@@ -17,7 +17,10 @@ adapter that called them, and chained with ``from``.
     ├── HubError                    the hub refused or could not do an operation
     │   ├── InvalidTopicError       a topic name outside the allowed syntax
     │   ├── InvalidCursorError      a Last-Event-ID that this hub never issued
+    │   ├── InvalidIdempotencyKeyError  an idempotency key outside the allowed syntax
+    │   ├── IdempotencyConflictError    a key already used for a different event
     │   └── BackendUnavailableError the store (SQLite, Redis) can't be reached
+    │       └── StoreTimeoutError   the store did not answer in time: outcome unknown
     └── ClientError                 raised by ssehub.client
         ├── ConnectError            the server could not be reached
         ├── ReadTimeoutError        no bytes (not even a heartbeat) within read_timeout
@@ -37,13 +40,16 @@ __all__ = [
     "EncodeError",
     "EventTooLargeError",
     "HubError",
+    "IdempotencyConflictError",
     "InvalidCursorError",
+    "InvalidIdempotencyKeyError",
     "InvalidTopicError",
     "LocalProtocolError",
     "ReadTimeoutError",
     "ReconnectExhaustedError",
     "RemoteProtocolError",
     "SSEHubError",
+    "StoreTimeoutError",
 ]
 
 
@@ -92,8 +98,31 @@ class InvalidCursorError(HubError, ValueError):
     """A ``Last-Event-ID`` that is not a cursor this hub could have issued."""
 
 
+class InvalidIdempotencyKeyError(HubError, ValueError):
+    """An idempotency key that is not 1 to 128 visible ASCII characters (``!`` to ``~``)."""
+
+
+class IdempotencyConflictError(HubError):
+    """An idempotency key came back with a different topic, data or event type.
+
+    The store keeps the first event published with the key; the new one is not
+    stored.
+    """
+
+
 class BackendUnavailableError(HubError):
-    """The history store can't be reached right now; the operation did nothing."""
+    """The history store can't be reached right now; the operation did nothing.
+
+    (Except for the subclass :class:`StoreTimeoutError`, whose outcome is unknown.)
+    """
+
+
+class StoreTimeoutError(BackendUnavailableError):
+    """A networked store did not answer in time: the operation's outcome is unknown.
+
+    An append that timed out may still be stored, once (e.g. when a hung Redis
+    wakes up).  Retry it with the same idempotency key to store it exactly once.
+    """
 
 
 class ClientError(SSEHubError):
