@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from tests.support.processes import RedisProcess, redis_server_path, start_redis
 from tests.support.recorder import Recorder
 
 BackendFactory = Callable[[Retention, Callable[[], float]], Backend]
+
+_REDIS_PREFIXES = itertools.count()
 
 
 Opener = Callable[..., Awaitable[tuple[Backend, "Recorder"]]]
@@ -60,7 +63,8 @@ def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> BackendFacto
         from ssehub.hub.backends.redis import RedisBackend
 
         server: RedisProcess = request.getfixturevalue("redis_server")
-        prefix = f"contract{id(factory)}-{next(counter)}"
+        # Unique per store: the Redis server outlives the test (id() values get reused).
+        prefix = f"contract-{next(_REDIS_PREFIXES)}"
         backend: Backend = RedisBackend(server.url, retention=retention, prefix=prefix, clock=clock)
         return backend
 

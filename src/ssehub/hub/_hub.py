@@ -107,6 +107,8 @@ class Published:
     id: str
     topic: str
     seq: int
+    #: True when an idempotency key was repeated: nothing new was stored.
+    replayed: bool = False
 
 
 class Stream:
@@ -247,17 +249,34 @@ class Hub:
 
     # -- publishing ----------------------------------------------------------
 
-    async def publish(self, topic: str, data: str, event: str | None = None) -> Published:
+    async def publish(
+        self,
+        topic: str,
+        data: str,
+        event: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Published:
         """Store one event on ``topic`` and return its cursor.
 
+        With ``idempotency_key``, a repeat of the same publish within the
+        store's idempotency window (24 h) stores nothing and returns the first
+        cursor again (``replayed=True``); see :meth:`Backend.append`.
+
         Raises :class:`~ssehub.errors.InvalidTopicError` or
-        :class:`~ssehub.errors.EncodeError` for bad names (nothing is stored),
-        :class:`~ssehub.errors.BackendUnavailableError` if the store is down.
+        :class:`~ssehub.errors.EncodeError` for bad names and
+        :class:`~ssehub.errors.InvalidIdempotencyKeyError` for a bad key
+        (nothing is stored), :class:`~ssehub.errors.IdempotencyConflictError`
+        for a key used by another event,
+        :class:`~ssehub.errors.BackendUnavailableError` if the store is down
+        (:class:`~ssehub.errors.StoreTimeoutError`: outcome unknown, retry
+        with the same key).
         """
         validate_topic(topic)
         event = validate_event_type(event)
-        stored = await self.backend.append(topic, data, event)
-        return Published(format_cursor(self.backend.epoch, stored.seq), topic, stored.seq)
+        stored = await self.backend.append(topic, data, event, idempotency_key=idempotency_key)
+        cursor = format_cursor(self.backend.epoch, stored.seq)
+        return Published(cursor, topic, stored.seq, replayed=stored.replayed)
 
     def add_observer(self, observer: Callable[[StoredEvent, int], None]) -> None:
         """Call ``observer(event, deliveries)`` for every live event (metrics, dashboards)."""

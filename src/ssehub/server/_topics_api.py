@@ -4,6 +4,14 @@ Publish body conventions (DESIGN.md): a JSON object ``{"data": …, "event": "�
 (``Content-Type: application/json``; a non-string ``data`` is sent as its JSON
 text) or any other body as plain UTF-8 text, the event type then coming from
 ``?event=``.  Answer: ``201 {"id": "…", "topic": "…"}``.
+
+Idempotency: an ``Idempotency-Key`` request header (1 to 128 visible ASCII
+characters) makes a retry safe for 24 h: a repeat of the same publish stores
+nothing and gets the first answer again (``201``, same body) with the header
+``Idempotent-Replayed: true``; the key with another topic, data or event type
+is ``409 idempotency_conflict``; a malformed key ``400 invalid_idempotency_key``.
+A ``503`` whose store timed out says the outcome is unknown: retry with the
+same key.
 """
 
 from __future__ import annotations
@@ -14,7 +22,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import BackendUnavailableError, EncodeError, HubError, InvalidTopicError
+from ..errors import (
+    BackendUnavailableError,
+    EncodeError,
+    HubError,
+    IdempotencyConflictError,
+    InvalidIdempotencyKeyError,
+    InvalidTopicError,
+    StoreTimeoutError,
+)
 from ..hub import Hub, HubClosingError
 from ._errors import ApiError
 from ._settings import Settings
@@ -58,17 +74,34 @@ class TopicsAPI:
             except UnicodeDecodeError as exc:
                 raise ApiError(400, "invalid_body", f"body is not valid UTF-8: {exc}") from exc
             event = request.query_params.get("event")
+        key = request.headers.get("idempotency-key")
         try:
-            published = await self.hub.publish(topic, data, event)
+            published = await self.hub.publish(topic, data, event, idempotency_key=key)
         except InvalidTopicError as exc:
             raise ApiError(400, "invalid_topic", str(exc)) from exc
+        except InvalidIdempotencyKeyError as exc:
+            raise ApiError(400, "invalid_idempotency_key", f"Idempotency-Key: {exc}") from exc
         except EncodeError as exc:
             raise ApiError(422, "invalid_event", str(exc)) from exc
+        except IdempotencyConflictError as exc:
+            raise ApiError(409, "idempotency_conflict", str(exc)) from exc
+        except StoreTimeoutError as exc:
+            raise ApiError(
+                503,
+                "store_unavailable",
+                "the store did not answer in time: the event may or may not be stored; "
+                "retry with the same Idempotency-Key header to publish it exactly once "
+                f"({exc})",
+                {"Retry-After": "1"},
+            ) from exc
         except BackendUnavailableError as exc:
             raise ApiError(
                 503, "store_unavailable", f"event not stored: {exc}", {"Retry-After": "1"}
             ) from exc
-        return JSONResponse({"id": published.id, "topic": published.topic}, status_code=201)
+        headers = {"Idempotent-Replayed": "true"} if published.replayed else None
+        return JSONResponse(
+            {"id": published.id, "topic": published.topic}, status_code=201, headers=headers
+        )
 
     async def subscribe_one(self, request: Request) -> Response:
         return await self.stream(request, [request.path_params["topic"]])
