@@ -26,7 +26,10 @@ in-band, with the reserved ``ssehub-reset`` event, so a stream always opens.
     │   ├── InvalidEventError       an event the hub won't publish (its type)
     │   ├── HubClosingError         the hub is draining: no new subscriptions
     │   ├── OversizedEventError     an event over the hub's size bound, as encoded
+    │   ├── InvalidIdempotencyKeyError  an idempotency key outside the allowed syntax
+    │   ├── IdempotencyConflictError    a key already used for a different event
     │   └── BackendUnavailableError the store (SQLite, Redis) can't be reached
+    │       └── StoreTimeoutError   the store did not answer in time: outcome unknown
     └── ClientError                 raised by ssehub.client
         ├── ConnectError            the server could not be reached
         ├── ReadTimeoutError        no bytes (not even a heartbeat) within read_timeout
@@ -47,7 +50,9 @@ __all__ = [
     "EventTooLargeError",
     "HubClosingError",
     "HubError",
+    "IdempotencyConflictError",
     "InvalidEventError",
+    "InvalidIdempotencyKeyError",
     "InvalidTopicError",
     "LocalProtocolError",
     "OversizedEventError",
@@ -55,6 +60,7 @@ __all__ = [
     "ReconnectExhaustedError",
     "RemoteProtocolError",
     "SSEHubError",
+    "StoreTimeoutError",
 ]
 
 
@@ -112,8 +118,31 @@ class OversizedEventError(HubError, ValueError):
     """An event larger than the hub's ``max_event_bytes`` once encoded for the wire."""
 
 
+class InvalidIdempotencyKeyError(HubError, ValueError):
+    """An idempotency key that is not 1 to 128 visible ASCII characters (``!`` to ``~``)."""
+
+
+class IdempotencyConflictError(HubError):
+    """An idempotency key came back with a different topic, data or event type.
+
+    The store keeps the first event published with the key; the new one is not
+    stored.
+    """
+
+
 class BackendUnavailableError(HubError):
-    """The history store can't be reached right now; the operation did nothing."""
+    """The history store can't be reached right now; the operation did nothing.
+
+    (Except for the subclass :class:`StoreTimeoutError`, whose outcome is unknown.)
+    """
+
+
+class StoreTimeoutError(BackendUnavailableError):
+    """A networked store did not answer in time: the operation's outcome is unknown.
+
+    An append that timed out may still be stored, once (e.g. when a hung Redis
+    wakes up).  Retry it with the same idempotency key to store it exactly once.
+    """
 
 
 class ClientError(SSEHubError):

@@ -6,19 +6,25 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from ssehub.hub._types import Retention
+from ssehub.errors import IdempotencyConflictError, InvalidIdempotencyKeyError
+from ssehub.hub._types import Retention, StoredEvent
 from ssehub.hub.backends import Backend
+from ssehub.hub.backends._base import event_size
+from ssehub.hub.backends._idempotency import IDEMPOTENCY_WINDOW
 from ssehub.hub.backends.memory import MemoryBackend
 from ssehub.hub.backends.sqlite import SQLiteBackend
 from tests.support.processes import RedisProcess, redis_server_path, start_redis
 from tests.support.recorder import Recorder
 
 BackendFactory = Callable[[Retention, Callable[[], float]], Backend]
+
+_REDIS_PREFIXES = itertools.count()
 
 
 Opener = Callable[..., Awaitable[tuple[Backend, "Recorder"]]]
@@ -57,7 +63,8 @@ def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> BackendFacto
         from ssehub.hub.backends.redis import RedisBackend
 
         server: RedisProcess = request.getfixturevalue("redis_server")
-        prefix = f"contract{id(factory)}-{next(counter)}"
+        # Unique per store: the Redis server outlives the test (id() values get reused).
+        prefix = f"contract-{next(_REDIS_PREFIXES)}"
         backend: Backend = RedisBackend(server.url, retention=retention, prefix=prefix, clock=clock)
         return backend
 
@@ -192,3 +199,204 @@ async def test_seq_is_never_reused_after_retention_removed_the_newest(opened: Op
     again = await backend.append("a", "y")
     assert again.seq > last.seq
     assert await backend.head() == again.seq
+
+
+# -- reads bounded by bytes (issue 9, finding 2) -------------------------------------------------
+
+
+async def test_a_byte_bounded_read_returns_the_exact_next_events_of_one_topic(
+    opened: Opener,
+) -> None:
+    """Size is UTF-8 bytes of data + event type; the batch stays within ``max_bytes``."""
+    backend, _ = await opened()
+    stored = [await backend.append("a", "é" * 3, "evt") for _ in range(5)]  # 6 + 3 bytes each
+    first = await backend.read(["a"], after=0, limit=100, max_bytes=20)
+    assert first.events == stored[:2]
+    assert first.more
+    exact = await backend.read(["a"], after=stored[1].seq, limit=100, max_bytes=27)
+    assert exact.events == stored[2:5]  # 27 bytes: exactly at the bound is within it
+    assert not exact.more
+
+
+async def test_a_byte_bounded_read_always_returns_at_least_one_event(opened: Opener) -> None:
+    backend, _ = await opened()
+    big = await backend.append("a", "x" * 1000)
+    small = await backend.append("a", "y")
+    first = await backend.read(["a"], after=0, limit=100, max_bytes=10)
+    assert first.events == [big]
+    assert first.more
+    last = await backend.read(["a"], after=big.seq, limit=100, max_bytes=0)
+    assert last.events == [small]
+    assert not last.more
+
+
+async def test_byte_bounded_reads_of_several_topics_walk_the_merged_history_exactly(
+    opened: Opener,
+) -> None:
+    backend, _ = await opened()
+    await backend.append("other", "not read")
+    stored = [
+        await backend.append(
+            ("a", "b", "c")[i % 3], "d" * (1 + (i * 7) % 13), "e" if i % 2 else None
+        )
+        for i in range(40)
+    ]
+    await backend.append("other", "not read either")
+    topics = ["c", "a", "b", "a"]
+    walked: list[StoredEvent] = []
+    after, reads = 0, 0
+    while True:
+        result = await backend.read(topics, after=after, limit=100, max_bytes=25)
+        reads += 1
+        assert result.events, "a read with events left returns at least one"
+        sizes = [event_size(e.data, e.event) for e in result.events]
+        assert sum(sizes) <= 25 or len(sizes) == 1
+        walked += result.events
+        after = result.events[-1].seq
+        if not result.more:
+            break
+        nxt = await backend.read(topics, after=after, limit=1)
+        assert sum(sizes) + event_size(nxt.events[0].data, nxt.events[0].event) > 25
+    assert walked == stored
+    assert reads > 10
+    assert (await backend.read(topics, after=after, limit=100, max_bytes=25)).events == []
+
+
+async def test_limit_still_bounds_a_byte_bounded_read(opened: Opener) -> None:
+    backend, _ = await opened()
+    stored = [await backend.append(f"t{i % 2}", "x") for i in range(6)]
+    result = await backend.read(["t0", "t1"], after=0, limit=4, max_bytes=1_000)
+    assert result.events == stored[:4]
+    assert result.more
+
+
+# -- per-topic state is freed, gaps stay exact (issue 9, finding 7) -------------------------------
+
+
+async def test_a_forgotten_topic_still_reports_a_gap_to_cursors_before_its_removed_events(
+    opened: Opener,
+) -> None:
+    clock = Clock(1_000.0)
+    backend, _ = await opened(Retention(max_events=None, max_age=10.0), clock)
+    before = await backend.append("kept", "old but kept alive by a young event")
+    gone = [await backend.append("gone", str(i)) for i in range(3)]
+    clock.now = 1_100.0
+    young = await backend.append("kept", "young")
+    assert await backend.prune(now=1_105.0) == 4
+    stale = await backend.read(["gone"], after=before.seq, limit=10)
+    assert stale.events == []
+    assert stale.gap
+    assert not (await backend.read(["gone"], after=gone[-1].seq, limit=10)).gap
+    # A topic that kept events is judged by its own mark, not the store-wide one.
+    assert not (await backend.read(["kept"], after=before.seq, limit=10)).gap
+    assert (await backend.read(["kept"], after=0, limit=10)).events == [young]
+
+
+async def test_a_topic_recreated_after_being_forgotten_keeps_the_gap_of_its_first_life(
+    opened: Opener,
+) -> None:
+    clock = Clock(1_000.0)
+    backend, _ = await opened(Retention(max_events=None, max_age=10.0), clock)
+    first_life = [await backend.append("t", str(i)) for i in range(3)]
+    clock.now = 1_100.0
+    await backend.prune(now=1_100.0)
+    second_life = await backend.append("t", "again")
+    old_cursor = await backend.read(["t"], after=first_life[0].seq, limit=10)
+    assert old_cursor.events == [second_life]
+    assert old_cursor.gap
+    recent = await backend.read(["t"], after=first_life[-1].seq, limit=10)
+    assert recent.events == [second_life]
+    assert not recent.gap
+
+
+async def test_a_never_seen_topic_is_judged_by_the_forgotten_mark_conservatively(
+    opened: Opener,
+) -> None:
+    clock = Clock(1_000.0)
+    backend, _ = await opened(Retention(max_events=None, max_age=10.0), clock)
+    assert not (await backend.read(["new"], after=0, limit=10)).gap
+    gone = await backend.append("gone", "x")
+    clock.now = 1_100.0
+    await backend.prune(now=1_100.0)
+    # Whether "new" ever had events is forgotten: an older cursor gets a (possibly extra) reset,
+    assert (await backend.read(["new"], after=0, limit=10)).gap
+    # never a cursor at or after the mark.
+    assert not (await backend.read(["new"], after=gone.seq, limit=10)).gap
+
+
+async def test_the_forgotten_mark_only_grows(opened: Opener) -> None:
+    clock = Clock(1_000.0)
+    backend, _ = await opened(Retention(max_events=None, max_age=10.0), clock)
+    high = [await backend.append("high", str(i)) for i in range(3)]
+    clock.now = 1_100.0
+    await backend.prune(now=1_100.0)
+    low = await backend.append("low", "x")  # created with the mark of "high"
+    clock.now = 1_200.0
+    await backend.prune(now=1_200.0)
+    assert low.seq > high[-1].seq
+    assert (await backend.read(["anything"], after=low.seq - 1, limit=10)).gap
+    assert not (await backend.read(["anything"], after=low.seq, limit=10)).gap
+
+
+# -- publish idempotency (issue 9, finding 9) -------------------------------------------------
+
+
+async def test_a_repeated_idempotency_key_stores_one_event_and_returns_the_first(
+    opened: Opener,
+) -> None:
+    clock = Clock(1_000.0)
+    backend, recorder = await opened(clock=clock)
+    first = await backend.append("t", "hello", "greeting", idempotency_key="order-42")
+    assert not first.replayed
+    clock.now = 1_060.0
+    again = await backend.append("t", "hello", "greeting", idempotency_key="order-42")
+    assert again == first
+    assert again.replayed
+    assert again.time == first.time
+    other = await backend.append("t", "hello", "greeting", idempotency_key="order-43")
+    assert other.seq > first.seq
+    assert await backend.head() == other.seq
+    assert (await backend.read(["t"], after=0, limit=10)).events == [first, other]
+    sentinel = await backend.append("t", "sentinel")
+    await recorder.wait_until(lambda r: sentinel in r.events)
+    assert recorder.events == [first, other, sentinel]
+
+
+async def test_an_idempotency_key_reused_for_another_event_is_a_conflict(opened: Opener) -> None:
+    backend, _ = await opened()
+    first = await backend.append("t", "hello", None, idempotency_key="k")
+    for topic, data, event in [("t", "other", None), ("u", "hello", None), ("t", "hello", "x")]:
+        with pytest.raises(IdempotencyConflictError, match="already used"):
+            await backend.append(topic, data, event, idempotency_key="k")
+    assert await backend.head() == first.seq
+    assert (await backend.read(["t", "u"], after=0, limit=10)).events == [first]
+
+
+@pytest.mark.parametrize("key", ["", "x" * 129, "with space", "tab\t", "é", "nul\x00", "\x7f"])
+async def test_a_malformed_idempotency_key_is_refused_before_anything_is_stored(
+    opened: Opener, key: str
+) -> None:
+    backend, _ = await opened()
+    with pytest.raises(InvalidIdempotencyKeyError) as info:
+        await backend.append("t", "x", idempotency_key=key)
+    assert isinstance(info.value, ValueError)
+    assert await backend.head() == 0
+    longest = await backend.append("t", "x", idempotency_key="!~" * 64)
+    assert longest.seq == 1
+
+
+async def test_an_idempotency_key_is_free_again_after_the_window(
+    opened: Opener, request: pytest.FixtureRequest
+) -> None:
+    if "redis" in request.node.callspec.id:
+        pytest.skip("Redis expires keys by its own clock (TTL); see test_redis_backend.py")
+    clock = Clock(1_000.0)
+    backend, _ = await opened(clock=clock)
+    first = await backend.append("t", "x", idempotency_key="k")
+    clock.now = 1_000.0 + IDEMPOTENCY_WINDOW - 1
+    assert (await backend.append("t", "x", idempotency_key="k")).replayed
+    clock.now = 1_000.0 + IDEMPOTENCY_WINDOW + 1
+    await backend.prune(now=clock.now)
+    second = await backend.append("t", "other data, a new event", idempotency_key="k")
+    assert second.seq > first.seq
+    assert not second.replayed

@@ -20,7 +20,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from ssehub.errors import BackendUnavailableError
+from ssehub.errors import BackendUnavailableError, StoreTimeoutError
 from ssehub.hub._types import Retention
 from ssehub.hub.backends import open_backend
 from ssehub.hub.backends.redis import RedisBackend
@@ -45,6 +45,17 @@ async def eventually(condition: Callable[[], bool], timeout: float = 15.0) -> No
     async with asyncio.timeout(timeout):
         while True:
             if condition():
+                return
+            await asyncio.sleep(0.01)
+
+
+async def eventually_async(
+    value: Callable[[], Awaitable[int]], want: int, timeout: float = 15.0
+) -> None:
+    """Poll ``value()`` until it equals ``want`` (a bounded wait, never a fixed sleep)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            if await value() == want:
                 return
             await asyncio.sleep(0.01)
 
@@ -179,22 +190,68 @@ async def test_while_redis_is_down_every_operation_fails_fast_and_nothing_is_sto
     assert first.seq == 1
 
 
-async def test_a_hung_redis_fails_an_append_after_the_command_timeout(
-    redis_server: RedisProcess,
+async def test_a_hung_redis_times_out_an_append_as_outcome_unknown_and_a_keyed_retry_stores_once(
+    redis_server: RedisProcess, admin: aioredis.Redis
 ) -> None:
-    node = RedisBackend(redis_server.url, retention=NO_BOUNDS, command_timeout=0.5)
+    """Issue 9, finding 9: a timed-out append may be stored; the same key makes the retry safe."""
+    node = RedisBackend(redis_server.url, retention=NO_BOUNDS, prefix="hub", command_timeout=0.5)
     try:
         await node.start(Recorder())
         await node.append("t", "before")
         os.kill(redis_server.proc.pid, signal.SIGSTOP)
         try:
             async with asyncio.timeout(10):
-                with pytest.raises(BackendUnavailableError, match="append failed"):
-                    await node.append("t", "to a frozen redis")
+                with pytest.raises(
+                    StoreTimeoutError, match=r"append timed out \(outcome unknown\)"
+                ):
+                    await node.append("t", "to a frozen redis", idempotency_key="pub-1")
         finally:
             os.kill(redis_server.proc.pid, signal.SIGCONT)
+        # The frozen Redis still had the command in its socket: it runs it on waking.
+        await eventually_async(lambda: admin.xlen("hub:t:t"), 2)
+        retry = await node.append("t", "to a frozen redis", idempotency_key="pub-1")
+        assert retry.replayed
+        entries: Any = await admin.xrange("hub:t:t")
+        assert [fields["data"] for _, fields in entries] == ["before", "to a frozen redis"]
+        assert retry.seq == int(entries[-1][0].split("-")[0])
+        assert await node.head() == retry.seq
     finally:
         await node.aclose()
+
+
+async def test_a_refused_connection_is_not_reported_as_a_timeout(
+    redis_server: RedisProcess,
+) -> None:
+    node = RedisBackend(redis_server.url, retention=NO_BOUNDS, connect_timeout=1.0)
+    try:
+        await node.start(Recorder())
+        redis_server.stop()
+        with pytest.raises(BackendUnavailableError) as info:
+            await node.append("t", "x", idempotency_key="k")
+        assert not isinstance(info.value, StoreTimeoutError)
+    finally:
+        await node.aclose()
+
+
+async def test_an_idempotency_key_lives_24_hours_and_emptied_topics_leave_no_keys(
+    open_node: Opener, admin: aioredis.Redis
+) -> None:
+    """Issue 9, finding 7: no stream, set member or trim mark outlives a topic's events."""
+    clock = Clock(1_000.0)
+    node, _ = await open_node(retention=Retention(max_events=2, max_age=10.0), clock=clock)
+    for i in range(200):
+        await node.append(f"topic/{i % 50}", "x")
+    await node.append("keyed", "x", idempotency_key="k")
+    assert 24 * 3600_000 - 60_000 < await admin.pttl("hub:key:k") <= 24 * 3600_000
+    assert await admin.hlen("hub:trimmed") == 50
+    assert await admin.scard("hub:topics") == 51
+    assert await node.prune(now=1_011.0) == 101
+    assert await admin.hlen("hub:trimmed") == 0
+    assert await admin.scard("hub:topics") == 0
+    assert [k async for k in admin.scan_iter("hub:t:*")] == []
+    assert await admin.get("hub:forgotten") == "201"
+    assert (await node.read(["topic/3"], after=200, limit=10)).gap
+    assert not (await node.read(["topic/3"], after=201, limit=10)).gap
 
 
 async def test_a_key_of_the_wrong_type_fails_the_append_before_anything_changes(
@@ -239,6 +296,7 @@ async def test_prune_forgets_an_emptied_topic_but_old_cursors_still_get_a_gap(
     assert await node.prune(now=1_012.0) == 1
     assert await admin.exists("hub:t:short/lived") == 0
     assert await admin.smembers("hub:topics") == {"other"}
+    assert await admin.hgetall("hub:trimmed") == {}
     stale = await node.read(["short/lived"], after=0, limit=10)
     assert stale.events == []
     assert stale.gap

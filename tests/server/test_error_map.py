@@ -40,9 +40,9 @@ class _FlakyStore(MemoryBackend):
         if self.down:
             raise BackendUnavailableError("the test switched the store off")
 
-    async def append(self, topic: str, data: str, event: str | None = None) -> Any:
+    async def append(self, topic: str, data: str, event: str | None = None, **options: Any) -> Any:
         self._check()
-        return await super().append(topic, data, event)
+        return await super().append(topic, data, event, **options)
 
     async def head(self) -> int:
         self._check()

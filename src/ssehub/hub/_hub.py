@@ -206,6 +206,8 @@ class Published:
     id: str
     topic: str
     seq: int
+    #: True when an idempotency key was repeated: nothing new was stored.
+    replayed: bool = False
 
 
 class Hub:
@@ -348,23 +350,39 @@ class Hub:
 
     # -- publishing ----------------------------------------------------------
 
-    async def publish(self, topic: str, data: str, event: str | None = None) -> Published:
+    async def publish(
+        self,
+        topic: str,
+        data: str,
+        event: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Published:
         """Store one event on ``topic`` and return its cursor.
 
         The event is encoded before anything is stored, so an event that could
         never reach a subscriber (a lone surrogate, a forged field, over
         ``max_event_bytes`` on the wire) is refused and the store is unchanged.
 
+        With ``idempotency_key``, a repeat of the same publish within the
+        store's idempotency window (24 h) stores nothing and returns the first
+        cursor again (``replayed=True``); see :meth:`Backend.append`.
+
         Raises :class:`~ssehub.errors.InvalidTopicError`,
         :class:`~ssehub.errors.InvalidEventError` (a name or text that can't be sent),
-        :class:`~ssehub.errors.OversizedEventError`, or
-        :class:`~ssehub.errors.BackendUnavailableError` if the store is down.
+        :class:`~ssehub.errors.OversizedEventError` or
+        :class:`~ssehub.errors.InvalidIdempotencyKeyError` (nothing is stored),
+        :class:`~ssehub.errors.IdempotencyConflictError` for a key used by
+        another event, :class:`~ssehub.errors.BackendUnavailableError` if the
+        store is down (:class:`~ssehub.errors.StoreTimeoutError`: outcome
+        unknown, retry with the same key).
         """
         validate_topic(topic)
         event = validate_event_type(event)
         self.check_event(data, event)
-        stored = await self.backend.append(topic, data, event)
-        return Published(format_cursor(self.backend.epoch, stored.seq), topic, stored.seq)
+        stored = await self.backend.append(topic, data, event, idempotency_key=idempotency_key)
+        cursor = format_cursor(self.backend.epoch, stored.seq)
+        return Published(cursor, topic, stored.seq, replayed=stored.replayed)
 
     def check_event(self, data: str, event: str | None) -> None:
         """Raise unless ``data``/``event`` encode within ``max_event_bytes``."""

@@ -16,6 +16,9 @@ class StoredEvent:
     store: it is what makes one cursor valid for any topic set and on any node.
     ``event`` is the event type (``None``: the default ``message``); ``time``
     is the publish time in seconds since the epoch, as the store saw it.
+    ``replayed`` is true only on what ``append`` returns for a repeated
+    idempotency key (the first event again, nothing stored); it takes no part
+    in comparisons.
     """
 
     seq: int
@@ -23,6 +26,7 @@ class StoredEvent:
     data: str
     event: str | None = None
     time: float = 0.0
+    replayed: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +36,7 @@ class ReadResult:
     ``events`` are in ascending ``seq`` order.  ``gap`` is true when retention
     already removed at least one event of the topics that came after the
     cursor: the reader can't be brought up to date exactly and must be reset.
-    ``more`` is true when ``limit`` cut the result short.
+    ``more`` is true when ``limit`` (or a byte bound) cut the result short.
     """
 
     events: list[StoredEvent]

@@ -28,9 +28,12 @@ from ..errors import (
     BackendUnavailableError,
     HubClosingError,
     HubError,
+    IdempotencyConflictError,
     InvalidEventError,
+    InvalidIdempotencyKeyError,
     InvalidTopicError,
     OversizedEventError,
+    StoreTimeoutError,
 )
 
 __all__ = [
@@ -63,6 +66,17 @@ ERROR_ANSWERS: Mapping[type[Exception], ErrorAnswer] = {
     InvalidTopicError: ErrorAnswer(400, "invalid_topic"),
     InvalidEventError: ErrorAnswer(422, "invalid_event"),
     OversizedEventError: ErrorAnswer(413, "event_too_large"),
+    InvalidIdempotencyKeyError: ErrorAnswer(
+        400, "invalid_idempotency_key", {}, "Idempotency-Key: "
+    ),
+    IdempotencyConflictError: ErrorAnswer(409, "idempotency_conflict"),
+    StoreTimeoutError: ErrorAnswer(
+        503,
+        "store_unavailable",
+        {"Retry-After": "1"},
+        "the store did not answer in time: the event may or may not be stored; retry with "
+        "the same Idempotency-Key header to publish it exactly once: ",
+    ),
     HubClosingError: ErrorAnswer(503, "shutting_down", {"Retry-After": "2"}),
     BackendUnavailableError: ErrorAnswer(
         503, "store_unavailable", {"Retry-After": "1"}, "nothing done, the store is unavailable: "

@@ -17,6 +17,14 @@ connections, draining, store unavailable) is answered ``503`` with a JSON body
 up for good on any non-200 answer, so such a client gets ``200`` with a stream
 that carries only a comment naming the problem and a jittered ``retry:``, then
 ends: the browser comes back later by itself.
+
+Idempotency: an ``Idempotency-Key`` request header (1 to 128 visible ASCII
+characters) makes a retry safe for 24 h: a repeat of the same publish stores
+nothing and gets the first answer again (``201``, same body) with the header
+``Idempotent-Replayed: true``; the key with another topic, data or event type
+is ``409 idempotency_conflict``; a malformed key ``400 invalid_idempotency_key``.
+A ``503`` whose store timed out says the outcome is unknown: retry with the
+same key.
 """
 
 from __future__ import annotations
@@ -77,8 +85,12 @@ class TopicsAPI:
             except UnicodeDecodeError as exc:
                 raise ApiError(400, "invalid_body", f"body is not valid UTF-8: {exc}") from exc
             event = request.query_params.get("event")
-        published = await self.hub.publish(topic, data, event)  # HubError: see _errors
-        return JSONResponse({"id": published.id, "topic": published.topic}, status_code=201)
+        key = request.headers.get("idempotency-key")
+        published = await self.hub.publish(topic, data, event, idempotency_key=key)
+        headers = {"Idempotent-Replayed": "true"} if published.replayed else None
+        return JSONResponse(
+            {"id": published.id, "topic": published.topic}, status_code=201, headers=headers
+        )
 
     async def topic(self, request: Request) -> Response:
         """``/topics/{topic}``: ``POST`` publishes, ``GET`` streams."""

@@ -15,8 +15,18 @@ Key layout (``P`` is the backend's ``prefix``)::
                           trimmed to about ``log_max_len`` entries
     P:topics     set      the topics that have a stream (for prune)
     P:trimmed    hash     topic -> the highest seq retention removed from it
-    P:once:{tok} string   seq of the append with one-time token ``tok``
-                          (expires after 30 s; makes a retried append a no-op)
+                          (or ``P:forgotten`` when the topic was created)
+    P:forgotten  string   the highest trim mark of any forgotten topic
+    P:once:{tok} string   "{seq} {time} {fingerprint}" of the append with
+                          one-time token ``tok`` (expires after 30 s; makes a
+                          retried append a no-op)
+    P:key:{key}  string   the same for a publisher's idempotency key
+                          (expires after 24 h)
+
+A topic whose stream retention emptied is forgotten: its stream, its member
+of ``P:topics`` and its field of ``P:trimmed`` go, and ``P:forgotten`` is
+raised to its trim mark (the gap convention of :mod:`._base`).  So per-topic
+keys exist only for topics that have events.
 
 Stream entries hold ``data``, ``time`` (float seconds, as text) and ``event``
 (absent when the event has the default type); log entries add ``topic``.
@@ -26,7 +36,7 @@ wrong type fails the script before it changes anything.
 
 from __future__ import annotations
 
-__all__ = ["APPEND", "PRUNE", "RESYNC"]
+__all__ = ["APPEND", "PRUNE", "READ", "RESYNC"]
 
 # Shared Lua helpers: trim a stream's oldest entries, recording the trim mark.
 _TRIM_HELPERS = """
@@ -69,6 +79,18 @@ local function count_expired(key, cutoff)
   end
 end
 
+-- Forget an emptied topic: drop its stream, set member and trim mark, and
+-- raise the store-wide ``forgotten`` mark to that trim mark.
+local function forget(key, trimmed, topics, forgotten, topic)
+  local mark = tonumber(redis.call('HGET', trimmed, topic) or '0')
+  redis.call('DEL', key)
+  redis.call('SREM', topics, topic)
+  redis.call('HDEL', trimmed, topic)
+  if mark > tonumber(redis.call('GET', forgotten) or '0') then
+    redis.call('SET', forgotten, string.format('%d', mark))
+  end
+end
+
 local function check_type(key, want)
   local t = redis.call('TYPE', key)['ok']
   if t ~= 'none' and t ~= want then
@@ -79,31 +101,41 @@ end
 """
 
 #: Append one event, at most once per token.
-#: KEYS: seq, epoch, topic stream, log, trimmed, topics, once (the append's token).
+#: KEYS: seq, epoch, topic stream, log, trimmed, topics, once (the append's
+#: token or idempotency key), forgotten.
 #: ARGV: topic, data, event ('' when absent), has_event ('1'/'0'), time,
-#: max_events ('-1': no bound), log_max_len, epoch candidate, token TTL (ms).
+#: max_events ('-1': no bound), log_max_len, epoch candidate, token TTL (ms),
+#: fingerprint of the event.
 #: Returns ``{seq, epoch}``; the epoch is created from the candidate if missing.
 #: If the token was seen (a retry of an append that did run), nothing is
-#: written and the first run's ``seq`` is returned.
+#: written and ``{seq, epoch, record}`` is returned, ``record`` being the
+#: token's value "{seq} {time} {fingerprint}".
 APPEND = (
     _TRIM_HELPERS
     + """
 for _, check in ipairs({{KEYS[1], 'string'}, {KEYS[2], 'string'}, {KEYS[3], 'stream'},
-                        {KEYS[4], 'stream'}, {KEYS[5], 'hash'}, {KEYS[6], 'set'}}) do
+                        {KEYS[4], 'stream'}, {KEYS[5], 'hash'}, {KEYS[6], 'set'},
+                        {KEYS[8], 'string'}}) do
   local err = check_type(check[1], check[2])
   if err then return err end
 end
 local done = redis.call('GET', KEYS[7])
 local epoch = redis.call('GET', KEYS[2])
 if done and epoch then
-  return {tonumber(done), epoch}
+  return {tonumber(string.match(done, '^(%d+)')), epoch, done}
 end
 if not epoch then
   epoch = ARGV[8]
   redis.call('SET', KEYS[2], epoch)
 end
 local seq = redis.call('INCR', KEYS[1])
-redis.call('SET', KEYS[7], seq, 'PX', ARGV[9])
+redis.call('SET', KEYS[7], string.format('%d %s %s', seq, ARGV[5], ARGV[10]), 'PX', ARGV[9])
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  local forgotten = tonumber(redis.call('GET', KEYS[8]) or '0')
+  if forgotten > tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0') then
+    redis.call('HSET', KEYS[5], ARGV[1], string.format('%d', forgotten))
+  end
+end
 local id = string.format('%d-0', seq)
 local fields = {'data', ARGV[2], 'time', ARGV[5]}
 if ARGV[4] == '1' then
@@ -116,20 +148,24 @@ redis.call('SADD', KEYS[6], ARGV[1])
 local max_events = tonumber(ARGV[6])
 if max_events >= 0 then
   drop_oldest(KEYS[3], KEYS[5], ARGV[1], redis.call('XLEN', KEYS[3]) - max_events)
+  if redis.call('XLEN', KEYS[3]) == 0 then
+    forget(KEYS[3], KEYS[5], KEYS[6], KEYS[8], ARGV[1])
+  end
 end
 return {seq, epoch}
 """
 )
 
 #: Apply retention to one topic.
-#: KEYS: topic stream, trimmed, topics.
+#: KEYS: topic stream, trimmed, topics, forgotten.
 #: ARGV: topic, cutoff time ('': no age bound), max_events ('-1': no bound).
-#: Returns how many entries were removed.  An emptied stream is deleted and
-#: its topic forgotten (the trim mark stays, so old cursors still see the gap).
+#: Returns how many entries were removed.  An emptied topic is forgotten (its
+#: trim mark moves into ``forgotten``, so old cursors still see the gap).
 PRUNE = (
     _TRIM_HELPERS
     + """
-for _, check in ipairs({{KEYS[1], 'stream'}, {KEYS[2], 'hash'}, {KEYS[3], 'set'}}) do
+for _, check in ipairs({{KEYS[1], 'stream'}, {KEYS[2], 'hash'}, {KEYS[3], 'set'},
+                        {KEYS[4], 'string'}}) do
   local err = check_type(check[1], check[2])
   if err then return err end
 end
@@ -144,12 +180,68 @@ if ARGV[2] ~= '' then
   removed = removed + drop_oldest(KEYS[1], KEYS[2], ARGV[1], count_expired(KEYS[1], cutoff))
 end
 if redis.call('XLEN', KEYS[1]) == 0 then
-  redis.call('DEL', KEYS[1])
-  redis.call('SREM', KEYS[3], ARGV[1])
+  forget(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])
 end
 return removed
 """
 )
+
+#: Read the events of several topics after a cursor, merged by seq, bounded by
+#: count and bytes, with the gap flag, in one atomic step.
+#: KEYS: trimmed, forgotten, then one stream per topic.
+#: ARGV: after, limit, max_bytes ('-1': no bound), then the topic names.
+#: Returns ``{gap, more, out}`` with ``gap``/``more`` 0 or 1 and ``out`` a flat
+#: list of (topic index from 1, entry id, fields) triples in seq order.  Each
+#: topic's stream is walked one entry at a time (a one-entry lookahead per
+#: topic), so the script holds the result plus one entry per topic.  Size is
+#: the byte length of ``data`` plus ``event``, as ``_base.event_size``.
+READ = """
+local after = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local max_bytes = tonumber(ARGV[3])
+local n = #KEYS - 2
+local forgotten = tonumber(redis.call('GET', KEYS[2]) or '0')
+local gap = 0
+local heads = {}
+local function next_entry(i, from)
+  local page = redis.call('XRANGE', KEYS[i + 2], string.format('%d-0', from), '+', 'COUNT', 1)
+  if #page == 0 then return false end
+  return {tonumber(string.match(page[1][1], '^(%d+)-')), page[1]}
+end
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[i + 2]) == 1 then
+    if tonumber(redis.call('HGET', KEYS[1], ARGV[3 + i]) or '0') > after then gap = 1 end
+    heads[i] = next_entry(i, after + 1)
+  else
+    if forgotten > after then gap = 1 end
+    heads[i] = false
+  end
+end
+local out = {}
+local count, size, more = 0, 0, 0
+while true do
+  local best = nil
+  for i = 1, n do
+    if heads[i] and (best == nil or heads[i][1] < heads[best][1]) then best = i end
+  end
+  if best == nil then break end
+  if count >= limit then more = 1 break end
+  local entry = heads[best][2]
+  local fields = entry[2]
+  local bytes = 0
+  for f = 1, #fields, 2 do
+    if fields[f] == 'data' or fields[f] == 'event' then bytes = bytes + #fields[f + 1] end
+  end
+  if max_bytes >= 0 and count > 0 and size + bytes > max_bytes then more = 1 break end
+  size = size + bytes
+  count = count + 1
+  out[#out + 1] = best
+  out[#out + 1] = entry[1]
+  out[#out + 1] = fields
+  heads[best] = next_entry(best, heads[best][1] + 1)
+end
+return {gap, more, out}
+"""
 
 #: Read (and, if needed, create or replace) the epoch together with the head.
 #: KEYS: seq, epoch.  ARGV: epoch candidate, epoch to replace ('' : none).

@@ -23,17 +23,26 @@ Design:
   delivered twice.  ``append`` may return before or after the feed delivers
   the event.  The feed rides out Redis outages and restarts on its own and
   calls ``on_gap`` only when it really lost track (see that module).
-* **Reads.**  :meth:`RedisBackend.read` runs, in one MULTI/EXEC transaction,
-  an ``XRANGE`` per topic from ``after + 1`` plus an ``HMGET`` of the trim
-  marks, then merges by ``seq``.  ``gap`` is true when a topic's trim mark
-  (the highest seq retention removed from it, kept in ``P:trimmed``) is above
-  ``after``.
+* **Reads.**  :meth:`RedisBackend.read` runs one Lua script
+  (:data:`._redis_scripts.READ`, atomic like a MULTI/EXEC) that walks each
+  topic's stream from ``after + 1`` one entry at a time, merges by ``seq`` and
+  stops at ``limit`` or at ``max_bytes`` (UTF-8 bytes of data + event type,
+  as :func:`._base.event_size`), so this process receives at most the result.
+  ``gap`` is true when a topic's trim mark (the highest seq retention removed
+  from it, kept in ``P:trimmed``) is above ``after``, or, for a topic with
+  no stream, when ``P:forgotten`` is.
 * **Retention.**  ``max_events`` is applied on every append (exact count);
   ``max_age`` by :meth:`RedisBackend.prune`, which trims the leading run of
   entries older than ``now - max_age`` (by the time recorded at publish, from
   the publishing node's ``clock``: keep node clocks in sync).  The log is
   trimmed to about ``log_max_len`` entries: a node cut off for longer than
-  that many publishes resynchronises with ``on_gap``.
+  that many publishes resynchronises with ``on_gap``.  A topic emptied by
+  retention is forgotten: no key or field of it remains (the gap convention
+  of :mod:`._base`, with ``P:forgotten`` as the store-wide mark).
+* **Idempotency.**  An append's one-time token lives 30 s; a publisher's
+  ``idempotency_key`` is used as that token (``P:key:{key}``) and lives 24 h
+  (:data:`._idempotency.IDEMPOTENCY_WINDOW`), one small string key each,
+  expired by Redis itself.
 * **Errors.**  Every redis-py error is translated here, once, into
   :class:`~ssehub.errors.BackendUnavailableError` (chained with ``from``).
   Connecting gives up after ``connect_timeout`` and a command after
@@ -44,7 +53,9 @@ Design:
   carries a one-time token, and a repeat of an append that did run returns
   the first run's ``seq`` without storing anything.  Only when a command
   *times out* (a hung Redis) is the outcome of an append unknown: it may
-  still be stored, once, when Redis wakes up.
+  still be stored, once, when Redis wakes up.  A timeout is raised as
+  :class:`~ssehub.errors.StoreTimeoutError` (a ``BackendUnavailableError``),
+  so callers can say so; retrying with the same idempotency key is safe.
 
 Redis Cluster is not supported (the scripts touch keys of several slots).
 """
@@ -65,12 +76,14 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ...errors import BackendUnavailableError
+from ...errors import BackendUnavailableError, StoreTimeoutError
 from .._types import ReadResult, Retention, StoredEvent
 from ._base import LiveListener
+from ._idempotency import IDEMPOTENCY_WINDOW, fingerprint, replay, validate_idempotency_key
 from ._redis_feed import LogFollower, new_epoch, parse_entry
-from ._redis_scripts import APPEND, PRUNE, RESYNC
+from ._redis_scripts import APPEND, PRUNE, READ, RESYNC
 
 __all__ = ["RedisBackend"]
 
@@ -78,6 +91,8 @@ _T = TypeVar("_T")
 
 #: How long an append's one-time token is kept (ms): far longer than one retry takes.
 _ONCE_TTL_MS = 30_000
+#: How long a publisher's idempotency key is kept (ms).
+_KEY_TTL_MS = int(IDEMPOTENCY_WINDOW * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +121,18 @@ class _Keys:
     def trimmed(self) -> str:
         return f"{self.prefix}:trimmed"
 
+    @property
+    def forgotten(self) -> str:
+        return f"{self.prefix}:forgotten"
+
     def topic(self, topic: str) -> str:
         return f"{self.prefix}:t:{topic}"
 
     def once(self, token: str) -> str:
         return f"{self.prefix}:once:{token}"
+
+    def idempotency(self, key: str) -> str:
+        return f"{self.prefix}:key:{key}"
 
 
 class RedisBackend:
@@ -173,6 +195,7 @@ class RedisBackend:
         self._feed_client = aioredis.Redis(connection_pool=self._feed_pool)
         self._append_script = self._client.register_script(APPEND)
         self._prune_script = self._client.register_script(PRUNE)
+        self._read_script = self._client.register_script(READ)
         self._resync_script = self._client.register_script(RESYNC)
         self._follower: LogFollower | None = None
         self._task: asyncio.Task[None] | None = None
@@ -233,13 +256,25 @@ class RedisBackend:
 
     # -- the Backend operations --------------------------------------------------------------
 
-    async def append(self, topic: str, data: str, event: str | None = None) -> StoredEvent:
+    async def append(
+        self,
+        topic: str,
+        data: str,
+        event: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> StoredEvent:
         """Store one event; Redis mints its ``seq``.  See the module docstring for errors."""
+        if idempotency_key is None:
+            once, ttl = self._keys.once(secrets.token_hex(12)), _ONCE_TTL_MS
+        else:
+            validate_idempotency_key(idempotency_key)
+            once, ttl = self._keys.idempotency(idempotency_key), _KEY_TTL_MS
         now = self._clock()
         max_events = self.retention.max_events
         keys = self._keys
-        token = secrets.token_hex(12)
-        seq, epoch = await self._run(
+        event_print = fingerprint(topic, data, event)
+        reply = await self._run(
             "append",
             lambda: self._append_script(
                 keys=[
@@ -249,7 +284,8 @@ class RedisBackend:
                     keys.log,
                     keys.trimmed,
                     keys.topics,
-                    keys.once(token),
+                    once,
+                    keys.forgotten,
                 ],
                 args=[
                     topic,
@@ -260,37 +296,42 @@ class RedisBackend:
                     -1 if max_events is None else max_events,
                     self._log_max_len,
                     new_epoch(),
-                    _ONCE_TTL_MS,
+                    ttl,
+                    event_print,
                 ],
             ),
         )
-        self._set_epoch(epoch)
-        return StoredEvent(seq=int(seq), topic=topic, data=data, event=event, time=now)
+        self._set_epoch(reply[1])
+        if len(reply) > 2:  # the token was seen: a retry, or a repeated idempotency key
+            seq, first_time, recorded = str(reply[2]).split(" ")
+            key = idempotency_key or "(one-time token)"
+            return replay(key, recorded, int(seq), float(first_time), topic, data, event)
+        return StoredEvent(seq=int(reply[0]), topic=topic, data=data, event=event, time=now)
 
-    async def read(self, topics: Sequence[str], after: int, limit: int) -> ReadResult:
-        """Events of ``topics`` with ``seq > after``, merged by ``seq``, at most ``limit``."""
+    async def read(
+        self, topics: Sequence[str], after: int, limit: int, max_bytes: int | None = None
+    ) -> ReadResult:
+        """Events of ``topics`` after ``after``, merged by ``seq``; see the module docstring."""
         names = list(dict.fromkeys(topics))
         if not names or limit <= 0:
             return ReadResult(events=[])
-        start = str(max(after, 0) + 1)
-
-        async def transaction() -> list[Any]:
-            async with self._client.pipeline(transaction=True) as pipe:
-                for name in names:
-                    pipe.xrange(self._keys.topic(name), min=start, max="+", count=limit + 1)
-                pipe.hmget(self._keys.trimmed, names)
-                replies: list[Any] = await pipe.execute()
-                return replies
-
-        replies = await self._run("read", transaction)
+        keys = self._keys
+        gap, more, out = await self._run(
+            "read",
+            lambda: self._read_script(
+                keys=[keys.trimmed, keys.forgotten, *(keys.topic(name) for name in names)],
+                args=[max(after, 0), limit, -1 if max_bytes is None else max_bytes, *names],
+            ),
+        )
         events = [
-            parse_entry(entry_id, fields, topic=name)
-            for name, entries in zip(names, replies, strict=False)
-            for entry_id, fields in entries
+            parse_entry(
+                out[i + 1],
+                dict(zip(out[i + 2][::2], out[i + 2][1::2], strict=True)),
+                topic=names[int(out[i]) - 1],
+            )
+            for i in range(0, len(out), 3)
         ]
-        events.sort(key=lambda stored: stored.seq)
-        gap = any(int(mark or 0) > after for mark in replies[-1])
-        return ReadResult(events=events[:limit], gap=gap, more=len(events) > limit)
+        return ReadResult(events=events, gap=bool(gap), more=bool(more))
 
     async def head(self) -> int:
         """The highest ``seq`` minted so far (0 for an empty store)."""
@@ -307,7 +348,7 @@ class RedisBackend:
             removed = 0
             async for name in self._client.sscan_iter(keys.topics, count=500):
                 removed += await self._prune_script(
-                    keys=[keys.topic(name), keys.trimmed, keys.topics],
+                    keys=[keys.topic(name), keys.trimmed, keys.topics, keys.forgotten],
                     args=[name, cutoff, -1 if max_events is None else max_events],
                 )
             return removed
@@ -349,9 +390,17 @@ class RedisBackend:
 
     @contextlib.contextmanager
     def _translate(self, operation: str) -> Iterator[None]:
-        """Turn redis-py's errors (and socket errors) into BackendUnavailableError."""
+        """Turn redis-py's errors (and socket errors) into BackendUnavailableError.
+
+        A timeout becomes :class:`~ssehub.errors.StoreTimeoutError`: the
+        command may have run (or may still run) on the server.
+        """
         try:
             yield
+        except (RedisTimeoutError, TimeoutError) as exc:
+            raise StoreTimeoutError(
+                f"redis at {self._where}: {operation} timed out (outcome unknown): {exc}"
+            ) from exc
         except (RedisError, OSError) as exc:
             raise BackendUnavailableError(
                 f"redis at {self._where}: {operation} failed: {exc}"
