@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,9 @@ from ssehub.errors import BackendUnavailableError
 from ssehub.hub._types import Retention
 from ssehub.hub.backends import open_backend
 from ssehub.hub.backends.redis import RedisBackend
-from tests.support.processes import RedisProcess, free_port, redis_server_path, start_redis
+from tests.support.clock import FakeClock
+from tests.support.polling import apoll_until
+from tests.support.processes import RedisProcess, free_port
 from tests.support.recorder import Recorder
 
 pytestmark = pytest.mark.redis
@@ -32,32 +34,7 @@ pytestmark = pytest.mark.redis
 NO_BOUNDS = Retention(max_events=None, max_age=None)
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Poll ``condition`` until it holds (a bounded wait, never a fixed sleep)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.01)
-
-
 Opener = Callable[..., Awaitable[tuple[RedisBackend, Recorder]]]
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
-    if redis_server_path() is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    with start_redis(tmp_path / "redis") as server:
-        yield server
 
 
 @pytest.fixture
@@ -173,7 +150,7 @@ async def test_while_redis_is_down_every_operation_fails_fast_and_nothing_is_sto
                 await node.head()
             with pytest.raises(BackendUnavailableError):
                 await node.prune(now=0.0)
-        await eventually(lambda: not node.feed_connected)
+        await apoll_until(lambda: not node.feed_connected, "the feed to notice", 15)
     finally:
         await node.aclose()
     assert first.seq == 1
@@ -231,7 +208,7 @@ async def test_count_retention_keeps_exactly_max_events_per_topic(
 async def test_prune_forgets_an_emptied_topic_but_old_cursors_still_get_a_gap(
     open_node: Opener, admin: aioredis.Redis
 ) -> None:
-    clock = Clock(1_000.0)
+    clock = FakeClock(1_000.0)
     node, _ = await open_node(retention=Retention(max_events=None, max_age=10.0), clock=clock)
     old = await node.append("short/lived", "x")
     clock.now = 1_005.0
@@ -247,7 +224,7 @@ async def test_prune_forgets_an_emptied_topic_but_old_cursors_still_get_a_gap(
 
 
 async def test_age_retention_only_removes_a_leading_run_of_old_events(open_node: Opener) -> None:
-    clock = Clock(1_000.0)
+    clock = FakeClock(1_000.0)
     node, _ = await open_node(retention=Retention(max_events=None, max_age=100.0), clock=clock)
     for now in (1_000.0, 1_010.0, 1_200.0, 1_020.0):  # a node with a late clock published 1_020
         clock.now = now
