@@ -5,17 +5,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from ssehub.hub._types import Retention
 from ssehub.hub.backends import Backend
-from ssehub.hub.backends.memory import MemoryBackend
-from ssehub.hub.backends.sqlite import SQLiteBackend
-from tests.support.processes import RedisProcess, redis_server_path, start_redis
+from tests.support.clock import FakeClock
+from tests.support.hubs import StoreKind
+from tests.support.hubs import make_backend as kit_make_backend
 from tests.support.recorder import Recorder
 
 BackendFactory = Callable[[Retention, Callable[[], float]], Backend]
@@ -24,42 +23,24 @@ BackendFactory = Callable[[Retention, Callable[[], float]], Backend]
 Opener = Callable[..., Awaitable[tuple[Backend, "Recorder"]]]
 
 
-class Clock:
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
-    if redis_server_path() is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    with start_redis(tmp_path_factory.mktemp("redis")) as server:
-        yield server
-
-
 @pytest.fixture(params=["memory", "sqlite", "redis"])
 def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> BackendFactory:
-    kind = request.param
+    kind: StoreKind = request.param
     counter = iter(range(1_000_000))
+    redis_url = None
+    if kind == "redis":
+        redis_url = request.getfixturevalue("shared_redis_server").url
 
     def factory(retention: Retention, clock: Callable[[], float]) -> Backend:
-        if kind == "memory":
-            return MemoryBackend(retention=retention, clock=clock)
-        if kind == "sqlite":
-            return SQLiteBackend(
-                tmp_path / f"hub-{next(counter)}.db", retention=retention, clock=clock
-            )
-        if importlib.util.find_spec("ssehub.hub.backends.redis") is None:
-            pytest.skip("the Redis backend is not written yet")
-        from ssehub.hub.backends.redis import RedisBackend
-
-        server: RedisProcess = request.getfixturevalue("redis_server")
-        prefix = f"contract{id(factory)}-{next(counter)}"
-        backend: Backend = RedisBackend(server.url, retention=retention, prefix=prefix, clock=clock)
-        return backend
+        n = next(counter)
+        return kit_make_backend(
+            kind,
+            retention=retention,
+            clock=clock,
+            path=tmp_path / f"hub-{n}.db",
+            redis_url=redis_url,
+            prefix=f"contract{id(factory)}-{n}",
+        )
 
     return factory
 
@@ -72,7 +53,7 @@ async def opened(make_backend: BackendFactory) -> AsyncIterator[Opener]:
         retention: Retention | None = None, clock: Callable[[], float] | None = None
     ) -> tuple[Backend, Recorder]:
         backend = make_backend(
-            retention or Retention(max_events=None, max_age=None), clock or Clock()
+            retention or Retention(max_events=None, max_age=None), clock or FakeClock()
         )
         recorder = Recorder()
         await backend.start(recorder)
@@ -171,7 +152,7 @@ async def test_count_retention_trims_oldest_and_reports_a_gap_to_old_cursors(
 
 
 async def test_age_retention_prunes_events_older_than_max_age(opened: Opener) -> None:
-    clock = Clock(1_000.0)
+    clock = FakeClock(1_000.0)
     backend, _ = await opened(Retention(max_events=None, max_age=100.0), clock)
     old = await backend.append("a", "old")
     clock.now = 1_080.0
@@ -185,7 +166,7 @@ async def test_age_retention_prunes_events_older_than_max_age(opened: Opener) ->
 
 
 async def test_seq_is_never_reused_after_retention_removed_the_newest(opened: Opener) -> None:
-    clock = Clock(1_000.0)
+    clock = FakeClock(1_000.0)
     backend, _ = await opened(Retention(max_events=None, max_age=10.0), clock)
     last = await backend.append("a", "x")
     await backend.prune(now=5_000.0)

@@ -12,29 +12,21 @@ from ssehub.errors import EncodeError, InvalidTopicError
 from ssehub.hub import RESET_EVENT, Hub, HubClosingError, HubConfig, Retention, Stream
 from ssehub.hub.backends.memory import MemoryBackend
 from ssehub.protocol import Event, EventStreamParser
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
+from tests.support.hubs import open_hub
 
 
 @pytest.fixture
 async def hub() -> AsyncIterator[Hub]:
-    hub = Hub(
+    async with open_hub(
         MemoryBackend(retention=Retention(max_events=50, max_age=None)),
         HubConfig(
             heartbeat_interval=15.0, max_queue_events=20, write_timeout=30.0, flush_interval=0
         ),
-        clock=Clock(),
-        rng=random.Random(7),
-    )
-    await hub.start(background=False)
-    yield hub
-    await hub.aclose()
+        clock=FakeClock(100.0),
+        seed=7,
+    ) as hub:
+        yield hub
 
 
 class Reader:
@@ -190,7 +182,7 @@ async def test_slow_subscriber_is_closed_and_others_get_everything(hub: Hub) -> 
 
 async def test_heartbeat_goes_only_to_streams_idle_for_the_interval(hub: Hub) -> None:
     clock = hub.clock
-    assert isinstance(clock, Clock)
+    assert isinstance(clock, FakeClock)
     quiet, busy = await hub.open(["quiet"]), await hub.open(["busy"])
     for stream in (quiet, busy):
         await anext(stream.chunks())
@@ -204,7 +196,7 @@ async def test_heartbeat_goes_only_to_streams_idle_for_the_interval(hub: Hub) ->
 
 async def test_write_blocked_past_the_deadline_closes_the_stream(hub: Hub) -> None:
     clock = hub.clock
-    assert isinstance(clock, Clock)
+    assert isinstance(clock, FakeClock)
     stream = await hub.open(["t"])
     aborted: list[bool] = []
     stream.subscription.set_abort(lambda: aborted.append(True))
