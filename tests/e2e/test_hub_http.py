@@ -186,3 +186,15 @@ def test_idle_streams_get_heartbeat_comments(hub: HubProcess) -> None:
     with open_stream(f"{hub.url}/topics/quiet") as reader:
         reader.read_until(b":\n\n")  # the fixture's hub beats every second
         assert reader.events == []
+
+
+def test_a_page_opened_from_disk_streams_the_root_with_cors_origin_null(tmp_path: Path) -> None:
+    """A ``file://`` page sends ``Origin: null``; the README's ``--cors-origin null`` lets it in."""
+    headers = {"Origin": "null", "Accept": "text/event-stream"}
+    plain = ["--store", "memory", "--no-ticker"]
+    with start_hub(plain, log_dir=tmp_path) as hub, open_stream(hub.url, headers=headers) as reader:
+        assert "access-control-allow-origin" not in reader.response.headers
+    args = [*plain, "--cors-origin", "null"]
+    with start_hub(args, log_dir=tmp_path) as hub, open_stream(hub.url, headers=headers) as reader:
+        assert reader.response.headers["access-control-allow-origin"] == "null"
+        assert reader.read_events(1)[0].event == "connected"
