@@ -9,7 +9,9 @@ ARGS ?=
 
 .PHONY: run test lint typecheck bench example install clean lock
 
+# Check the interpreter before anything is created: an unsupported Python leaves no .venv.
 $(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else "ssehub needs Python ≥ 3.11 (found %d.%d)" % (v[0], v[1]))'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock

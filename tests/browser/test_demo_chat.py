@@ -12,8 +12,8 @@ import pytest
 from playwright.sync_api import expect
 
 from ssehub.demos._responders import THINKING_STEPS, simulated_answer
-from tests.browser.test_demo_pages import FAST_ENV, WAIT, PageProblems
-from tests.server.test_demo_llm import FAKE_ANSWER, FAKE_TOKENS, FakeLLM
+from tests.support.browser import FAST_ENV, WAIT, PageProblems
+from tests.support.fake_llm import FAKE_ANSWER, FAKE_TOKENS, FakeLLM
 from tests.support.processes import HubProcess, start_hub
 
 pytestmark = pytest.mark.browser

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_demo_pages import FAST_ENV, WAIT, PageProblems
+from tests.support.browser import FAST_ENV, WAIT, PageProblems
 from tests.support.processes import start_hub
 
 pytestmark = pytest.mark.browser

@@ -1,7 +1,4 @@
-"""Every demo page in Chromium: it loads offline (nothing outside the hub is fetched) and cleanly.
-
-Also holds the helpers the other ``test_demo_*`` browser modules share.
-"""
+"""Every demo page in Chromium: it loads offline (nothing from outside the hub) and cleanly."""
 
 from __future__ import annotations
 
@@ -14,21 +11,10 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.support.browser import FAST_ENV, WAIT, PageProblems
 from tests.support.processes import HubProcess, start_hub
 
 pytestmark = pytest.mark.browser
-
-#: Demo knobs that make the pages lively in tests (seconds).
-FAST_ENV = {
-    "SSEHUB_CHAT_TOKEN_DELAY": "0.01",
-    "SSEHUB_CHAT_THINK_DELAY": "0.05",
-    "SSEHUB_TICKER_INTERVAL": "0.2",
-    "SSEHUB_STATS_INTERVAL": "0.25",
-    "SSEHUB_TAIL_INTERVAL": "0.1",
-}
-
-#: How long a page may take to show something (ms): bounded, generous for a busy machine.
-WAIT = 20_000
 
 #: Each page and the state its connection badge settles in.
 PAGES = {
@@ -39,30 +25,6 @@ PAGES = {
     "/logs": "open",
     "/dashboard": "open",
 }
-
-
-class PageProblems:
-    """Console errors, page errors and requests that left the hub's origin."""
-
-    def __init__(self, page: Any, origin: str) -> None:
-        self.errors: list[str] = []
-        self.foreign: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-
-        def route(route: Any) -> None:
-            url = route.request.url
-            if url.startswith(origin) or url.startswith("data:"):
-                route.continue_()
-            else:
-                self.foreign.append(url)
-                route.abort()
-
-        page.route("**/*", route)
-
-    def _console(self, message: Any) -> None:
-        if message.type == "error":
-            self.errors.append(f"console: {message.text}")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_demo_pages import FAST_ENV, PageProblems
+from tests.support.browser import FAST_ENV, PageProblems
 from tests.support.processes import free_port, start_hub
 
 pytestmark = pytest.mark.browser

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_demo_pages import WAIT, PageProblems
+from tests.support.browser import WAIT, PageProblems
 from tests.support.processes import start_hub
 
 pytestmark = pytest.mark.browser

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ssehub.demos._ticker import DEFAULT_SYMBOLS
-from tests.browser.test_demo_pages import FAST_ENV, WAIT, PageProblems
+from tests.support.browser import FAST_ENV, WAIT, PageProblems
 from tests.support.processes import start_hub
 
 pytestmark = pytest.mark.browser

@@ -1,7 +1,7 @@
 """Chromium's own EventSource and ssehub's parser must see the same events.
 
 A tiny threaded ``http.server`` on a loopback port serves every stream of
-``tests.protocol.streams.CORPUS``, writing it chunk by chunk (flushing after
+``tests.support.streams.CORPUS``, writing it chunk by chunk (flushing after
 each, with a short pause so the chunks tend to reach the browser apart) and
 then closing the connection.  The page opens each with ``new EventSource``,
 records ``{type, data, lastEventId}`` for every event type the corpus uses,
@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.protocol.streams import BOM, CORPUS, parse_chunks, reference_parse
+from tests.support.streams import BOM, CORPUS, parse_chunks, reference_parse
 
 pytestmark = pytest.mark.browser
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.cli._cli import assert_one_line_error, run_cli
+from tests.support.cli import assert_one_line_error, run_cli
 from tests.support.processes import HubProcess, free_port
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.cli._cli import CliProcess, assert_one_line_error, cli_env, run_cli
+from tests.support.cli import CliProcess, assert_one_line_error, cli_env, run_cli
 from tests.support.processes import HubProcess, free_port, start_hub
 
 

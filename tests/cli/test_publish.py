@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from tests.cli._cli import CliProcess, assert_one_line_error, run_cli
+from tests.support.cli import CliProcess, assert_one_line_error, run_cli
 from tests.support.processes import HubProcess, free_port, start_hub
 
 EVENT_ID = re.compile(r"[0-9a-z]+-\d+")

@@ -19,8 +19,7 @@ from ssehub.cli._serve import ROOTS, SETTINGS, serve
 from ssehub.demos import DemoSettings
 from ssehub.hub import HubConfig, Retention
 from ssehub.server import ServerSettings
-
-from ._cli import assert_one_line_error, run_cli
+from tests.support.cli import assert_one_line_error, run_cli
 
 #: Flags and variables that the README and the tests used before the model existed.
 KNOWN_FLAGS = {

@@ -20,8 +20,8 @@ from ssehub.errors import (
     ReconnectExhaustedError,
 )
 from ssehub.protocol import Event
-from tests.client.fault_server import STALL, Action, FaultServer, Received, event, head
-from tests.client.test_reconnect import NUMBERED, UpperRandom, resuming
+from tests.support.client import NUMBERED, UpperRandom, resuming
+from tests.support.fault_server import STALL, Action, FaultServer, Received, event, head
 
 
 @dataclass

@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 from ssehub.client import ConnectionState, EventSource, ReconnectPolicy
 from ssehub.protocol import Event
-from tests.client.fault_server import STALL, FaultServer, head
-from tests.client.test_reconnect import NUMBERED
+from tests.support.client import NUMBERED
+from tests.support.fault_server import STALL, FaultServer, head
 
 DEADLINE = 20.0  # seconds; a bound for a failing test, never a measurement
 

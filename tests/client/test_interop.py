@@ -9,14 +9,10 @@ the header arrives.
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.sse import EventSourceResponse as FastAPIEventSourceResponse
 from fastapi.sse import ServerSentEvent as FastAPIServerSentEvent
@@ -26,30 +22,8 @@ from starlette.routing import Route
 
 from ssehub.client import AsyncEventSource, EventSource
 from ssehub.protocol import Event
-from tests.client.test_reconnect import Recorder, take
-from tests.support.processes import free_port
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run ``app`` under uvicorn in a thread; yield its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped before it started"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+from tests.support.client import Recorder, take
+from tests.support.servers import serve_in_thread as serve
 
 
 def resume_point(request: Request) -> int:

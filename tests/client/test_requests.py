@@ -6,8 +6,8 @@ import json
 from collections.abc import Sequence
 
 from ssehub.client import EventSource
-from tests.client.fault_server import Action, FaultServer, Received, event, head
-from tests.client.test_reconnect import Recorder, take
+from tests.support.client import Recorder, take
+from tests.support.fault_server import Action, FaultServer, Received, event, head
 
 
 def one_event(n: int, request: Received) -> Sequence[Action]:

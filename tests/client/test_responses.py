@@ -8,8 +8,8 @@ import pytest
 
 from ssehub.client import ConnectionState, EventSource, ReconnectPolicy
 from ssehub.errors import BadStatusError, ConnectError, ContentTypeError, ReconnectExhaustedError
-from tests.client.fault_server import Action, FaultServer, Received, event, head
-from tests.client.test_reconnect import Recorder, take
+from tests.support.client import Recorder, take
+from tests.support.fault_server import Action, FaultServer, Received, event, head
 
 
 def test_500_then_200_retries_and_delivers() -> None:

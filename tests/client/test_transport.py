@@ -11,8 +11,8 @@ import ssehub.client
 from ssehub.client import EventSource, Request, StreamResponse
 from ssehub.errors import EventTooLargeError
 from ssehub.protocol import Event
-from tests.client.fault_server import Action, FaultServer, Received, event, head
-from tests.client.test_reconnect import Recorder, take
+from tests.support.client import Recorder, take
+from tests.support.fault_server import Action, FaultServer, Received, event, head
 
 
 class ReplayResponse:

@@ -1,4 +1,9 @@
-"""The hub over real HTTP: a real ``ssehub serve`` process on a loopback port."""
+"""The hub over real HTTP: a real ``ssehub serve`` process on a loopback port.
+
+Event streams, resume, limits on open streams and restarts.  The plain
+request/response routes (publish validation, JSON errors, health, metrics,
+CORS) are tested in process: ``tests/server/test_app_routes.py``.
+"""
 
 from __future__ import annotations
 
@@ -151,52 +156,6 @@ def test_data_with_line_breaks_arrives_as_data_never_as_a_forged_event(
     ]
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "kwargs", "status", "code"),
-    [
-        ("POST", "/topics/t", {"content": "x" * 2_000_000}, 413, "payload_too_large"),
-        (
-            "POST",
-            "/topics/t",
-            {"content": "{bad", "headers": {"content-type": "application/json"}},
-            400,
-            "invalid_json",
-        ),
-        ("POST", "/topics/t", {"json": ["not", "an", "object"]}, 400, "invalid_json"),
-        ("POST", "/topics/t", {"json": {"data": "x", "id": "7"}}, 400, "invalid_json"),
-        ("POST", "/topics/t", {"json": {"event": "x"}}, 400, "invalid_json"),
-        ("POST", "/topics/t", {"json": {"data": "x", "event": "a\nb"}}, 422, "invalid_event"),
-        ("POST", "/topics/t?event=a%0Db", {"content": "x"}, 422, "invalid_event"),
-        ("POST", f"/topics/t?event={RESET_EVENT}", {"content": "x"}, 422, "invalid_event"),
-        ("POST", "/topics/t", {"content": b"\xff\xfe"}, 400, "invalid_body"),
-        ("POST", "/topics/a//b", {"content": "x"}, 400, "invalid_topic"),
-        ("GET", "/topics/a%20b", {}, 400, "invalid_topic"),
-        ("GET", "/events", {}, 400, "missing_topic"),
-        (
-            "GET",
-            "/events?" + "&".join(f"topic=t{i}" for i in range(101)),
-            {},
-            400,
-            "too_many_topics",
-        ),
-        ("GET", "/nowhere", {}, 404, "not_found"),
-        ("DELETE", "/topics/t", {}, 405, "method_not_allowed"),
-        ("PUT", "/healthz", {}, 405, "method_not_allowed"),
-    ],
-)
-def test_bad_requests_get_a_json_error_and_change_nothing(
-    hub: HubProcess, method: str, path: str, kwargs: dict[str, object], status: int, code: str
-) -> None:
-    before = httpx.get(f"{hub.url}/healthz").json()["head"]
-    answer = httpx.request(method, hub.url + path, timeout=10, **kwargs)  # type: ignore[arg-type]
-    assert answer.status_code == status, answer.text
-    body = answer.json()
-    assert body["error"] == code
-    assert body["message"]
-    assert httpx.get(f"{hub.url}/healthz").json()["head"] == before
-    publish(hub, "t", "still serving")
-
-
 def test_streams_over_the_connection_limit_get_503_with_retry_after(tmp_path: Path) -> None:
     with start_hub(["--store", "memory", "--max-connections", "2"], log_dir=tmp_path) as hub:
         with open_stream(f"{hub.url}/topics/a") as one, open_stream(f"{hub.url}/topics/b") as two:
@@ -209,26 +168,6 @@ def test_streams_over_the_connection_limit_get_503_with_retry_after(tmp_path: Pa
         # Closed streams free their places.
         with open_stream(f"{hub.url}/topics/c") as three:
             three.read_until(b"retry")
-
-
-def test_cors_is_off_by_default_and_follows_the_allowlist(tmp_path: Path) -> None:
-    with start_hub(["--store", "memory"], log_dir=tmp_path) as hub:
-        answer = httpx.get(f"{hub.url}/healthz", headers={"Origin": "https://app.example"})
-        assert "access-control-allow-origin" not in answer.headers
-    with start_hub(
-        ["--store", "memory", "--cors-origin", "https://app.example"], log_dir=tmp_path
-    ) as hub:
-        allowed = httpx.options(
-            f"{hub.url}/topics/t",
-            headers={
-                "Origin": "https://app.example",
-                "Access-Control-Request-Method": "GET",
-                "Access-Control-Request-Headers": "last-event-id",
-            },
-        )
-        assert allowed.headers["access-control-allow-origin"] == "https://app.example"
-        other = httpx.get(f"{hub.url}/healthz", headers={"Origin": "https://evil.example"})
-        assert "access-control-allow-origin" not in other.headers
 
 
 def test_metrics_count_published_delivered_and_open_streams(hub: HubProcess) -> None:
@@ -247,3 +186,15 @@ def test_idle_streams_get_heartbeat_comments(hub: HubProcess) -> None:
     with open_stream(f"{hub.url}/topics/quiet") as reader:
         reader.read_until(b":\n\n")  # the fixture's hub beats every second
         assert reader.events == []
+
+
+def test_a_page_opened_from_disk_streams_the_root_with_cors_origin_null(tmp_path: Path) -> None:
+    """A ``file://`` page sends ``Origin: null``; the README's ``--cors-origin null`` lets it in."""
+    headers = {"Origin": "null", "Accept": "text/event-stream"}
+    plain = ["--store", "memory", "--no-ticker"]
+    with start_hub(plain, log_dir=tmp_path) as hub, open_stream(hub.url, headers=headers) as reader:
+        assert "access-control-allow-origin" not in reader.response.headers
+    args = [*plain, "--cors-origin", "null"]
+    with start_hub(args, log_dir=tmp_path) as hub, open_stream(hub.url, headers=headers) as reader:
+        assert reader.response.headers["access-control-allow-origin"] == "null"
+        assert reader.read_events(1)[0].event == "connected"

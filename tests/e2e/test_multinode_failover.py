@@ -13,7 +13,6 @@ every publish that was answered 201 reached the witness.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
@@ -24,12 +23,11 @@ import pytest
 
 from ssehub.hub import RESET_EVENT
 from ssehub.protocol import Event, EventStreamParser
+from tests.support.polling import poll_until
 from tests.support.processes import (
     HubProcess,
     RedisProcess,
-    redis_server_path,
     start_hub,
-    start_redis,
 )
 
 pytestmark = pytest.mark.redis
@@ -39,13 +37,9 @@ SUBSCRIPTIONS = (("t0",), ("t1",), ("t0", "t1"), ("t2", "t0"), ("t1", "t2", "t3"
 END = "end"
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Poll ``condition`` until it holds, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+def wait_for(condition: Callable[[], bool], what: str) -> None:
+    """:func:`poll_until` with this test's bound: three nodes under load on a shared machine."""
+    poll_until(condition, what, timeout=60.0)
 
 
 def seq_of(event_id: str) -> int:
@@ -137,14 +131,6 @@ class Publisher(threading.Thread):
                 assert answer.status_code == 201, answer.text
                 self.acked.append((str(answer.json()["id"]), data))
                 n += 1
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
-    if redis_server_path() is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    with start_redis(tmp_path / "redis") as server:
-        yield server
 
 
 @pytest.fixture

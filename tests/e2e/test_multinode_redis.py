@@ -24,21 +24,11 @@ from tests.support.processes import (
     HubProcess,
     RedisProcess,
     launch_redis,
-    redis_server_path,
     start_hub,
-    start_redis,
 )
 from tests.support.sse import open_stream
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
-    if redis_server_path() is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    with start_redis(tmp_path / "redis") as server:
-        yield server
 
 
 @pytest.fixture

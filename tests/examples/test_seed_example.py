@@ -13,13 +13,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests.support.polling import poll_until
 from tests.support.processes import free_port, wait_for_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "04_sse_protocol.py"
@@ -59,14 +59,6 @@ class Example:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=READ_TIMEOUT)
         conn.request("GET", "/")
         return conn.getresponse()
-
-
-def poll(condition: Callable[[], bool], what: str, timeout: float = READ_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def read_event(resp: http.client.HTTPResponse) -> bytes:
@@ -125,7 +117,7 @@ def test_prints_the_seed_startup_messages_and_each_event(
     example = run_example("--interval", "0")
     example.connect().read()
     url = f"http://localhost:{example.port}"
-    poll(lambda: "事件 6:" in example.stdout(), "the sixth event's console block")
+    poll_until(lambda: "事件 6:" in example.stdout(), "the sixth event's console block")
     out = example.stdout()
     assert out.startswith(
         f"SSE 协议演示服务启动在 {url}\n"
@@ -185,7 +177,7 @@ def test_client_leaving_early_leaves_no_traceback_and_server_keeps_serving(
     resp = example.connect()
     assert read_event(resp) == SEED_EVENTS[0].encode()
     resp.close()
-    poll(lambda: "客户端已断开" in example.stdout(), "the server to notice the disconnect")
+    poll_until(lambda: "客户端已断开" in example.stdout(), "the server to notice the disconnect")
     assert example.connect().read() == SEED_BODY
     assert example.proc.poll() is None
     assert "Traceback" not in example.stderr()

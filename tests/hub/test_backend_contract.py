@@ -5,9 +5,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,9 @@ from ssehub.hub._types import Retention, StoredEvent
 from ssehub.hub.backends import Backend
 from ssehub.hub.backends._base import event_size
 from ssehub.hub.backends._idempotency import IDEMPOTENCY_WINDOW
-from ssehub.hub.backends.memory import MemoryBackend
-from ssehub.hub.backends.sqlite import SQLiteBackend
-from tests.support.processes import RedisProcess, redis_server_path, start_redis
+from tests.support.clock import FakeClock
+from tests.support.hubs import StoreKind
+from tests.support.hubs import make_backend as kit_make_backend
 from tests.support.recorder import Recorder
 
 BackendFactory = Callable[[Retention, Callable[[], float]], Backend]
@@ -30,43 +29,24 @@ _REDIS_PREFIXES = itertools.count()
 Opener = Callable[..., Awaitable[tuple[Backend, "Recorder"]]]
 
 
-class Clock:
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
-    if redis_server_path() is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    with start_redis(tmp_path_factory.mktemp("redis")) as server:
-        yield server
-
-
 @pytest.fixture(params=["memory", "sqlite", "redis"])
 def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> BackendFactory:
-    kind = request.param
+    kind: StoreKind = request.param
     counter = iter(range(1_000_000))
+    redis_url = None
+    if kind == "redis":
+        redis_url = request.getfixturevalue("shared_redis_server").url
 
     def factory(retention: Retention, clock: Callable[[], float]) -> Backend:
-        if kind == "memory":
-            return MemoryBackend(retention=retention, clock=clock)
-        if kind == "sqlite":
-            return SQLiteBackend(
-                tmp_path / f"hub-{next(counter)}.db", retention=retention, clock=clock
-            )
-        if importlib.util.find_spec("ssehub.hub.backends.redis") is None:
-            pytest.skip("the Redis backend is not written yet")
-        from ssehub.hub.backends.redis import RedisBackend
-
-        server: RedisProcess = request.getfixturevalue("redis_server")
-        # Unique per store: the Redis server outlives the test (id() values get reused).
-        prefix = f"contract-{next(_REDIS_PREFIXES)}"
-        backend: Backend = RedisBackend(server.url, retention=retention, prefix=prefix, clock=clock)
-        return backend
+        n = next(counter)
+        return kit_make_backend(
+            kind,
+            retention=retention,
+            clock=clock,
+            path=tmp_path / f"hub-{n}.db",
+            redis_url=redis_url,
+            prefix=f"contract-{next(_REDIS_PREFIXES)}",
+        )
 
     return factory
 
@@ -79,7 +59,7 @@ async def opened(make_backend: BackendFactory) -> AsyncIterator[Opener]:
         retention: Retention | None = None, clock: Callable[[], float] | None = None
     ) -> tuple[Backend, Recorder]:
         backend = make_backend(
-            retention or Retention(max_events=None, max_age=None), clock or Clock()
+            retention or Retention(max_events=None, max_age=None), clock or FakeClock()
         )
         recorder = Recorder()
         await backend.start(recorder)
@@ -178,7 +158,7 @@ async def test_count_retention_trims_oldest_and_reports_a_gap_to_old_cursors(
 
 
 async def test_age_retention_prunes_events_older_than_max_age(opened: Opener) -> None:
-    clock = Clock(1_000.0)
+    clock = FakeClock(1_000.0)
     backend, _ = await opened(Retention(max_events=None, max_age=100.0), clock)
     old = await backend.append("a", "old")
     clock.now = 1_080.0
@@ -192,7 +172,7 @@ async def test_age_retention_prunes_events_older_than_max_age(opened: Opener) ->
 
 
 async def test_seq_is_never_reused_after_retention_removed_the_newest(opened: Opener) -> None:
-    clock = Clock(1_000.0)
+    clock = FakeClock(1_000.0)
     backend, _ = await opened(Retention(max_events=None, max_age=10.0), clock)
     last = await backend.append("a", "x")
     await backend.prune(now=5_000.0)
@@ -276,7 +256,7 @@ async def test_limit_still_bounds_a_byte_bounded_read(opened: Opener) -> None:
 async def test_a_forgotten_topic_still_reports_a_gap_to_cursors_before_its_removed_events(
     opened: Opener,
 ) -> None:
-    clock = Clock(1_000.0)
+    clock = FakeClock(1_000.0)
     backend, _ = await opened(Retention(max_events=None, max_age=10.0), clock)
     before = await backend.append("kept", "old but kept alive by a young event")
     gone = [await backend.append("gone", str(i)) for i in range(3)]
@@ -295,7 +275,7 @@ async def test_a_forgotten_topic_still_reports_a_gap_to_cursors_before_its_remov
 async def test_a_topic_recreated_after_being_forgotten_keeps_the_gap_of_its_first_life(
     opened: Opener,
 ) -> None:
-    clock = Clock(1_000.0)
+    clock = FakeClock(1_000.0)
     backend, _ = await opened(Retention(max_events=None, max_age=10.0), clock)
     first_life = [await backend.append("t", str(i)) for i in range(3)]
     clock.now = 1_100.0
@@ -312,7 +292,7 @@ async def test_a_topic_recreated_after_being_forgotten_keeps_the_gap_of_its_firs
 async def test_a_never_seen_topic_is_judged_by_the_forgotten_mark_conservatively(
     opened: Opener,
 ) -> None:
-    clock = Clock(1_000.0)
+    clock = FakeClock(1_000.0)
     backend, _ = await opened(Retention(max_events=None, max_age=10.0), clock)
     assert not (await backend.read(["new"], after=0, limit=10)).gap
     gone = await backend.append("gone", "x")
@@ -325,7 +305,7 @@ async def test_a_never_seen_topic_is_judged_by_the_forgotten_mark_conservatively
 
 
 async def test_the_forgotten_mark_only_grows(opened: Opener) -> None:
-    clock = Clock(1_000.0)
+    clock = FakeClock(1_000.0)
     backend, _ = await opened(Retention(max_events=None, max_age=10.0), clock)
     high = [await backend.append("high", str(i)) for i in range(3)]
     clock.now = 1_100.0
@@ -344,7 +324,7 @@ async def test_the_forgotten_mark_only_grows(opened: Opener) -> None:
 async def test_a_repeated_idempotency_key_stores_one_event_and_returns_the_first(
     opened: Opener,
 ) -> None:
-    clock = Clock(1_000.0)
+    clock = FakeClock(1_000.0)
     backend, recorder = await opened(clock=clock)
     first = await backend.append("t", "hello", "greeting", idempotency_key="order-42")
     assert not first.replayed
@@ -390,7 +370,7 @@ async def test_an_idempotency_key_is_free_again_after_the_window(
 ) -> None:
     if "redis" in request.node.callspec.id:
         pytest.skip("Redis expires keys by its own clock (TTL); see test_redis_backend.py")
-    clock = Clock(1_000.0)
+    clock = FakeClock(1_000.0)
     backend, _ = await opened(clock=clock)
     first = await backend.append("t", "x", idempotency_key="k")
     clock.now = 1_000.0 + IDEMPOTENCY_WINDOW - 1

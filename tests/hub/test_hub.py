@@ -12,29 +12,21 @@ from ssehub.errors import InvalidEventError, InvalidTopicError, OversizedEventEr
 from ssehub.hub import RESET_EVENT, Hub, HubClosingError, HubConfig, Retention, Stream
 from ssehub.hub.backends.memory import MemoryBackend
 from ssehub.protocol import Event, EventStreamParser
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
+from tests.support.hubs import open_hub
 
 
 @pytest.fixture
 async def hub() -> AsyncIterator[Hub]:
-    hub = Hub(
+    async with open_hub(
         MemoryBackend(retention=Retention(max_events=50, max_age=None)),
         HubConfig(
             heartbeat_interval=15.0, max_queue_events=20, write_timeout=30.0, flush_interval=0
         ),
-        clock=Clock(),
-        rng=random.Random(7),
-    )
-    await hub.start(background=False)
-    yield hub
-    await hub.aclose()
+        clock=FakeClock(100.0),
+        seed=7,
+    ) as hub:
+        yield hub
 
 
 class Reader:
@@ -192,7 +184,7 @@ async def test_slow_subscriber_is_closed_and_others_get_everything(hub: Hub) -> 
 
 async def test_heartbeat_goes_only_to_streams_idle_for_the_interval(hub: Hub) -> None:
     clock = hub.clock
-    assert isinstance(clock, Clock)
+    assert isinstance(clock, FakeClock)
     quiet, busy = Reader(await hub.open(["quiet"])), Reader(await hub.open(["busy"]))
     for reader in (quiet, busy):
         await reader.read_until_idle()
@@ -239,7 +231,7 @@ async def settle() -> None:
 
 async def test_write_blocked_past_the_deadline_aborts_the_connection(hub: Hub) -> None:
     clock = hub.clock
-    assert isinstance(clock, Clock)
+    assert isinstance(clock, FakeClock)
     stream = await hub.open(["t"])
     writer = StuckWriter(accept=1)
     runner = asyncio.ensure_future(stream.run(writer.write, writer.abort))
@@ -258,7 +250,7 @@ async def test_write_blocked_past_the_deadline_aborts_the_connection(hub: Hub) -
 
 async def test_without_an_abort_hook_the_stream_cancels_its_own_blocked_write(hub: Hub) -> None:
     clock = hub.clock
-    assert isinstance(clock, Clock)
+    assert isinstance(clock, FakeClock)
     stream = await hub.open(["t"])
     writer = StuckWriter(accept=1)
     runner = asyncio.ensure_future(stream.run(writer.write))
@@ -284,7 +276,7 @@ async def test_a_slow_close_during_a_blocked_write_aborts_at_once(hub: Hub) -> N
 
 async def test_drain_aborts_a_stream_that_does_not_take_its_final_retry(hub: Hub) -> None:
     clock = hub.clock
-    assert isinstance(clock, Clock)
+    assert isinstance(clock, FakeClock)
     stream = await hub.open(["t"])
     writer = StuckWriter(accept=1)
     runner = asyncio.ensure_future(stream.run(writer.write, writer.abort))

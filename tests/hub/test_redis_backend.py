@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,9 @@ from ssehub.errors import BackendUnavailableError, StoreTimeoutError
 from ssehub.hub._types import Retention
 from ssehub.hub.backends import open_backend
 from ssehub.hub.backends.redis import RedisBackend
-from tests.support.processes import RedisProcess, free_port, redis_server_path, start_redis
+from tests.support.clock import FakeClock
+from tests.support.polling import apoll_until
+from tests.support.processes import RedisProcess, free_port
 from tests.support.recorder import Recorder
 
 pytestmark = pytest.mark.redis
@@ -32,43 +34,7 @@ pytestmark = pytest.mark.redis
 NO_BOUNDS = Retention(max_events=None, max_age=None)
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Poll ``condition`` until it holds (a bounded wait, never a fixed sleep)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.01)
-
-
-async def eventually_async(
-    value: Callable[[], Awaitable[int]], want: int, timeout: float = 15.0
-) -> None:
-    """Poll ``value()`` until it equals ``want`` (a bounded wait, never a fixed sleep)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            if await value() == want:
-                return
-            await asyncio.sleep(0.01)
-
-
 Opener = Callable[..., Awaitable[tuple[RedisBackend, Recorder]]]
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
-    if redis_server_path() is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    with start_redis(tmp_path / "redis") as server:
-        yield server
 
 
 @pytest.fixture
@@ -184,7 +150,7 @@ async def test_while_redis_is_down_every_operation_fails_fast_and_nothing_is_sto
                 await node.head()
             with pytest.raises(BackendUnavailableError):
                 await node.prune(now=0.0)
-        await eventually(lambda: not node.feed_connected)
+        await apoll_until(lambda: not node.feed_connected, "the feed to notice", 15)
     finally:
         await node.aclose()
     assert first.seq == 1
@@ -208,7 +174,7 @@ async def test_a_hung_redis_times_out_an_append_as_outcome_unknown_and_a_keyed_r
         finally:
             os.kill(redis_server.proc.pid, signal.SIGCONT)
         # The frozen Redis still had the command in its socket: it runs it on waking.
-        await eventually_async(lambda: admin.xlen("hub:t:t"), 2)
+        await apoll_until(lambda: _equals(admin.xlen("hub:t:t"), 2), "the queued append to run")
         retry = await node.append("t", "to a frozen redis", idempotency_key="pub-1")
         assert retry.replayed
         entries: Any = await admin.xrange("hub:t:t")
@@ -237,7 +203,7 @@ async def test_an_idempotency_key_lives_24_hours_and_emptied_topics_leave_no_key
     open_node: Opener, admin: aioredis.Redis
 ) -> None:
     """Issue 9, finding 7: no stream, set member or trim mark outlives a topic's events."""
-    clock = Clock(1_000.0)
+    clock = FakeClock(1_000.0)
     node, _ = await open_node(retention=Retention(max_events=2, max_age=10.0), clock=clock)
     for i in range(200):
         await node.append(f"topic/{i % 50}", "x")
@@ -288,7 +254,7 @@ async def test_count_retention_keeps_exactly_max_events_per_topic(
 async def test_prune_forgets_an_emptied_topic_but_old_cursors_still_get_a_gap(
     open_node: Opener, admin: aioredis.Redis
 ) -> None:
-    clock = Clock(1_000.0)
+    clock = FakeClock(1_000.0)
     node, _ = await open_node(retention=Retention(max_events=None, max_age=10.0), clock=clock)
     old = await node.append("short/lived", "x")
     clock.now = 1_005.0
@@ -305,7 +271,7 @@ async def test_prune_forgets_an_emptied_topic_but_old_cursors_still_get_a_gap(
 
 
 async def test_age_retention_only_removes_a_leading_run_of_old_events(open_node: Opener) -> None:
-    clock = Clock(1_000.0)
+    clock = FakeClock(1_000.0)
     node, _ = await open_node(retention=Retention(max_events=None, max_age=100.0), clock=clock)
     for now in (1_000.0, 1_010.0, 1_200.0, 1_020.0):  # a node with a late clock published 1_020
         clock.now = now
@@ -321,3 +287,7 @@ async def test_aclose_is_idempotent_and_stops_the_live_feed(open_node: Opener) -
     await node.aclose()
     await node.aclose()
     assert not node.feed_connected
+
+
+async def _equals(value: Awaitable[int], want: int) -> bool:
+    return await value == want

@@ -22,8 +22,8 @@ import redis.asyncio as aioredis
 from ssehub.errors import BackendUnavailableError
 from ssehub.hub._types import Retention, StoredEvent
 from ssehub.hub.backends.redis import RedisBackend
-from tests.support.processes import RedisProcess, launch_redis, redis_server_path, start_redis
 from tests.support.recorder import Recorder
+from tests.support.redis_server import RedisProcess, launch_redis, redis_or_skip
 
 pytestmark = pytest.mark.redis
 
@@ -139,9 +139,7 @@ class Redis:
 
 @pytest.fixture
 def redis(tmp_path: Path) -> Iterator[Redis]:
-    if redis_server_path() is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    with start_redis(tmp_path / "redis") as server:
+    with redis_or_skip(tmp_path / "redis") as server:
         handle = Redis(server)
         try:
             yield handle

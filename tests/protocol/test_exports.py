@@ -29,9 +29,9 @@ def test_public_names_are_exactly_these() -> None:
         assert getattr(ssehub.protocol, name) is not None
 
 
-def test_public_classes_name_the_public_module() -> None:
-    for name in ("Event", "EventStreamParser", "ReconnectPolicy", "ServerSentEvent"):
-        assert getattr(ssehub.protocol, name).__module__.startswith("ssehub.protocol.")
+def test_public_names_report_the_public_module_never_a_private_one() -> None:
+    for name in PUBLIC - {"DEFAULT_MAX_EVENT_SIZE", "DEFAULT_RECONNECT_DELAY"}:
+        assert getattr(ssehub.protocol, name).__module__ == "ssehub.protocol", name
 
 
 def test_protocol_imports_only_the_standard_library_and_errors() -> None:

@@ -17,8 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ssehub.protocol import EventStreamParser
-
-from .streams import BOM, CORPUS, Outcome, parse_chunks, reference_parse
+from tests.support.streams import BOM, CORPUS, Outcome, parse_chunks, reference_parse
 
 
 def split_at(stream: bytes, points: list[int]) -> list[bytes]:

@@ -12,8 +12,7 @@ from __future__ import annotations
 import pytest
 
 from ssehub.protocol import Event, EventStreamParser
-
-from .streams import BOM, EMOJI, EURO, parse_chunks
+from tests.support.streams import BOM, EMOJI, EURO, parse_chunks
 
 M = "message"
 

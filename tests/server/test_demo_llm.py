@@ -1,28 +1,16 @@
 """The chat demo's OpenAI-compatible path, against a small local upstream over real HTTP.
 
-:class:`FakeLLM` speaks the OpenAI streaming chat-completions format
-(``data: {"choices":[{"delta":{"content":…}}]}`` … ``data: [DONE]``) on a real
-loopback port (uvicorn in a thread).  The last user message picks a behaviour:
-``[fail]`` breaks the connection mid-answer, ``[401]`` refuses, ``[hang]``
-sends one token and then nothing, ``[error]`` sends an error object mid-stream,
-``[nodone]`` ends cleanly but without ``[DONE]``.  The browser tests use it too.
+The upstream is :class:`tests.support.fake_llm.FakeLLM`; the question picks its behaviour.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from ssehub.demos._answers import AnswerBook
 from ssehub.demos._responders import (
@@ -32,87 +20,8 @@ from ssehub.demos._responders import (
     ResponderError,
 )
 from ssehub.hub import Hub, open_backend
-from tests.support.processes import free_port
-
-#: What the fake model answers, one delta per item.
-FAKE_TOKENS = ("你好", "！", "这是", "来自", "假", "模型", "的", "回答", "。")
-FAKE_ANSWER = "".join(FAKE_TOKENS)
-
-
-def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-    body = {
-        "id": "chatcmpl-fake",
-        "object": "chat.completion.chunk",
-        "model": "fake-1",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    }
-    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n".encode()
-
-
-class _Broken(Exception):
-    """Raised inside the fake's body generator: uvicorn drops the connection."""
-
-
-class FakeLLM:
-    """An OpenAI-compatible streaming endpoint on a free loopback port, in a thread."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
-        app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="critical",
-            lifespan="off",
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fake-llm", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1/chat/completions"
-
-    def __enter__(self) -> FakeLLM:
-        self._thread.start()
-        deadline = time.monotonic() + 15
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake LLM server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=15)
-
-    async def _chat(self, request: Request) -> Response:
-        payload = await request.json()
-        self.requests.append((dict(request.headers), payload))
-        question = payload["messages"][-1]["content"]
-        if "[401]" in question:
-            return JSONResponse(
-                {"error": {"message": "Incorrect API key provided", "type": "invalid_request"}},
-                status_code=401,
-            )
-        return StreamingResponse(self._stream(question), media_type="text/event-stream")
-
-    async def _stream(self, question: str) -> AsyncIterator[bytes]:
-        yield _chunk({"role": "assistant"})
-        for index, token in enumerate(FAKE_TOKENS):
-            if index == 3 and "[fail]" in question:
-                raise _Broken("connection dropped on purpose")
-            if index == 3 and "[error]" in question:
-                yield b'data: {"error": {"message": "model overloaded"}}\n\n'
-                return
-            if index == 1 and "[hang]" in question:
-                await asyncio.sleep(3600)
-            yield _chunk({"content": token})
-        yield _chunk({}, finish="stop")
-        if "[nodone]" not in question:
-            yield b"data: [DONE]\n\n"
+from tests.support.fake_llm import FAKE_ANSWER, FAKE_TOKENS, FakeLLM
+from tests.support.ports import free_port
 
 
 @pytest.fixture(scope="module")

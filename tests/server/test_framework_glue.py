@@ -5,45 +5,21 @@ The app (tests/server/apps/user_app.py) runs under a real uvicorn on a real port
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.processes import free_port, wait_for_port
+from tests.support.polling import poll_until
+from tests.support.servers import serve_in_process
 from tests.support.sse import open_stream
 
 
 @pytest.fixture(scope="module")
 def user_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
     log = tmp_path_factory.mktemp("user-app") / "uvicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "tests.server.apps.user_app:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=Path(__file__).resolve().parents[2],
-        )
-    try:
-        wait_for_port(port, proc=proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+    with serve_in_process("tests.server.apps.user_app:app", log_path=log) as url:
+        yield url
 
 
 def test_the_mounted_hub_publishes_and_streams_under_its_prefix(user_app: str) -> None:
@@ -78,7 +54,7 @@ def test_response_class_brings_headers_heartbeats_and_resume(user_app: str) -> N
 def test_response_class_closes_the_generator_when_the_client_leaves(user_app: str) -> None:
     with open_stream(f"{user_app}/count", headers={"Last-Event-ID": "99"}) as reader:
         reader.read_events(1)
-    deadline = time.monotonic() + 20
-    while "count from 100" not in httpx.get(f"{user_app}/finished").json():
-        assert time.monotonic() < deadline, "the generator's finally never ran"
-        time.sleep(0.02)
+    poll_until(
+        lambda: "count from 100" in httpx.get(f"{user_app}/finished").json(),
+        "the generator's finally to run",
+    )

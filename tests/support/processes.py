@@ -1,19 +1,18 @@
-"""Start real servers (the hub, redis-server) as subprocesses on free ports.
+"""Start ``ssehub serve`` as a subprocess on a free port, and wait until it is healthy.
 
-Every helper here waits for readiness by polling the server itself (a TCP
-connect or ``/healthz``), with a bounded deadline, never by sleeping a fixed
-time.  Processes are always terminated, then killed, on exit.
+Readiness is polled from the server itself (``/healthz``) with a bounded
+deadline, never by sleeping a fixed time.  Processes are always terminated,
+then killed, on exit.  (``free_port``/``wait_for_port`` live in
+:mod:`tests.support.ports`, ``redis-server`` in :mod:`tests.support.redis_server`;
+both are re-exported here for older imports.)
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,31 +20,25 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["HubProcess", "free_port", "start_hub", "start_redis", "wait_for_port"]
+from tests.support.polling import poll_until
+from tests.support.ports import free_port, wait_for_port
+from tests.support.redis_server import (
+    RedisProcess,
+    launch_redis,
+    redis_server_path,
+    start_redis,
+)
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for_port(
-    port: int, *, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None
-) -> None:
-    """Block until something accepts TCP connections on ``port``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"nothing listened on port {port} within {timeout} s")
+__all__ = [
+    "HubProcess",
+    "RedisProcess",
+    "free_port",
+    "launch_redis",
+    "redis_server_path",
+    "start_hub",
+    "start_redis",
+    "wait_for_port",
+]
 
 
 @dataclass
@@ -76,6 +69,16 @@ class HubProcess:
         return self.proc.returncode
 
 
+def _healthy(hub: HubProcess) -> bool:
+    """``/healthz`` answers 200; an exited process fails the wait at once, with its log."""
+    if hub.proc.poll() is not None:
+        raise AssertionError(f"ssehub serve exited with {hub.proc.returncode}:\n{hub.log()}")
+    try:
+        return httpx.get(f"{hub.url}/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 @contextmanager
 def start_hub(
     args: Sequence[str] = ("--store", "memory"),
@@ -104,86 +107,7 @@ def start_hub(
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env)
     hub = HubProcess(proc=proc, port=port, args=list(args), log_path=log_path)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"ssehub serve exited with {proc.returncode}:\n{hub.log()}")
-            try:
-                if httpx.get(f"{hub.url}/healthz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"ssehub serve not healthy within {timeout} s:\n{hub.log()}")
-            time.sleep(0.05)
+        poll_until(lambda: _healthy(hub), "ssehub serve to be healthy", timeout, interval=0.05)
         yield hub
     finally:
         hub.terminate(timeout=10)
-
-
-def redis_server_path() -> str | None:
-    """The ``redis-server`` program, or ``None`` when it is not installed."""
-    return shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
-    )
-
-
-@dataclass
-class RedisProcess:
-    proc: subprocess.Popen[bytes]
-    port: int
-    dir: Path
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-
-def launch_redis(port: int, workdir: Path) -> RedisProcess:
-    """Start ``redis-server`` on ``port`` (no persistence) and wait until it listens."""
-    exe = redis_server_path()
-    if exe is None:
-        raise RuntimeError("redis-server is not installed")
-    workdir.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--daemonize",
-            "no",
-            "--loglevel",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port, proc=proc)
-    return RedisProcess(proc=proc, port=port, dir=workdir)
-
-
-@contextmanager
-def start_redis(workdir: Path, port: int | None = None) -> Iterator[RedisProcess]:
-    """Run a private ``redis-server`` on a free port until the block ends."""
-    server = launch_redis(port or free_port(), workdir)
-    try:
-        yield server
-    finally:
-        server.stop()

@@ -23,3 +23,11 @@ __all__ = [
     "encode",
     "encode_comment",
 ]
+
+# The public names report the public module (trio's and httpx's practice): reprs,
+# tracebacks and pickles say ``ssehub.protocol.Event``, never a private path.
+for _name in __all__:
+    _obj = globals()[_name]
+    if hasattr(_obj, "__module__") and not isinstance(_obj, int):
+        _obj.__module__ = __name__
+del _name, _obj

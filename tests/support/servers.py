@@ -1,0 +1,91 @@
+"""Run an ASGI app under a real uvicorn on a free loopback port.
+
+``serve_in_thread`` runs an app object in this process (httpx's
+``serve_in_thread`` idea); ``serve_in_process`` runs ``module:attr`` with
+``python -m uvicorn`` in a subprocess, for apps that install signal handlers or
+must be killed.  Both wait until uvicorn accepts connections (bounded) and
+stop it when the block ends.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from tests.support.polling import poll_until
+from tests.support.ports import free_port, wait_for_port
+
+__all__ = ["serve_in_process", "serve_in_thread"]
+
+#: The repository root: ``tests.*`` modules import from here.
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def serve_in_thread(app: Any, *, graceful_timeout: float = 2) -> Iterator[str]:
+    """Run ``app`` under uvicorn in a thread; yield its base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=graceful_timeout,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+
+    def started() -> bool:
+        assert thread.is_alive(), "uvicorn stopped before it started"
+        return bool(server.started)
+
+    poll_until(started, "uvicorn to start", interval=0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+@contextmanager
+def serve_in_process(
+    app: str,
+    *,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path = ROOT,
+) -> Iterator[str]:
+    """Run ``python -m uvicorn APP`` on a free port; yield its base URL.
+
+    The output goes to ``log_path``; the process is terminated (then killed)
+    when the block ends.
+    """
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
+    try:
+        wait_for_port(port, proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
