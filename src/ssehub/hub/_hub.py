@@ -582,16 +582,20 @@ class Hub:
     async def _replay(self, sub: Subscription, after: int, head: int) -> AsyncIterator[bytes]:
         """History after ``after`` in bounded steps, then switch ``sub`` to live events.
 
-        A step holds at most ``replay_batch`` events and about ``max_queue_bytes``
-        bytes, and only its encoded chunk is kept while the client takes it.
+        A step holds at most ``replay_batch`` events and about half of
+        ``max_queue_bytes`` bytes (one event more when a single event is larger),
+        and only its encoded chunk is kept while the client takes it.
         If retention removed anything after the cursor (at the start or while a
         slow client replayed), the client gets the reset event and goes live.
         """
         config = self.config
+        # Half the queue bound per step: one step may sit in the transport's buffer
+        # while the next waits to be written, so about max_queue_bytes are in flight.
+        step_bytes = max(1, config.max_queue_bytes // 2)
         while not sub.closed:
             try:
                 result = await self.backend.read(
-                    sub.topics, after, config.replay_batch, max_bytes=config.max_queue_bytes
+                    sub.topics, after, config.replay_batch, max_bytes=step_bytes
                 )
             except HubError as exc:
                 logger.warning("replay for a subscriber of %s failed: %s", sub.topics, exc)
