@@ -23,6 +23,7 @@ adapter that called them, and chained with ``from``.
         ├── ReadTimeoutError        no bytes (not even a heartbeat) within read_timeout
         ├── BadStatusError          a status the client won't retry (or retries ran out)
         ├── ContentTypeError        the response is not text/event-stream
+        ├── RedirectError           a redirect loop, or more redirects than allowed
         └── ReconnectExhaustedError max attempts or max total time spent
 """
 
@@ -42,6 +43,7 @@ __all__ = [
     "LocalProtocolError",
     "ReadTimeoutError",
     "ReconnectExhaustedError",
+    "RedirectError",
     "RemoteProtocolError",
     "SSEHubError",
 ]
@@ -122,6 +124,10 @@ class ContentTypeError(ClientError):
     def __init__(self, content_type: str) -> None:
         super().__init__(f"expected Content-Type text/event-stream, got {content_type!r}")
         self.content_type = content_type
+
+
+class RedirectError(ClientError):
+    """The server's redirects loop, or there are more of them than allowed; never retried."""
 
 
 class ReconnectExhaustedError(ClientError):
