@@ -19,9 +19,9 @@ from typing import Any
 
 import psutil
 
-from benchmarks._load import LoadClient, Measurement, publish_all
 from benchmarks._servers import RunningServer
-from benchmarks._subscriber import cpu_seconds
+from ssehub.cli._bench_load import LoadClient, Measurement, publish_all
+from ssehub.cli._bench_streams import cpu_seconds
 
 __all__ = ["fanout", "idle", "latency", "percentile"]
 

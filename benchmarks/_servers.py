@@ -12,7 +12,6 @@ of thousands of sockets, and is ready once ``GET /healthz`` answers ``200``.
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -27,6 +26,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from ssehub.cli._bench_streams import raise_nofile
+
 __all__ = [
     "PEERS",
     "RedisServer",
@@ -35,31 +36,15 @@ __all__ = [
     "free_port",
     "hub_spec",
     "peer_spec",
-    "raise_nofile",
     "redis_server",
     "start_server",
 ]
-
-#: File descriptors asked for in every benchmark process (clients and servers).
-NOFILE_TARGET = 65536
 
 #: The peer apps, by the name the tables use, with the module that runs each.
 PEERS = {
     "sse-starlette": "benchmarks.peers.sse_starlette_app",
     "aiohttp-sse": "benchmarks.peers.aiohttp_sse_app",
 }
-
-
-def raise_nofile(target: int = NOFILE_TARGET) -> int:
-    """Raise this process's open-file limit to ``target`` (or the hard limit); return it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    for limits in ((target, max(target, hard)), (min(target, hard), hard)):
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, limits)
-            return limits[0]
-        except (ValueError, OSError):
-            continue
-    return soft
 
 
 def free_port() -> int:

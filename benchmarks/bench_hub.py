@@ -33,16 +33,16 @@ import click
 from rich.console import Console
 
 from benchmarks import _report, _scenarios
-from benchmarks._load import LoadClient
 from benchmarks._servers import (
     PEERS,
     ServerSpec,
     hub_spec,
     peer_spec,
-    raise_nofile,
     redis_server,
     start_server,
 )
+from ssehub.cli._bench_load import LoadClient
+from ssehub.cli._bench_streams import raise_nofile
 
 __all__ = ["main"]
 
@@ -78,14 +78,6 @@ def source_revision() -> str:
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
     return commit + ("+dirty" if git("status", "--porcelain", "--", "src") else "")
-
-
-def hub_available() -> bool:
-    """Whether ``python -m ssehub serve`` exists in this environment."""
-    probe = subprocess.run(
-        [sys.executable, "-m", "ssehub", "serve", "--help"], capture_output=True, timeout=60
-    )
-    return probe.returncode == 0
 
 
 HELP = """Hub benchmarks: ssehub serve beside sse-starlette and aiohttp-sse, same run.
@@ -282,9 +274,6 @@ def _specs(
     specs = []
     for name in names:
         if name == "ssehub":
-            if not hub_available():
-                console.print("[yellow]`python -m ssehub serve` is not available; skipping ssehub")
-                continue
             args = shlex.split(opts["hub_args"])
             specs.append(hub_spec(args, opts["nodes"], store, companions))
         else:

@@ -35,6 +35,7 @@ in-band, with the reserved ``ssehub-reset`` event, so a stream always opens.
         ├── ReadTimeoutError        no bytes (not even a heartbeat) within read_timeout
         ├── BadStatusError          a status the client won't retry (or retries ran out)
         ├── ContentTypeError        the response is not text/event-stream
+        ├── RedirectError           a redirect loop, or more redirects than allowed
         └── ReconnectExhaustedError max attempts or max total time spent
 """
 
@@ -58,6 +59,7 @@ __all__ = [
     "OversizedEventError",
     "ReadTimeoutError",
     "ReconnectExhaustedError",
+    "RedirectError",
     "RemoteProtocolError",
     "SSEHubError",
     "StoreTimeoutError",
@@ -171,6 +173,10 @@ class ContentTypeError(ClientError):
     def __init__(self, content_type: str) -> None:
         super().__init__(f"expected Content-Type text/event-stream, got {content_type!r}")
         self.content_type = content_type
+
+
+class RedirectError(ClientError):
+    """The server's redirects loop, or there are more of them than allowed; never retried."""
 
 
 class ReconnectExhaustedError(ClientError):

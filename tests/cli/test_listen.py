@@ -199,10 +199,23 @@ def test_unreachable_hub_without_reconnect_fails_with_one_line() -> None:
     assert len(result.stderr.splitlines()) == 1
 
 
-def test_unreachable_hub_fails_once_reconnect_attempts_run_out() -> None:
+def test_unreachable_hub_fails_at_once_with_exit_1() -> None:
+    """Issue 9, finding 17: a first connection that can't be made is not retried forever."""
+    url = f"http://127.0.0.1:{free_port()}/"
+
+    result = run_cli("listen", url, timeout=30)
+
+    line = assert_one_line_error(result, 1)
+    assert "cannot connect" in line
+    assert "reconnecting" not in result.stderr
+
+
+def test_retry_connect_keeps_trying_until_attempts_run_out() -> None:
     url = f"http://127.0.0.1:{free_port()}/topics/news"
 
-    result = run_cli("listen", url, "--max-attempts", "2", "--reconnect-delay", "50ms")
+    result = run_cli(
+        "listen", url, "--retry-connect", "--max-attempts", "2", "--reconnect-delay", "50ms"
+    )
 
     line = assert_one_line_error(result, 1)
     assert "gave up" in line

@@ -123,7 +123,8 @@ async def test_max_attempts_exhausted() -> None:
     with FaultServer(lambda n, r: []) as server:
         url = server.url
     policy = ReconnectPolicy(max_attempts=2)
-    async with AsyncEventSource(url, policy=policy, **recorder.options()) as source:
+    options = recorder.options()
+    async with AsyncEventSource(url, policy=policy, retry_connect=True, **options) as source:
         with pytest.raises(ReconnectExhaustedError) as info:
             await take(source, 1)
     assert isinstance(info.value.__cause__, ConnectError)

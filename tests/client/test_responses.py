@@ -169,7 +169,9 @@ def test_unreachable_server_gives_up_after_max_attempts() -> None:
     with FaultServer(lambda n, r: []) as server:
         url = server.url
     recorder = Recorder()
-    source = EventSource(url, policy=ReconnectPolicy(max_attempts=2), **recorder.options())
+    source = EventSource(
+        url, retry_connect=True, policy=ReconnectPolicy(max_attempts=2), **recorder.options()
+    )
     with source, pytest.raises(ReconnectExhaustedError) as info:
         take(source, 1)
     assert isinstance(info.value.__cause__, ConnectError)

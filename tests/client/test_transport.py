@@ -113,7 +113,10 @@ def test_a_given_httpx_client_is_used_and_left_open() -> None:
 def test_public_names_are_curated() -> None:
     assert sorted(ssehub.client.__all__) == sorted(
         [
+            "CROSS_ORIGIN_HEADERS",
             "DEFAULT_RETRY_STATUSES",
+            "MAX_REDIRECTS",
+            "MIN_RECONNECT_DELAY",
             "AsyncEventSource",
             "AsyncHTTPXTransport",
             "AsyncStreamResponse",

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO
 
 __all__ = ["CliProcess", "assert_one_line_error", "cli_env", "run_cli"]
@@ -162,3 +163,42 @@ class CliProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         self.kill()
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` and all its descendants, in MB, from /proc."""
+    total_kb = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                pending.extend(int(child) for child in children)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
+def wait_bounded(cli: CliProcess, *, rss_mb: float, timeout: float = 60.0) -> tuple[int, float]:
+    """Wait for ``cli`` to exit while its tree's RSS stays under ``rss_mb``; return (code, peak).
+
+    Raises ``AssertionError`` (after killing it) as soon as the bound is passed,
+    or when it has not exited within ``timeout`` seconds.
+    """
+    peak = 0.0
+    deadline = time.monotonic() + timeout
+    while cli.proc.poll() is None:
+        peak = max(peak, tree_rss_mb(cli.proc.pid))
+        if peak > rss_mb or time.monotonic() > deadline:
+            cli.kill()
+            raise AssertionError(
+                f"RSS {peak:.0f} MB (bound {rss_mb:.0f} MB) or still running after {timeout} s;"
+                f" stderr: {cli.stderr[-2000:]}"
+            )
+        time.sleep(0.05)
+    return cli.wait(), peak

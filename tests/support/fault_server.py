@@ -9,6 +9,8 @@ actions for connection ``n`` (0-based).  An action is
 * ``STALL``: keep the connection open and silent until the server stops or
   the client closes it (counted in ``client_disconnects``);
 * ``ABORT``: reset the connection (RST) instead of closing it;
+* ``Endless(chunk)``: write ``chunk`` again and again until the client leaves
+  or the server stops (a body or a line that never ends);
 * nothing left: the connection is closed cleanly (FIN).
 
 :meth:`FaultServer.pause` closes the listening socket (connections are
@@ -29,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.support.processes import free_port
 
-__all__ = ["ABORT", "STALL", "Action", "FaultServer", "Received", "event", "head"]
+__all__ = ["ABORT", "STALL", "Action", "Endless", "FaultServer", "Received", "event", "head"]
 
 
 class _Op(enum.Enum):
@@ -39,7 +41,16 @@ class _Op(enum.Enum):
 
 STALL = _Op.STALL
 ABORT = _Op.ABORT
-Action = bytes | _Op
+
+
+@dataclass(frozen=True, slots=True)
+class Endless:
+    """Write ``chunk`` over and over until the client leaves or the server stops."""
+
+    chunk: bytes
+
+
+Action = bytes | _Op | Endless
 Script = Callable[[int, "Received"], Sequence[Action]]
 
 
@@ -161,6 +172,12 @@ class FaultServer:
                     return
                 if action is ABORT:
                     writer.transport.abort()
+                    return
+                if isinstance(action, Endless):
+                    assert self._stopping is not None
+                    while not self._stopping.is_set():
+                        writer.write(action.chunk)
+                        await writer.drain()
                     return
                 assert isinstance(action, bytes)
                 writer.write(action)

@@ -1,16 +1,15 @@
 """``ssehub bench``: fan-out throughput, latency, loss and order, against a URL or a hub it starts.
 
-The engine is :mod:`._bench_run` (its docstring gives the method); this module
-is the command: options, the spawned hub, a progress bar on stderr (only on a
-terminal, not with ``-q``), and the result on stdout as a table or, with
-``--json``, one JSON object.  Exit codes: 0 every event reached every
+The engine is the one ``python -m benchmarks.bench_hub`` uses; :mod:`._bench_run`
+gives the method.  This module is the command: options, the spawned hub, a
+progress bar on stderr (only on a terminal, not with ``-q``), and the result
+on stdout as a table or, with ``--json``, one JSON object.  Exit codes: 0 every event reached every
 subscriber once and in order; 1 the hub could not be reached or used, or the
 check failed (the result is still printed); 2 bad usage; 130 Ctrl+C.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 
@@ -21,7 +20,15 @@ from rich.table import Table
 
 from ..hub import open_backend, validate_topic
 from ._bench_run import BenchConfig, BenchError, BenchResult, Snapshot, run_bench
-from ._output import BadUsage, Failure, OneLineCommand, guarded, stream_url, terminal_console
+from ._output import (
+    BadUsage,
+    Failure,
+    OneLineCommand,
+    guarded,
+    printable,
+    stream_url,
+    terminal_console,
+)
 from ._params import DURATION
 from ._spawn import spawned_hub
 
@@ -65,7 +72,7 @@ def result_table(result: BenchResult, hub: str) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     for error in result.errors:
-        table.add_row("error", error, style="red")
+        table.add_row("error", printable(error), style="red")
     table.add_row("result", "OK" if ok else "FAILED", style="green" if ok else "red bold")
     return table
 
@@ -83,7 +90,8 @@ def _verdict(result: BenchResult) -> str:
         )
         if count
     ]
-    return "bench check failed: " + ", ".join(problems)
+    verdict = "bench check failed: " + ", ".join(problems)
+    return f"{verdict}; first error: {result.errors[0]}" if result.errors else verdict
 
 
 class _ProgressBar:
@@ -167,6 +175,13 @@ Examples:
     show_default=True,
     help="After the last publish, stop once no delivery came for this long.",
 )
+@click.option(
+    "--procs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes holding the subscribers' streams.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @guarded
@@ -180,6 +195,7 @@ def bench(
     size: int,
     topic: str | None,
     drain_timeout: float,
+    procs: int,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -212,12 +228,13 @@ def bench(
             rate=rate or None,
             size=size,
             drain_timeout=drain_timeout,
+            procs=procs,
         )
         if topic:
             config = dataclasses.replace(config, topic=topic)
         bar = _ProgressBar(stderr, config, enabled=not quiet and stderr.is_terminal)
         with bar.progress:
-            return asyncio.run(run_bench(config, on_progress=bar.update))
+            return run_bench(config, on_progress=bar.update)
 
     try:
         if url is not None:

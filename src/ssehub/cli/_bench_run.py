@@ -1,52 +1,52 @@
-"""The engine of ``ssehub bench``: N subscribers on one topic, K events, loss, order, latency.
+"""What ``ssehub bench`` measures: N subscribers on one topic, K events, loss, order, latency.
 
-Method (one asyncio loop; streams read by :mod:`._bench_stream`, publishes by httpx):
+The engine is the one ``python -m benchmarks.bench_hub`` uses (:mod:`._bench_load`
+driving :mod:`._bench_streams` worker processes); this module runs it once and turns
+what it saw into a :class:`BenchResult`.  Method:
 
-* Each subscriber opens ``GET {url}/topics/{topic}`` and is *ready* once the
-  hub's first write (``retry:`` and the cursor ``id:``) arrives: from then on
-  the hub delivers it every publish.  Publishing starts when all are ready.
-* One publisher POSTs the K events one after another, so the hub's order is
-  the publish order.  Each is a text body ``SEQ T_NS PADDING`` with event type
-  ``bench``: ``SEQ`` counts from 1, ``T_NS`` is the injected monotonic clock
-  (ns) just before the POST.  With ``rate``, event ``i`` is sent no earlier
-  than ``start + (i - 1) / rate`` seconds.
-* A subscriber parses with :class:`~ssehub.protocol.EventStreamParser`.  An
-  event whose ``SEQ`` is the next expected one is a delivery in order; a
-  smaller one is a duplicate; a larger one is a gap (counted once; the events
-  skipped show up as lost).  Latency is the receive time (when its chunk was
-  read) minus ``T_NS``, for every delivery.
-* A stream that ends or breaks (the hub closes a subscriber that fell too far
-  behind) is reopened at once with ``Last-Event-ID``, as the hub's contract
-  says, and counted as a reconnect.  An ``ssehub-reset`` event counts as a
-  reset: the hub could not resume it.
-* The run ends when every subscriber has all K events, or when no delivery
-  came for ``drain_timeout`` seconds after the last publish.
+* ``procs`` worker processes open ``GET {url}/topics/{topic}`` streams; a stream is
+  *ready* once the hub's first write (``retry:`` and the cursor ``id:``) arrived: from
+  then on the hub delivers it every publish.  Publishing starts when all are ready.
+* One publisher POSTs the K events on one connection, each waiting for its ``201``,
+  so the hub's order is the publish order.  Each is ``{"data": "SEQ T_NS PADDING",
+  "event": "bench"}``: ``SEQ`` counts from 1, ``T_NS`` is :func:`time.monotonic_ns`
+  just before the POST.  With ``rate``, event ``i`` is sent no earlier than
+  ``start + (i - 1) / rate`` seconds.
+* A delivery of the next expected ``SEQ`` is in order; a larger one is a gap (the
+  events skipped are lost); a smaller one a duplicate.  Latency is the time its
+  chunk was read minus ``T_NS``.
+* A stream that ends (the hub closes a subscriber that fell too far behind) is
+  reopened with ``Last-Event-ID``, counted as a reconnect; an ``ssehub-reset``
+  event counts as a reset.  A stream whose server breaks the protocol or a bound
+  (a line over 4 MiB, a head over 64 KiB) is given up, with one error.
+* The run ends when every subscriber has all K events (or broke), or when no
+  delivery came for ``drain_timeout`` seconds after the last publish.
 
-Durations are float seconds; clock readings are integer nanoseconds.
+Durations are float seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
+import threading
 import time
-from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from ..hub import RESET_EVENT
-from ..protocol import Event, EventStreamParser
-from ._bench_stream import StreamRefused, StreamTarget, read_stream
+from ._bench_load import LoadClient, Measurement, Publisher, PublishReport
 from ._output import hub_error_message
 
-__all__ = ["BenchConfig", "BenchError", "BenchResult", "Snapshot", "run_bench"]
+__all__ = ["EVENT_TYPE", "BenchConfig", "BenchError", "BenchResult", "Snapshot", "run_bench"]
 
 EVENT_TYPE = "bench"
-_POLL = 0.05
+_POLL = 0.1
+_REFUSAL = re.compile(r"HTTP (\d{3}) (.*)", re.DOTALL)
 
 
 class BenchError(Exception):
@@ -63,6 +63,7 @@ class BenchConfig:
     topic: str = field(default_factory=lambda: f"bench/{secrets.token_hex(4)}")
     connect_timeout: float = 30.0
     drain_timeout: float = 10.0
+    procs: int = 1  # worker processes holding the streams
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,235 +115,149 @@ class BenchResult:
         return {**asdict(self), "ok": self.ok}
 
 
-class _Subscriber:
-    """One event stream and what it received."""
-
-    def __init__(self, url: str, events: int, clock_ns: Callable[[], int]) -> None:
-        self.url = url
-        self.events = events
-        self.clock_ns = clock_ns
-        self.next_seq = 1
-        self.delivered = 0
-        self.duplicates = 0
-        self.gaps = 0
-        self.resets = 0
-        self.reconnects = 0
-        self.last_delivery_ns = 0
-        self.latencies_ns: array[int] = array("q")
-        self.last_event_id = ""
-        self.ready = asyncio.Event()
-        self.complete = asyncio.Event()
-
-    def _on_event(self, event: Event, now_ns: int) -> None:
-        if event.event == RESET_EVENT:
-            self.resets += 1
-            return
-        if event.event != EVENT_TYPE:
-            return
-        seq_text, _, rest = event.data.partition(" ")
-        seq, sent_ns = int(seq_text), int(rest.partition(" ")[0])
-        if seq < self.next_seq:
-            self.duplicates += 1
-            return
-        if seq > self.next_seq:
-            self.gaps += 1
-        self.next_seq = seq + 1
-        self.delivered += 1
-        self.last_delivery_ns = now_ns
-        self.latencies_ns.append(now_ns - sent_ns)
-        if self.next_seq > self.events:
-            self.complete.set()
-
-    async def run(self, connect_timeout: float) -> None:
-        """Read (and reopen) the stream until every event arrived or the task is cancelled."""
-        target = StreamTarget.from_url(self.url)
-        while not self.complete.is_set():
-            headers = [("Accept", "text/event-stream"), ("Cache-Control", "no-store")]
-            if self.last_event_id:
-                headers.append(("Last-Event-ID", self.last_event_id))
-            parser = EventStreamParser(last_event_id=self.last_event_id)
-
-            def on_chunk(chunk: bytes, parser: EventStreamParser = parser) -> bool:
-                self.ready.set()
-                now_ns = self.clock_ns()
-                for event in parser.feed(chunk):
-                    self._on_event(event, now_ns)
-                return not self.complete.is_set()
-
-            try:
-                await read_stream(target, headers, on_chunk, connect_timeout=connect_timeout)
-            except (OSError, TimeoutError) as exc:
-                reason = str(exc) or type(exc).__name__
-                raise BenchError(f"cannot reach the hub at {self.url}: {reason}") from exc
-            except StreamRefused as exc:
-                if exc.status_code is None:
-                    raise BenchError(f"{self.url} closed the connection without answering") from exc
-                message = hub_error_message(exc.status_code, exc.body)
-                raise BenchError(f"{self.url}: {message}") from exc
-            self.last_event_id = parser.last_event_id
-            if not self.complete.is_set():
-                self.reconnects += 1
+def describe_error(error: str, url: str) -> str:
+    """A worker's error as one line for the user: the hub's own message for a refusal."""
+    refusal = _REFUSAL.fullmatch(error)
+    if refusal is not None:
+        return f"{url}: {hub_error_message(int(refusal[1]), refusal[2].encode())}"
+    if error.startswith("cannot connect: "):
+        return f"cannot reach the hub at {url}: {error.removeprefix('cannot connect: ')}"
+    return f"{url}: {error}"
 
 
-def _payload(seq: int, sent_ns: int, size: int) -> str:
-    text = f"{seq} {sent_ns}"
-    return f"{text} {'x' * (size - len(text) - 1)}" if size > len(text) + 1 else text
-
-
-def _percentile(ordered: array[int] | list[int], fraction: float) -> float | None:
+def _percentile(ordered: list[int], fraction: float) -> float | None:
     if not ordered:
         return None
     return ordered[round(fraction * (len(ordered) - 1))] / 1e6
 
 
-async def _wait_ready(
-    subscribers: list[_Subscriber], tasks: list[asyncio.Task[None]], timeout: float
-) -> None:
-    """Return once every subscriber is ready; raise the first subscriber's error, or on timeout."""
-    deadline = time.monotonic() + timeout
-    while not all(s.ready.is_set() for s in subscribers):
-        for task in tasks:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                raise BenchError(str(task.exception()))
-        if time.monotonic() > deadline:
-            ready = sum(s.ready.is_set() for s in subscribers)
-            raise BenchError(
-                f"only {ready} of {len(subscribers)} subscribers connected in {timeout:g}s"
-            )
-        await asyncio.sleep(_POLL)
+def result(
+    config: BenchConfig, got: Measurement, published: PublishReport, url: str
+) -> BenchResult:
+    """The figures of one run from what the workers saw and what the publisher did."""
+    latencies = sorted(got.latencies_ns)
+    expected = config.subscribers * config.events
+    delivered = got.in_order + got.gaps
+    publish_ns = max(published.last_ns - published.first_ns, 1)
+    deliver_ns = max(got.last_delivery_ns - published.first_ns, 1)
+    errors = [describe_error(e, url) for e in got.errors]
+    errors += [f"{url}: {failure}" for failure in published.failures]
+    return BenchResult(
+        url=config.url,
+        topic=config.topic,
+        subscribers=config.subscribers,
+        events=config.events,
+        size=config.size,
+        published=published.published,
+        expected=expected,
+        delivered=delivered,
+        lost=expected - delivered,
+        duplicates=got.duplicates,
+        gaps=got.gaps,
+        resets=got.resets,
+        reconnects=got.reconnects,
+        publish_seconds=publish_ns / 1e9,
+        deliver_seconds=deliver_ns / 1e9,
+        publish_rate=published.published / (publish_ns / 1e9),
+        delivery_rate=delivered / (deliver_ns / 1e9),
+        latency_p50_ms=_percentile(latencies, 0.50),
+        latency_p99_ms=_percentile(latencies, 0.99),
+        latency_max_ms=latencies[-1] / 1e6 if latencies else None,
+        errors=errors[:5],
+    )
 
 
-class _Run:
-    """One benchmark run: its subscribers, its publisher, its counters."""
+class _Progress(threading.Thread):
+    """Reports a :class:`Snapshot` every 0.1 s until stopped."""
 
-    def __init__(self, config: BenchConfig, clock_ns: Callable[[], int]) -> None:
-        self.config = config
-        self.clock_ns = clock_ns
-        base = config.url.rstrip("/")
-        self.topic_url = f"{base}/topics/{quote(config.topic, safe='/')}"
-        self.subscribers = [
-            _Subscriber(self.topic_url, config.events, clock_ns) for _ in range(config.subscribers)
-        ]
-        self.published = 0
-        self.first_publish_ns = 0
-        self.last_publish_ns = 0
+    def __init__(
+        self,
+        load: LoadClient,
+        ready: int,
+        publisher: Publisher,
+        report: Callable[[Snapshot], object],
+    ) -> None:
+        super().__init__(daemon=True)
+        self.load, self.ready, self.publisher, self.report = load, ready, publisher, report
+        self.stopping = threading.Event()
 
-    def snapshot(self) -> Snapshot:
-        subs = self.subscribers
-        return Snapshot(
-            ready=sum(s.ready.is_set() for s in subs),
-            published=self.published,
-            delivered=sum(s.delivered for s in subs),
-        )
-
-    async def publish(self, client: httpx.AsyncClient) -> None:
-        config = self.config
-        start = self.clock_ns()
-        self.first_publish_ns = start
-        for seq in range(1, config.events + 1):
-            if config.rate:
-                wait_ns = start + int((seq - 1) * 1e9 / config.rate) - self.clock_ns()
-                if wait_ns > 0:
-                    await asyncio.sleep(wait_ns / 1e9)
-            sent_ns = self.clock_ns()
-            try:
-                response = await client.post(
-                    self.topic_url,
-                    params={"event": EVENT_TYPE},
-                    content=_payload(seq, sent_ns, config.size).encode(),
-                    headers={"Content-Type": "text/plain; charset=utf-8"},
-                )
-            except httpx.HTTPError as exc:
-                raise BenchError(f"publishing to {self.topic_url} failed: {exc}") from exc
-            if response.status_code != 201:
-                message = hub_error_message(response.status_code, response.content)
-                raise BenchError(f"the hub refused event {seq}: {message}")
-            self.published += 1
-        self.last_publish_ns = self.clock_ns()
-
-    async def drain(self, tasks: list[asyncio.Task[None]]) -> None:
-        """Wait until every subscriber is complete or deliveries stall for drain_timeout."""
-        last = self.snapshot().delivered
-        last_progress = time.monotonic()
-        while not all(
-            s.complete.is_set() or t.done() for s, t in zip(self.subscribers, tasks, strict=True)
-        ):
-            await asyncio.sleep(_POLL)
-            delivered = self.snapshot().delivered
-            if delivered != last:
-                last, last_progress = delivered, time.monotonic()
-            elif time.monotonic() - last_progress > self.config.drain_timeout:
-                return
-
-    def result(self, tasks: Iterable[asyncio.Task[None]]) -> BenchResult:
-        config, subs = self.config, self.subscribers
-        errors = sorted(
-            {
-                str(task.exception())
-                for task in tasks
-                if task.done() and not task.cancelled() and task.exception() is not None
-            }
-        )
-        latencies = sorted(value for s in subs for value in s.latencies_ns)
-        delivered = sum(s.delivered for s in subs)
-        expected = config.subscribers * config.events
-        publish_ns = max(self.last_publish_ns - self.first_publish_ns, 1)
-        last_delivery = max((s.last_delivery_ns for s in subs), default=0)
-        deliver_ns = max(last_delivery - self.first_publish_ns, 1)
-        return BenchResult(
-            url=config.url,
-            topic=config.topic,
-            subscribers=config.subscribers,
-            events=config.events,
-            size=config.size,
-            published=self.published,
-            expected=expected,
-            delivered=delivered,
-            lost=expected - delivered,
-            duplicates=sum(s.duplicates for s in subs),
-            gaps=sum(s.gaps for s in subs),
-            resets=sum(s.resets for s in subs),
-            reconnects=sum(s.reconnects for s in subs),
-            publish_seconds=publish_ns / 1e9,
-            deliver_seconds=deliver_ns / 1e9,
-            publish_rate=self.published / (publish_ns / 1e9),
-            delivery_rate=delivered / (deliver_ns / 1e9),
-            latency_p50_ms=_percentile(latencies, 0.50),
-            latency_p99_ms=_percentile(latencies, 0.99),
-            latency_max_ms=latencies[-1] / 1e6 if latencies else None,
-            errors=errors[:5],
-        )
+    def run(self) -> None:
+        while not self.stopping.wait(_POLL):
+            delivered = self.load.status()["delivered"]
+            self.report(Snapshot(self.ready, self.publisher.accepted, delivered))
 
 
-async def run_bench(
-    config: BenchConfig,
-    *,
-    on_progress: Callable[[Snapshot], object] | None = None,
-    clock_ns: Callable[[], int] = time.monotonic_ns,
+def _drain(load: LoadClient, config: BenchConfig) -> None:
+    """Until every stream is complete or broken, or deliveries stall for drain_timeout."""
+    last, last_change = -1, time.monotonic()
+    while True:
+        status = load.status()
+        if status["complete"] + status["broken"] >= config.subscribers:
+            return
+        if status["delivered"] != last:
+            last, last_change = status["delivered"], time.monotonic()
+        elif time.monotonic() - last_change > config.drain_timeout:
+            return
+        time.sleep(_POLL)
+
+
+def _first_broken(load: LoadClient, url: str) -> BenchError | None:
+    status = load.status()
+    if status["broken"] and status["errors"]:
+        return BenchError(describe_error(status["errors"][0], url))
+    return None
+
+
+def run_bench(
+    config: BenchConfig, *, on_progress: Callable[[Snapshot], object] | None = None
 ) -> BenchResult:
     """Run one benchmark against the hub at ``config.url``; raise :class:`BenchError` if it can't.
 
-    ``on_progress`` gets a :class:`Snapshot` every 0.1 s and once at the end.
+    ``on_progress`` gets a :class:`Snapshot` every 0.1 s (from another thread) and
+    once at the end.
     """
-    run = _Run(config, clock_ns)
-    async with httpx.AsyncClient(timeout=config.connect_timeout) as publisher:
-        tasks = [asyncio.create_task(s.run(config.connect_timeout)) for s in run.subscribers]
-
-        async def report() -> None:
-            while on_progress is not None:
-                on_progress(run.snapshot())
-                await asyncio.sleep(0.1)
-
-        reporter = asyncio.create_task(report())
+    base = httpx.URL(config.url)
+    tls = base.scheme == "https"
+    port = base.port or (443 if tls else 80)
+    path = f"{base.raw_path.decode('ascii').rstrip('/')}/topics/{quote(config.topic, safe='/')}"
+    url = str(base).rstrip("/")
+    with LoadClient(config.procs) as load:
+        opened = load.open(
+            [(base.host, port)],
+            path,
+            config.subscribers,
+            timeout=config.connect_timeout,
+            tls=tls,
+            resume=True,
+        )
+        if opened.failed:
+            raise BenchError(describe_error(opened.errors[0], url) if opened.errors else "failed")
+        broken = _first_broken(load, url)
+        if broken is not None:
+            raise broken
+        load.arm(config.events, latency=True, deadline_ns=time.monotonic_ns() + 86_400 * 10**9)
+        publisher = Publisher(url, config.topic, event=EVENT_TYPE, size=config.size)
+        progress = _Progress(load, opened.opened, publisher, on_progress or (lambda _: None))
+        progress.start()
         try:
-            await _wait_ready(run.subscribers, tasks, config.connect_timeout)
-            await run.publish(publisher)
-            await run.drain(tasks)
+            try:
+                published = asyncio.run(publisher.run(config.events, rate=config.rate, window=1))
+            except OSError as exc:
+                raise BenchError(f"cannot reach the hub at {url}: {exc}") from None
+            if published.failures:
+                broken = _first_broken(load, url)
+                if broken is not None:
+                    raise broken
+            if published.refusals:
+                status, body = published.refusals[0]
+                message = hub_error_message(status, body.encode())
+                raise BenchError(f"the hub refused event {published.published + 1}: {message}")
+            _drain(load, config)
         finally:
-            reporter.cancel()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(reporter, *tasks, return_exceptions=True)
-        if on_progress is not None:
-            on_progress(run.snapshot())
-        return run.result(tasks)
+            progress.stopping.set()
+            progress.join()
+        got = load.collect(timeout=3600, idle=0)
+        outcome = result(config, got, published, url)
+    if on_progress is not None:
+        on_progress(Snapshot(opened.opened, published.published, outcome.delivered))
+    return outcome

@@ -4,14 +4,18 @@ stdout gets the events (pretty lines, ``--json`` lines or ``--raw`` wire
 bytes, whole chunks as read, so with ``--max-events`` the last chunk may
 hold more), flushed one event (or chunk) at a time; stderr gets the connection
 state (``connecting``, ``open``, ``reconnecting in 3.0s``, ``closed``) unless
-``-q``, and the one-line error, if any.  Exit codes: 0 when it stopped as asked
-(``--max-events``, ``--timeout``) or the stream ended for good; 1 when the
-server can't be reached, refuses the stream, or reconnecting gave up; 2 for bad
-arguments; 130 on Ctrl+C.
+``-q``, and the one-line error, if any.  Server-controlled text on stderr (its
+error messages, event IDs) and in pretty or JSON lines is escaped
+(:func:`~._output.printable`); ``--raw`` writes the bytes as sent, as curl does.
+Exit codes: 0 when it stopped as asked (``--max-events``, ``--timeout``) or the
+stream ended for good; 1 when the server can't be reached on the first
+connection (unless ``--retry-connect``), refuses the stream, or reconnecting
+gave up; 2 for bad arguments; 130 on Ctrl+C.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from dataclasses import dataclass
@@ -36,6 +40,7 @@ from ._output import (
     guarded,
     hub_error_message,
     parse_headers,
+    printable,
     stream_url,
     terminal_console,
 )
@@ -66,7 +71,7 @@ class _StateLines:
 
     def say(self, text: str, style: str = "dim") -> None:
         if not self.quiet:
-            self.console.print(text, style=style)
+            self.console.print(printable(text), style=style)
 
     def on_open(self, opened: Opened) -> None:
         self.say(f"open: HTTP {opened.status_code}", style="green")
@@ -152,6 +157,11 @@ Examples:
     help="Reconnect (with Last-Event-ID) when the stream ends or breaks.",
 )
 @click.option(
+    "--retry-connect",
+    is_flag=True,
+    help="Keep trying when the first connection can't be made (default: exit 1).",
+)
+@click.option(
     "--max-attempts",
     type=click.IntRange(0),
     default=0,
@@ -187,6 +197,7 @@ def listen(
     headers: tuple[str, ...],
     last_event_id: str,
     reconnect: bool,
+    retry_connect: bool,
     max_attempts: int,
     reconnect_delay: float,
     max_events: int,
@@ -203,8 +214,8 @@ def listen(
     taken as http://.
 
     Exit codes: 0 stopped by --max-events, --timeout or the server; 1 server
-    unreachable, refused the stream or reconnecting gave up; 2 bad usage;
-    130 Ctrl+C.
+    unreachable at the first connection (unless --retry-connect), refused the
+    stream or reconnecting gave up; 2 bad usage; 130 Ctrl+C.
     """
     if as_json and raw:
         raise BadUsage("choose --json or --raw, not both")
@@ -213,6 +224,8 @@ def listen(
     if "\n" in last_event_id or "\r" in last_event_id or "\x00" in last_event_id:
         raise BadUsage("--last-event-id must not contain CR, LF or NUL")
     mode = "raw" if raw else "json" if as_json else "pretty"
+    # The state lines below say what the client's log lines would: no doubles.
+    logging.getLogger("ssehub.client").addHandler(logging.NullHandler())
     state = _StateLines(terminal_console(stderr=True), quiet)
     output = _Output(mode)
     tap = TapTransport(HTTPXTransport(), on_bytes=output.raw if raw else None)
@@ -223,6 +236,7 @@ def listen(
         headers=request_headers,
         last_event_id=last_event_id,
         reconnect=reconnect,
+        retry_connect=retry_connect,
         policy=policy,
         on_open=state.on_open,
         on_reconnect=state.on_reconnect,

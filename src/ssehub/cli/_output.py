@@ -11,6 +11,12 @@ Conventions:
   unexpected into a one-line error (set ``SSEHUB_DEBUG=1`` to see the traceback).
 * Consoles are rich's, with colour only on a terminal and never under
   ``NO_COLOR``; they never wrap lines (soft wrap), interpret markup or emoji.
+* Every string a server controls (an error message, an event ID, a header)
+  passes through :func:`printable` before it reaches a terminal, so a hostile
+  server can't drive the user's terminal with escape sequences; error lines
+  get it in :class:`Failure` whatever they hold.
+* A response body is read through :func:`read_capped`: never more than
+  :data:`BODY_LIMIT` bytes, however much the server sends.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import httpx
 from rich.console import Console
 
 __all__ = [
+    "BODY_LIMIT",
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -37,8 +44,11 @@ __all__ = [
     "OneLineCommand",
     "guarded",
     "hub_error_message",
+    "json_text",
     "one_line",
     "parse_headers",
+    "printable",
+    "read_capped",
     "stream_url",
     "terminal_console",
 ]
@@ -51,13 +61,57 @@ EXIT_INTERRUPTED = 130
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
+#: The most bytes read of any response body (an error message, a publish answer).
+BODY_LIMIT = 64 * 1024
+
 # RFC 9110 token characters: what a header field name may hold.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+# What could drive a terminal or reorder what it shows: C0 controls but TAB and
+# LF, DEL, C1 controls, the line and paragraph separators, bidi overrides.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to show on a terminal: each control character shown as ``\\x1b``/``\\u202e``.
+
+    TAB and LF are kept (callers that need one line use :func:`one_line`).
+    """
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def json_text(value: object) -> str:
+    """``value`` as compact JSON text, non-ASCII kept, with every control character escaped.
+
+    ``json.dumps`` escapes C0 controls but writes DEL, C1 controls and bidi
+    overrides as they are; here they become ``\\u....`` escapes too (still the
+    same JSON value), so JSON lines are safe on a terminal.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def one_line(text: str) -> str:
     """``text`` with every run of whitespace (newlines included) made one space."""
     return " ".join(text.split())
+
+
+def read_capped(response: httpx.Response, limit: int = BODY_LIMIT) -> bytes:
+    """At most ``limit`` bytes of a streamed ``response``'s body; the rest is never read."""
+    body = bytearray()
+    try:
+        for chunk in response.iter_raw():
+            body += chunk
+            if len(body) >= limit:
+                break
+    except httpx.HTTPError:
+        pass  # what arrived is all there is
+    return bytes(body[:limit])
 
 
 class Failure(click.ClickException):
@@ -66,14 +120,14 @@ class Failure(click.ClickException):
     exit_code = EXIT_FAILURE
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"Error: {one_line(self.format_message())}", err=True)
+        click.echo(f"Error: {one_line(printable(self.format_message()))}", err=True)
 
 
 class BadUsage(click.UsageError):
     """Bad arguments or input: ``Error: <message> See '… --help'.`` on one line, exit code 2."""
 
     def show(self, file: IO[Any] | None = None) -> None:
-        message = one_line(self.format_message())
+        message = one_line(printable(self.format_message()))
         if not message.endswith((".", "!", "?")):
             message += "."
         hint = f" See '{self.ctx.command_path} --help'." if self.ctx is not None else ""
@@ -199,6 +253,6 @@ def hub_error_message(status_code: int, body: bytes) -> str:
     if isinstance(payload, dict) and isinstance(payload.get("message"), str):
         code = payload.get("error")
         prefix = f"{code}: " if isinstance(code, str) and code else ""
-        return f"HTTP {status_code} {prefix}{payload['message']}"
+        return printable(f"HTTP {status_code} {prefix}{payload['message']}")
     reason = httpx.codes.get_reason_phrase(status_code)
     return f"HTTP {status_code} {reason}".strip()

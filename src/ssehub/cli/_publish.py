@@ -8,6 +8,11 @@ text).  ``-`` reads stdin: all of it as one event, or with ``--lines`` one
 event per line, published as each line arrives (``tail -f log | ssehub
 publish logs - --lines``).
 
+Of any answer at most 64 KiB is read (an error message, the ``201`` body), and
+the ID and any message from the hub are escaped before they are printed
+(:func:`~._output.printable`), so a hostile server can neither exhaust memory
+nor drive the terminal.
+
 Exit codes: 0 every event published; 1 the hub is unreachable or refused an
 event (its JSON message is printed; events before it stay published); 2 bad
 arguments or input (an invalid topic, event type or JSON value, non-UTF-8
@@ -34,6 +39,8 @@ from ._output import (
     guarded,
     hub_error_message,
     parse_headers,
+    printable,
+    read_capped,
     stream_url,
 )
 from ._params import DURATION
@@ -100,21 +107,22 @@ class _Publisher:
         if self.event is not None:
             body["event"] = self.event
         try:
-            response = self.client.post(self.url, json=body)
+            with self.client.stream("POST", self.url, json=body) as response:
+                status, content = response.status_code, read_capped(response)
         except httpx.TimeoutException:
             raise Failure(f"the hub at {self.base} did not answer in time") from None
         except httpx.HTTPError as exc:
             raise Failure(f"cannot reach the hub at {self.base}: {exc}") from None
-        if response.status_code != 201:
-            message = hub_error_message(response.status_code, response.content)
+        if status != 201:
+            message = hub_error_message(status, content)
             raise Failure(f"the hub refused the event: {message}")
         try:
-            event_id = response.json()["id"]
+            event_id = json.loads(content)["id"]
         except (ValueError, KeyError, TypeError):
             raise Failure(
                 f"{self.url} answered 201 without an event ID: is it an ssehub?"
             ) from None
-        return str(event_id)
+        return printable(str(event_id))
 
     def close(self) -> None:
         self.client.close()

@@ -4,15 +4,15 @@ Pretty lines are ``TYPE  ID  DATA``: the type in colour (the hub's reserved
 ``ssehub-reset`` stands out), the ID dimmed (``-`` when there is none), JSON
 objects and arrays re-printed on one line with highlighting, other data as
 sent, its extra lines indented under the first.  Control characters that could
-drive a terminal (ESC, C1, DEL, …) are shown escaped (``\\x1b``), never
-written.  JSON lines are ``{"event", "data", "id"}``, plus ``"retry"`` (integer
-milliseconds) once the stream has set it.
+drive a terminal (ESC, C1, DEL, bidi overrides, …) are shown escaped
+(``\\x1b``) by :func:`~ssehub.cli._output.printable`, never written.  JSON
+lines are ``{"event", "data", "id"}``, plus ``"retry"`` (integer milliseconds)
+once the stream has set it, with those characters as ``\\u....`` escapes.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from rich.console import Console
@@ -21,15 +21,11 @@ from rich.text import Text
 
 from ..hub import RESET_EVENT
 from ..protocol import Event
+from ._output import json_text, printable
 
 __all__ = ["EventPrinter", "json_line"]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _TYPE_WIDTH = 10
-
-
-def _escape_controls(text: str) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def json_line(event: Event, retry: int | None) -> str:
@@ -37,7 +33,7 @@ def json_line(event: Event, retry: int | None) -> str:
     payload: dict[str, Any] = {"event": event.event, "data": event.data, "id": event.id}
     if retry is not None:
         payload["retry"] = retry
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return json_text(payload)
 
 
 def _as_json(data: str) -> Any | None:
@@ -62,16 +58,16 @@ class EventPrinter:
         reset = event.event == RESET_EVENT
         type_style = "bold yellow" if reset else "bold cyan"
         text = Text()
-        text.append(_escape_controls(event.event).ljust(_TYPE_WIDTH), style=type_style)
+        text.append(printable(event.event).ljust(_TYPE_WIDTH), style=type_style)
         text.append(" ")
-        text.append(_escape_controls(event.id) or "-", style="dim")
+        text.append(printable(event.id) or "-", style="dim")
         text.append("  ")
         value = _as_json(event.data)
         if value is not None:
-            text.append_text(self._json(json.dumps(value, ensure_ascii=False)))
+            text.append_text(self._json(printable(json.dumps(value, ensure_ascii=False))))
         else:
             indent = "\n" + " " * (_TYPE_WIDTH + 1)
-            lines = [_escape_controls(line) for line in event.data.split("\n")]
+            lines = [printable(line) for line in event.data.split("\n")]
             text.append(indent.join(lines), style="yellow" if reset else "")
         return text
 

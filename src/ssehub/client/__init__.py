@@ -15,9 +15,17 @@ from __future__ import annotations
 
 from ..protocol import ReconnectPolicy
 from ._async import AsyncEventSource
-from ._session import DEFAULT_RETRY_STATUSES, ConnectionState, Opened, Reconnecting
+from ._session import (
+    DEFAULT_RETRY_STATUSES,
+    MIN_RECONNECT_DELAY,
+    ConnectionState,
+    Opened,
+    Reconnecting,
+)
 from ._sync import EventSource
 from ._transport import (
+    CROSS_ORIGIN_HEADERS,
+    MAX_REDIRECTS,
     AsyncHTTPXTransport,
     AsyncStreamResponse,
     AsyncTransport,
@@ -28,7 +36,10 @@ from ._transport import (
 )
 
 __all__ = [
+    "CROSS_ORIGIN_HEADERS",
     "DEFAULT_RETRY_STATUSES",
+    "MAX_REDIRECTS",
+    "MIN_RECONNECT_DELAY",
     "AsyncEventSource",
     "AsyncHTTPXTransport",
     "AsyncStreamResponse",

@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import httpx
 
-from ..errors import ClientError, ConnectError, ReadTimeoutError
+from ..errors import ClientError, ConnectError, ReadTimeoutError, RedirectError
 from ..protocol import DEFAULT_MAX_EVENT_SIZE, Event, ReconnectPolicy
 from ._session import (
     DEFAULT_RETRY_STATUSES,
@@ -52,6 +52,7 @@ class AsyncEventSource:
         last_event_id: str = "",
         last_event_id_query: bool | str = False,
         reconnect: bool | None = None,
+        retry_connect: bool = False,
         policy: ReconnectPolicy | None = None,
         retry_statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
         connect_timeout: float | None = 10.0,
@@ -78,6 +79,7 @@ class AsyncEventSource:
             last_event_id=last_event_id,
             last_event_id_query=last_event_id_query,
             reconnect=reconnect,
+            retry_connect=retry_connect,
             policy=policy,
             retry_statuses=retry_statuses,
             connect_timeout=connect_timeout,
@@ -178,6 +180,8 @@ class AsyncEventSource:
         session = self._session
         try:
             response = await self._transport.open(session.request())
+        except RedirectError as exc:
+            session.fail(exc)
         except (ConnectError, ReadTimeoutError) as exc:
             yield exc
             return

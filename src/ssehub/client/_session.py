@@ -19,6 +19,20 @@ Conventions, as a browser's ``EventSource`` and a bit better:
   ``retry``, else the policy's ``default_delay``), as a browser does; failures
   in a row back off, jittered, never below it.  A stream is *healthy* once it
   dispatched an event; that starts the count afresh.
+* The reconnection time is floored at :data:`MIN_RECONNECT_DELAY` (0.25 s):
+  a server that sends ``retry: 0`` (or a policy with ``default_delay=0``)
+  would otherwise have the client reconnect as fast as the loop spins, near
+  a thousand times a second; the standard sets no floor, so this is ours
+  (a browser polyfill such as Yaffle's clamps to a whole second).
+* The first connection: when it cannot be made at all (refused, unreachable:
+  :class:`~ssehub.errors.ConnectError`) the error is raised at once, unless
+  ``retry_connect`` is set; once a stream has opened, a lost connection is
+  retried as above.  An answer that can be retried (5xx, 429) is retried
+  even on the first attempt: the server is there.
+* Every retry is visible: it is logged on the ``ssehub.client`` logger (a
+  warning when an error caused it, so it shows even with logging left
+  unconfigured; info when the server ended the stream) and passed to the
+  ``on_reconnect`` hook as :class:`Reconnecting` (attempt, delay, error).
 * Hooks are plain callables, called synchronously from the iterating code.
 """
 
@@ -26,17 +40,25 @@ from __future__ import annotations
 
 import enum
 import json as jsonlib
+import logging
 import random
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
-from ..errors import BadStatusError, ClientError, ContentTypeError, ReconnectExhaustedError
+from ..errors import (
+    BadStatusError,
+    ClientError,
+    ConnectError,
+    ContentTypeError,
+    ReconnectExhaustedError,
+)
 from ..protocol import Event, EventStreamParser, ReconnectPolicy, ReconnectState
 from ._transport import Request
 
 __all__ = [
     "DEFAULT_RETRY_STATUSES",
+    "MIN_RECONNECT_DELAY",
     "UNSET",
     "ConnectionState",
     "Opened",
@@ -46,6 +68,11 @@ __all__ = [
 
 #: Statuses retried by default: every 5xx and 429 Too Many Requests.
 DEFAULT_RETRY_STATUSES: frozenset[int] = frozenset({429, *range(500, 600)})
+
+#: The shortest wait before any reconnection, in seconds, whatever ``retry`` the server sent.
+MIN_RECONNECT_DELAY = 0.25
+
+logger = logging.getLogger("ssehub.client")
 
 #: Name of the query parameter that carries the last event ID when asked to.
 DEFAULT_LAST_EVENT_ID_PARAM = "last_event_id"
@@ -120,6 +147,7 @@ class Session:
         last_event_id: str,
         last_event_id_query: bool | str,
         reconnect: bool | None,
+        retry_connect: bool,
         policy: ReconnectPolicy | None,
         retry_statuses: Collection[int],
         connect_timeout: float | None,
@@ -152,6 +180,8 @@ class Session:
             last_event_id_query = DEFAULT_LAST_EVENT_ID_PARAM
         self._id_param = last_event_id_query or None
         self.reconnect = self.method == "GET" if reconnect is None else reconnect
+        self.retry_connect = retry_connect
+        self._ever_opened = False
         self.backoff = ReconnectState(policy, rng=rng)
         self.retry_statuses = retry_statuses
         self.connect_timeout = connect_timeout
@@ -204,6 +234,7 @@ class Session:
         if _media_type(content_type) != "text/event-stream":
             self.fail(ContentTypeError(content_type))
         self.state = ConnectionState.OPEN
+        self._ever_opened = True
         self._healthy = False
         if self._on_open is not None:
             self._on_open(Opened(self.url, status_code, headers))
@@ -224,7 +255,7 @@ class Session:
         """The stream's bytes ended (cleanly, cut or timed out): drop any half-built event."""
         self.parser.eof()
 
-    def fail(self, error: ClientError) -> None:
+    def fail(self, error: ClientError) -> NoReturn:
         """Report a fatal error, close for good, and raise it."""
         if self._on_error is not None:
             self._on_error(error)
@@ -242,6 +273,8 @@ class Session:
                 self.fail(error)
             self.state = ConnectionState.CLOSED
             return None
+        if isinstance(error, ConnectError) and not (self._ever_opened or self.retry_connect):
+            self.fail(error)
         if error is not None and self._on_error is not None:
             self._on_error(error)
         now = self._clock()
@@ -252,10 +285,22 @@ class Session:
             raise ReconnectExhaustedError(
                 f"gave up on {self.url} after {backoff.attempts - 1} reconnection attempts"
             ) from error
-        delay = backoff.next_delay(self.parser.retry)
+        retry = self.parser.retry
+        floor_ms = int(MIN_RECONNECT_DELAY * 1000)
+        delay = backoff.next_delay(None if retry is None else max(retry, floor_ms))
+        delay = max(delay, MIN_RECONNECT_DELAY)
         if self._retry_hint is not None:
             delay, self._retry_hint = max(delay, self._retry_hint), None
         self.state = ConnectionState.RECONNECTING
+        why = "the stream ended" if error is None else str(error) or type(error).__name__
+        logger.log(
+            logging.INFO if error is None else logging.WARNING,
+            "reconnecting to %s in %.2fs (attempt %d): %s",
+            self.url,
+            delay,
+            backoff.attempts,
+            why,
+        )
         if self._on_reconnect is not None:
             info = Reconnecting(self.backoff.attempts, delay, self.parser.last_event_id, error)
             self._on_reconnect(info)

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import ClientError, ConnectError, ReadTimeoutError
+from ..errors import ClientError, ConnectError, ReadTimeoutError, RedirectError
 from ..protocol import DEFAULT_MAX_EVENT_SIZE, Event, ReconnectPolicy
 from ._session import (
     DEFAULT_RETRY_STATUSES,
@@ -41,7 +41,20 @@ class EventSource:
       as a query parameter (``True``: ``last_event_id``; or a name) instead
       of the ``Last-Event-ID`` header.
     * ``policy``: the backoff and when to give up (default: forever).
-      ``retry_statuses``: the statuses worth retrying (5xx and 429).
+      ``retry_statuses``: the statuses worth retrying (5xx and 429).  Every
+      wait is at least :data:`~ssehub.client.MIN_RECONNECT_DELAY` (0.25 s),
+      whatever ``retry`` the server sends.
+    * ``retry_connect``: when the very first connection cannot be made
+      (refused, unreachable), raise :class:`~ssehub.errors.ConnectError` at
+      once (the default, so a wrong URL or a dead hub is never a silent wait),
+      or with ``True`` keep trying under ``policy``.  Once a stream has opened,
+      a lost connection is always retried.  Each retry is logged on the
+      ``ssehub.client`` logger and passed to ``on_reconnect``.
+    * Redirects are followed (at most 10, as :data:`~ssehub.client.MAX_REDIRECTS`
+      says); a redirect to another origin drops every header but the
+      protocol's own (``Authorization``, ``Cookie``, ``X-API-Key`` … stay
+      behind, as a browser does), and a redirect loop or too many redirects
+      raise :class:`~ssehub.errors.RedirectError`, never retried.
     * ``connect_timeout`` and ``read_timeout`` in float seconds (``None``: no
       limit); ``read_timeout`` catches a dead connection: no bytes, not even a
       heartbeat comment, in that long.
@@ -64,6 +77,7 @@ class EventSource:
         last_event_id: str = "",
         last_event_id_query: bool | str = False,
         reconnect: bool | None = None,
+        retry_connect: bool = False,
         policy: ReconnectPolicy | None = None,
         retry_statuses: Collection[int] = DEFAULT_RETRY_STATUSES,
         connect_timeout: float | None = 10.0,
@@ -90,6 +104,7 @@ class EventSource:
             last_event_id=last_event_id,
             last_event_id_query=last_event_id_query,
             reconnect=reconnect,
+            retry_connect=retry_connect,
             policy=policy,
             retry_statuses=retry_statuses,
             connect_timeout=connect_timeout,
@@ -173,6 +188,8 @@ class EventSource:
         session = self._session
         try:
             response = self._transport.open(session.request())
+        except RedirectError as exc:
+            session.fail(exc)
         except (ConnectError, ReadTimeoutError) as exc:
             return exc
         except Exception:

@@ -8,7 +8,15 @@ translated once here and chained with ``from``:
   :class:`~ssehub.errors.ConnectError`;
 * no bytes within ``read_timeout`` (opening or reading):
   :class:`~ssehub.errors.ReadTimeoutError`;
-* the connection breaks in the middle of the body: the byte iterator just ends.
+* the connection breaks in the middle of the body: the byte iterator just ends;
+* redirects are followed here, at most :data:`MAX_REDIRECTS` of them: more, or
+  one back to a URL already visited, raise :class:`~ssehub.errors.RedirectError`
+  (final: a loop does not mend itself).  httpx builds each next request (it
+  drops ``Authorization`` and ``Cookie`` when leaving the origin); a redirect
+  to another origin (scheme, host, port) also drops every header that is not
+  one of :data:`CROSS_ORIGIN_HEADERS`, so an ``X-API-Key`` or any other
+  credential never reaches a host it was not meant for, as a browser keeps
+  custom headers to the origin that a script asked for.
 
 Header values are sent as UTF-8 (a ``Last-Event-ID`` may hold any text).
   An event stream has no framing that tells a clean end from a cut: either
@@ -28,9 +36,11 @@ from typing import Any, Protocol
 
 import httpx
 
-from ..errors import ConnectError, ReadTimeoutError
+from ..errors import ConnectError, ReadTimeoutError, RedirectError
 
 __all__ = [
+    "CROSS_ORIGIN_HEADERS",
+    "MAX_REDIRECTS",
     "AsyncHTTPXTransport",
     "AsyncStreamResponse",
     "AsyncTransport",
@@ -39,6 +49,26 @@ __all__ = [
     "StreamResponse",
     "Transport",
 ]
+
+
+#: Redirects followed for one attempt before :class:`~ssehub.errors.RedirectError` (httpx: 20).
+MAX_REDIRECTS = 10
+
+#: The only request headers (lower-case) still sent after a redirect to another origin.
+CROSS_ORIGIN_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "content-length",
+        "content-type",
+        "host",
+        "last-event-id",
+        "transfer-encoding",
+        "user-agent",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +153,31 @@ def _open_error(exc: httpx.HTTPError, url: str) -> ConnectError | ReadTimeoutErr
     return ConnectError(f"could not open {url}: {exc!r}")
 
 
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    port = url.port if url.port is not None else {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, port
+
+
+def _redirected(response: httpx.Response, hops: list[str]) -> httpx.Request | None:
+    """The request that follows ``response`` (``None``: not a redirect); see the docstring.
+
+    ``hops`` holds the URLs visited so far and gets the next one.
+    """
+    follow = response.next_request
+    if follow is None:
+        return None
+    target = str(follow.url)
+    if target in hops:
+        raise RedirectError(f"redirect loop: {' -> '.join([*hops, target])}")
+    if len(hops) > MAX_REDIRECTS:
+        raise RedirectError(f"more than {MAX_REDIRECTS} redirects from {hops[0]}")
+    hops.append(target)
+    if _origin(follow.url) != _origin(response.request.url):
+        for name in [n for n in follow.headers if n.lower() not in CROSS_ORIGIN_HEADERS]:
+            del follow.headers[name]
+    return follow
+
+
 def _shutdown(response: httpx.Response) -> None:
     """Shut the socket down so that a read blocked in another thread wakes up at once."""
     stream = response.extensions.get("network_stream")
@@ -163,20 +218,28 @@ class _HTTPXStreamResponse:
 
 
 class HTTPXTransport:
-    """A :class:`Transport` on an :class:`httpx.Client` (one is made, following redirects).
+    """A :class:`Transport` on an :class:`httpx.Client` (made if not given); redirects as above.
 
     A client passed in stays the caller's: :meth:`close` leaves it open.
     """
 
     def __init__(self, client: httpx.Client | None = None) -> None:
         self._owned = client is None
-        self._client = client if client is not None else httpx.Client(follow_redirects=True)
+        self._client = client if client is not None else httpx.Client()
 
     def open(self, request: Request) -> StreamResponse:
-        try:
-            response = self._client.send(_build(self._client, request), stream=True)
-        except httpx.HTTPError as exc:
-            raise _open_error(exc, request.url) from exc
+        outgoing: httpx.Request | None = _build(self._client, request)
+        hops = [request.url]
+        while outgoing is not None:
+            try:
+                response = self._client.send(outgoing, stream=True, follow_redirects=False)
+            except httpx.HTTPError as exc:
+                raise _open_error(exc, request.url) from exc
+            try:
+                outgoing = _redirected(response, hops)
+            finally:
+                if response.next_request is not None:
+                    response.close()
         return _HTTPXStreamResponse(response)
 
     def close(self) -> None:
@@ -215,13 +278,21 @@ class AsyncHTTPXTransport:
 
     def __init__(self, client: httpx.AsyncClient | None = None) -> None:
         self._owned = client is None
-        self._client = client if client is not None else httpx.AsyncClient(follow_redirects=True)
+        self._client = client if client is not None else httpx.AsyncClient()
 
     async def open(self, request: Request) -> AsyncStreamResponse:
-        try:
-            response = await self._client.send(_build(self._client, request), stream=True)
-        except httpx.HTTPError as exc:
-            raise _open_error(exc, request.url) from exc
+        outgoing: httpx.Request | None = _build(self._client, request)
+        hops = [request.url]
+        while outgoing is not None:
+            try:
+                response = await self._client.send(outgoing, stream=True, follow_redirects=False)
+            except httpx.HTTPError as exc:
+                raise _open_error(exc, request.url) from exc
+            try:
+                outgoing = _redirected(response, hops)
+            finally:
+                if response.next_request is not None:
+                    await response.aclose()
         return _AsyncHTTPXStreamResponse(response)
 
     async def aclose(self) -> None:

@@ -1,14 +1,17 @@
-"""The load client: subscriber processes driven from here, and a publisher.
+"""The bench engine's coordinator: subscriber processes driven from here, and a publisher.
 
-:class:`LoadClient` spawns ``procs`` worker processes (``benchmarks._subscriber``), each
+The one engine behind ``ssehub bench`` and ``python -m benchmarks.bench_hub``.
+:class:`LoadClient` spawns ``procs`` worker processes (:mod:`._bench_streams`), each
 holding its share of the streams, and talks to them over pipes.  Stream ``i`` goes to
 endpoint ``i % len(endpoints)`` (round-robin over the nodes of a server under test).
 Every reply carries the worker's CPU seconds, so the load client's own cost is reported
 next to the server's.
 
 :class:`Publisher` sends ``POST /topics/{topic}`` one after another on one keep-alive
-connection, each body ``{"data": "SEQ T_NS", "event": "tick"}`` with ``T_NS`` taken from
-:func:`time.monotonic_ns` just before the request is sent.
+connection, each body ``{"data": "SEQ T_NS[ PADDING]", "event": "tick"}`` with ``T_NS``
+taken from :func:`time.monotonic_ns` just before the request is sent.  Of each answer it
+reads the head (at most 64 KiB) and at most 64 KiB of body; a refusal keeps its body's
+text (for the hub's JSON message) in :attr:`PublishReport.refusals`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import asyncio
 import contextlib
 import json
 import multiprocessing
+import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -24,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks._subscriber import StreamStats, cpu_seconds, worker_main
+from ._bench_streams import BODY_LIMIT, HEAD_LIMIT, StreamStats, cpu_seconds, worker_main
 
 __all__ = [
     "LoadClient",
@@ -54,6 +59,10 @@ class Measurement:
     delivered: int
     in_order: int
     out_of_order: int
+    gaps: int
+    duplicates: int
+    resets: int
+    reconnects: int
     complete: int
     last_delivery_ns: int
     closed: int
@@ -72,6 +81,10 @@ class Measurement:
             delivered=sum(p.delivered for p in parts),
             in_order=sum(p.in_order for p in parts),
             out_of_order=sum(p.out_of_order for p in parts),
+            gaps=sum(p.gaps for p in parts),
+            duplicates=sum(p.duplicates for p in parts),
+            resets=sum(p.resets for p in parts),
+            reconnects=sum(p.reconnects for p in parts),
             complete=sum(p.complete for p in parts),
             last_delivery_ns=max((p.last_delivery_ns for p in parts), default=0),
             closed=sum(p.closed for p in parts),
@@ -82,9 +95,15 @@ class Measurement:
 
 
 class LoadClient:
-    """Worker processes holding event streams; use as a context manager."""
+    """Worker processes holding event streams; use as a context manager.
+
+    Its methods may be called from two threads (a progress display asks for
+    :meth:`status` while another thread waits in :meth:`collect`): each
+    question and its answers are taken under one lock.
+    """
 
     def __init__(self, procs: int = 1) -> None:
+        self._lock = threading.Lock()
         ctx = multiprocessing.get_context("spawn")
         self._conns: list[Connection] = []
         self._procs: list[multiprocessing.process.BaseProcess] = []
@@ -112,10 +131,11 @@ class LoadClient:
         return conn.recv()
 
     def _ask_all(self, messages: list[tuple[str, dict[str, Any]]], timeout: float) -> list[Any]:
-        for conn, message in zip(self._conns, messages, strict=True):
-            conn.send(message)
-        deadline = time.monotonic() + timeout
-        return [self._recv(c, max(0.1, deadline - time.monotonic())) for c in self._conns]
+        with self._lock:
+            for conn, message in zip(self._conns, messages, strict=True):
+                conn.send(message)
+            deadline = time.monotonic() + timeout
+            return [self._recv(c, max(0.1, deadline - time.monotonic())) for c in self._conns]
 
     def open(
         self,
@@ -125,8 +145,14 @@ class LoadClient:
         *,
         concurrency: int = 100,
         timeout: float = 30.0,
+        tls: bool = False,
+        resume: bool = False,
     ) -> OpenReport:
-        """Open ``count`` streams to ``path`` and wait until each got its first block."""
+        """Open ``count`` streams to ``path`` and wait until each got its first block.
+
+        ``resume``: reopen a stream that ends mid-measurement with ``Last-Event-ID``
+        (see :mod:`._bench_streams`); ``tls``: https.
+        """
         k = self.procs
         shares = [count // k + (1 if w < count % k else 0) for w in range(k)]
         firsts = [sum(shares[:w]) for w in range(k)]
@@ -135,7 +161,8 @@ class LoadClient:
         replies = self._ask_all(
             [
                 ("open", {"endpoints": endpoints, "path": path, "count": share, "first": first,
-                          "concurrency": per_worker, "timeout": timeout})
+                          "concurrency": per_worker, "timeout": timeout, "tls": tls,
+                          "resume": resume})
                 for share, first in zip(shares, firsts, strict=True)
             ],
             timeout=timeout + count / 50 + 30,
@@ -150,11 +177,14 @@ class LoadClient:
         )
 
     def status(self) -> dict[str, Any]:
-        """Open and closed stream counts and total CPU seconds of the workers."""
+        """Stream counts (open, closed, broken), deliveries so far, CPU seconds, errors."""
         replies = self._ask_all([("status", {})] * self.procs, timeout=30)
         return {
             "open": sum(r["open"] for r in replies),
             "closed": sum(r["closed"] for r in replies),
+            "broken": sum(r["broken"] for r in replies),
+            "complete": sum(r["complete"] for r in replies),
+            "delivered": sum(r["delivered"] for r in replies),
             "cpu": sum(r["cpu"] for r in replies),
             "errors": [e for r in replies for e in r["errors"]][:5],
         }
@@ -170,12 +200,14 @@ class LoadClient:
         if any(r != "armed" for r in replies):
             raise RuntimeError(f"a load-client worker refused to measure: {replies!r}")
 
-    def collect(self, timeout: float) -> Measurement:
-        """Wait for every worker's report of the armed measurement."""
-        deadline = time.monotonic() + timeout
-        parts: list[StreamStats] = [
-            self._recv(c, max(0.1, deadline - time.monotonic())) for c in self._conns
-        ]
+    def collect(self, timeout: float, idle: float | None = None) -> Measurement:
+        """Wait for every worker's report of the armed measurement.
+
+        A worker reports once its streams are complete (or broken), at the armed
+        deadline, or (``idle`` seconds) once no delivery came for that long.
+        """
+        args = {"idle_ns": None if idle is None else int(idle * 1e9)}
+        parts: list[StreamStats] = self._ask_all([("collect", args)] * self.procs, timeout)
         return Measurement.combine(parts)
 
     def close_streams(self) -> None:
@@ -206,6 +238,8 @@ class PublishReport:
     last_ns: int  # once the last answer was read
     failures: list[str]
     cpu_seconds: float
+    #: The first refused publishes: (status, body text, at most 64 KiB).
+    refusals: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
@@ -228,15 +262,22 @@ class Publisher:
     and no rate is a burst.  httpx cannot pipeline, hence the hand-made requests.
     """
 
-    def __init__(self, base_url: str, topic: str, event: str = "tick") -> None:
+    def __init__(self, base_url: str, topic: str, event: str = "tick", size: int = 0) -> None:
         url = httpx.URL(base_url)
+        self.tls = url.scheme == "https"
         self.host = url.host
-        self.port = url.port or 80
-        self.path = f"/topics/{topic}"
+        self.port = url.port or (443 if self.tls else 80)
+        self.path = f"{url.raw_path.decode('ascii').rstrip('/')}/topics/{topic}"
         self.event = event
+        self.size = size
+        #: Publishes answered 201 so far (for a progress display).
+        self.accepted = 0
 
     def _request(self, seq: int) -> bytes:
-        body = json.dumps({"data": f"{seq} {time.monotonic_ns()}", "event": self.event}).encode()
+        data = f"{seq} {time.monotonic_ns()}"
+        if self.size > len(data) + 1:
+            data = f"{data} {'x' * (self.size - len(data) - 1)}"
+        body = json.dumps({"data": data, "event": self.event}).encode()
         head = (
             f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -260,7 +301,12 @@ class Publisher:
         """
         cpu0 = cpu_seconds()
         failures: list[str] = []
-        reader, writer = await asyncio.open_connection(self.host, self.port)
+        refusals: list[tuple[int, str]] = []
+        context = ssl.create_default_context() if self.tls else None
+        reader, writer = await asyncio.open_connection(
+            self.host, self.port, ssl=context, limit=HEAD_LIMIT
+        )
+        self.accepted = 0
         slots = asyncio.Semaphore(window) if window else None
         interval = 1e9 / rate if rate else 0.0
         first = time.monotonic_ns() if start_ns is None else start_ns
@@ -287,11 +333,16 @@ class Publisher:
             for seq in seqs:
                 head = await reader.readuntil(b"\r\n\r\n")
                 status, length = _status_and_length(head)
-                await reader.readexactly(length)
+                if length > BODY_LIMIT:
+                    raise ValueError(f"an answer of {length:,} bytes (more than {BODY_LIMIT:,})")
+                body = await reader.readexactly(length)
                 if status == 201:
                     accepted += 1
+                    self.accepted = accepted
                 else:
                     failures.append(f"publish {seq}: HTTP {status}")
+                    if len(refusals) < 5:
+                        refusals.append((status, body.decode("utf-8", "replace")))
                 answered += 1
                 if slots is not None:
                     slots.release()
@@ -300,10 +351,14 @@ class Publisher:
             await asyncio.wait_for(asyncio.gather(send(), receive()), max(60.0, len(seqs)))
         except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError) as exc:
             failures.append(f"publish {answered + 1}: {type(exc).__name__}: {exc}")
+        except asyncio.LimitOverrunError:
+            failures.append(f"publish {answered + 1}: an answer head over {HEAD_LIMIT:,} bytes")
         finally:
             writer.close()
         last = time.monotonic_ns()
-        return PublishReport(accepted, first, sent_ns, last, failures[:5], cpu_seconds() - cpu0)
+        return PublishReport(
+            accepted, first, sent_ns, last, failures[:5], cpu_seconds() - cpu0, refusals
+        )
 
 
 async def publish_all(
@@ -336,6 +391,7 @@ async def publish_all(
         last_ns=max(r.last_ns for r in reports),
         failures=[f for r in reports for f in r.failures][:5],
         cpu_seconds=reports[0].cpu_seconds,
+        refusals=[f for r in reports for f in r.refusals][:5],
     )
 
 
