@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from tests.cli._cli import CliProcess, wait_bounded
-from tests.client.fault_server import Action, Endless, FaultServer, Received, event, head
+from tests.support.cli import CliProcess, wait_bounded
+from tests.support.fault_server import Action, Endless, FaultServer, Received, event, head
 
 RSS_BOUND_MB = 250  # python, httpx, rich and one worker process (about 90 MB here)
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from tests.cli._cli import CliProcess, assert_one_line_error, run_cli, wait_bounded
-from tests.client.fault_server import Action, Endless, FaultServer, Received, event, head
+from tests.support.cli import CliProcess, assert_one_line_error, run_cli, wait_bounded
+from tests.support.fault_server import Action, Endless, FaultServer, Received, event, head
 
 #: What a bounded command may hold, python and httpx included (about 40 MB here).
 RSS_BOUND_MB = 150
