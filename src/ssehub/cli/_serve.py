@@ -86,7 +86,8 @@ def _limit(value: int | None) -> int | None:
     type=click.IntRange(1),
     envvar="SSEHUB_MAX_CONNECTIONS",
     show_envvar=True,
-    help="Most streams open at once; more get 503 with Retry-After.",
+    help="Most connections open at once (every connection counts, streams too); "
+    "more get 503 with Retry-After. Lowered, with a warning, to fit the open-file limit.",
 )
 @click.option(
     "--max-queue",
@@ -188,6 +189,48 @@ def _limit(value: int | None) -> int | None:
     show_envvar=True,
     help="Log every request.",
 )
+@click.option(
+    "--max-header-bytes",
+    default=64 * 1024,
+    type=click.IntRange(1024),
+    envvar="SSEHUB_MAX_HEADER_BYTES",
+    show_envvar=True,
+    help="Largest request line and headers of one request, in bytes (431 above it).",
+)
+@click.option(
+    "--max-header-count",
+    default=100,
+    type=click.IntRange(1),
+    envvar="SSEHUB_MAX_HEADER_COUNT",
+    show_envvar=True,
+    help="Most header fields in one request (431 above it).",
+)
+@click.option(
+    "--header-timeout",
+    default="10s",
+    type=DURATION,
+    envvar="SSEHUB_HEADER_TIMEOUT",
+    show_envvar=True,
+    help="A request's headers must arrive within this long (408); a new connection "
+    "that sends nothing is closed after it.",
+)
+@click.option(
+    "--idle-timeout",
+    default="5s",
+    type=DURATION,
+    envvar="SSEHUB_IDLE_TIMEOUT",
+    show_envvar=True,
+    help="Close a kept-alive connection that sends no new request for this long.",
+)
+@click.option(
+    "--drain-timeout",
+    default="3s",
+    type=DURATION,
+    envvar="SSEHUB_DRAIN_TIMEOUT",
+    show_envvar=True,
+    help="On SIGTERM, responses get this long to finish while new requests get "
+    "503 shutting_down; then the rest are dropped and the hub stops.",
+)
 def serve(
     host: str,
     port: int,
@@ -210,6 +253,11 @@ def serve(
     demo_interval: float,
     log_level: str,
     access_log: bool,
+    max_header_bytes: int,
+    max_header_count: int,
+    header_timeout: float,
+    idle_timeout: float,
+    drain_timeout: float,
 ) -> None:
     """Run the hub: topics, durable history, exact resume, demos.
 
@@ -255,6 +303,11 @@ def serve(
         llm_model=llm_model,
         ticker=ticker if ticker is not None else not store.startswith(("redis", "unix")),
         demo_interval=demo_interval,
+        max_header_bytes=max_header_bytes,
+        max_header_count=max_header_count,
+        header_timeout=header_timeout,
+        idle_timeout=idle_timeout,
+        drain_timeout=drain_timeout,
     )
     try:
         check_store(settings)

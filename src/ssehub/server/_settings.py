@@ -27,7 +27,8 @@ class Settings:
     retention_age: float | None = 24 * 3600.0
     #: Largest publish body accepted (413 above it).
     max_body_size: int = 1024 * 1024
-    #: Most streams open at once (503 with Retry-After above it).
+    #: Most connections open at once, every connection counted (503 with Retry-After
+    #: above it); ``ssehub serve`` lowers it to fit the open-file limit.
     max_connections: int = 20_000
     max_queue_events: int = 1000
     max_queue_bytes: int = 4 * 1024 * 1024
@@ -48,6 +49,16 @@ class Settings:
     shutdown_retry_min: int = 1000
     shutdown_retry_max: int = 10_000
     extra: dict[str, str] = field(default_factory=dict)
+    #: Most bytes in one request's line and headers (431 above it).
+    max_header_bytes: int = 64 * 1024
+    #: Most header fields in one request (431 above it).
+    max_header_count: int = 100
+    #: A request's headers must arrive within this long (408; an idle new connection is closed).
+    header_timeout: float = 10.0
+    #: A kept-alive connection with no request is closed after this long.
+    idle_timeout: float = 5.0
+    #: On SIGTERM, responses get this long to finish (new requests get 503); then they are dropped.
+    drain_timeout: float = 3.0
 
     def retention(self) -> Retention:
         return Retention(max_events=self.retention_events, max_age=self.retention_age)
