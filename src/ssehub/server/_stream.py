@@ -10,10 +10,11 @@ Conventions:
 * A disconnect is learnt from ASGI's ``http.disconnect`` by one waiter per
   stream, which closes the subscription.
 * A write blocked longer than the write deadline (a client that stopped reading,
-  a half-open connection) is abandoned: the writer returns without completing
-  the response and the ASGI server closes the connection.  Such intentional
-  aborts are counted in :data:`ABORTS` so ``ssehub serve`` can keep uvicorn from
-  logging them as application errors.
+  a half-open connection) is abandoned.  When the server offers the
+  ``ssehub.abort`` scope extension (``ssehub serve`` does), the connection is
+  reset at once, its buffers freed; otherwise the writer is cancelled and
+  returns without completing the response, and the ASGI server closes the
+  connection when it can.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from ..hub import HEARTBEAT, Stream
 from ..protocol import ServerSentEvent, encode, encode_comment
 
 __all__ = [
-    "ABORTS",
     "SSE_HEADERS",
     "EventSourceResponse",
     "HubStreamResponse",
@@ -49,15 +49,6 @@ SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 )
-
-
-class _AbortCounter:
-    """How many streams were abandoned on purpose and not yet reported by the server."""
-
-    pending = 0
-
-
-ABORTS = _AbortCounter()
 
 
 def last_event_id_of(request: Request) -> str | None:
@@ -109,12 +100,16 @@ class HubStreamResponse(Response):
         task = asyncio.current_task()
         assert task is not None
         aborted = False
+        reset: Callable[[], None] | None = scope.get("extensions", {}).get("ssehub.abort")
 
         def abort() -> None:
             nonlocal aborted
             if not aborted:
                 aborted = True
-                task.cancel()
+                if reset is not None:
+                    reset()  # the pending send returns: the connection is gone
+                else:
+                    task.cancel()
 
         sub.set_abort(abort)
         watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
@@ -143,16 +138,17 @@ class HubStreamResponse(Response):
             if not watcher.done():
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
-            if not aborted:
+            if not aborted or reset is not None:
                 raise
             task.uncancel()
-            ABORTS.pending += 1
         except OSError:
             pass  # the client went away mid-write
         finally:
             sub.set_abort(None)
             watcher.cancel()
             stream.close()
+            if reset is not None and sub.close_reason in ("slow", "write-timeout"):
+                reset()  # its socket buffers hold what it never read: free them now
 
 
 EventLike = ServerSentEvent | str | bytes | Mapping[str, Any]
