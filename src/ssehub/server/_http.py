@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import socket
 import struct
+import termios
 import time
 from asyncio import TimerHandle
 from collections.abc import Callable
@@ -286,17 +288,37 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         else:
             self.cycle.keep_alive = False
 
+    def pending_output(self) -> int:
+        """Bytes written to this connection that its peer has not taken yet.
+
+        The transport's buffer plus the kernel's send queue (``SIOCOUTQ``, Linux).
+        """
+        pending = 0 if self._aborted else self.transport.get_write_buffer_size()
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None and not self._aborted:
+            with contextlib.suppress(OSError, ValueError):
+                queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+                pending += struct.unpack("i", queued)[0]
+        return pending
+
+    def busy(self) -> bool:
+        """Whether a response is under way or its last bytes are not taken yet."""
+        if self._aborted:
+            return False
+        cycle = self.cycle
+        return (cycle is not None and not cycle.response_complete) or self.pending_output() > 0
+
     def drop(self) -> None:
         """End the connection at the end of a drain, its response abandoned on purpose.
 
-        A connection whose output is flowing is closed; one whose buffer is
-        stuck (a client that stopped reading) is reset.
+        A connection whose peer has taken everything is closed; one holding
+        bytes its peer never took (a client that stopped reading) is reset.
         """
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             cycle.disconnected = True
             cycle.message_event.set()
-        if self.flow is not None and self.flow.write_paused:
+        if self.pending_output() > 0:
             self.abort()
         else:
             self.close()

@@ -20,6 +20,7 @@ import asyncio
 import copy
 import gc
 import logging
+import math
 import resource
 from types import FrameType
 from typing import Any
@@ -42,6 +43,8 @@ from ._settings import Settings
 __all__ = ["check_store", "raise_open_file_limit", "run"]
 
 logger = logging.getLogger("ssehub.server")
+
+_DRAIN_STEP = 0.05
 
 
 class _HubServer(uvicorn.Server):
@@ -73,30 +76,28 @@ class _HubServer(uvicorn.Server):
         return [
             conn
             for conn in self.server_state.connections
-            if isinstance(conn, BoundedHttpProtocol)
-            and conn.cycle is not None
-            and not conn.cycle.response_complete
+            if isinstance(conn, BoundedHttpProtocol) and conn.busy()
         ]
 
     async def shutdown(self, sockets: list[Any] | None = None) -> None:
         """Finish the drain while still accepting (503 ``shutting_down``), then stop."""
         self.gate.draining = True
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.drain_timeout
-        while (left := self._unfinished()) and not self.force_exit:
-            remaining = deadline - loop.time()
-            if remaining <= 0 or not self.server_state.tasks:
+        # Look every 50 ms whether every response has ended and its bytes were taken.
+        for _ in range(max(1, math.ceil(self.drain_timeout / _DRAIN_STEP))):
+            if not self._unfinished() or self.force_exit:
                 break
-            await asyncio.wait(
-                set(self.server_state.tasks),
-                timeout=min(remaining, 0.1),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
+            await asyncio.sleep(_DRAIN_STEP)
+        left = self._unfinished()
         if left:
             for conn in left:
                 conn.drop()
             timeout = self.drain_timeout
-            logger.info("drain: dropped %d responses not finished in %g s", len(left), timeout)
+            logger.info(
+                "drain: dropped %d connections whose clients did not take their last bytes "
+                "within %g s",
+                len(left),
+                timeout,
+            )
         await super().shutdown(sockets)
 
     async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
