@@ -78,9 +78,8 @@ def decode_chunked_events(raw: bytes) -> list[tuple[str, str]]:
 
 def cursor_of(raw: bytes) -> str:
     """The ``Last-Event-ID`` a browser would send after reading ``raw`` (a chunked stream)."""
-    head, _, body = raw.partition(b"\r\n\r\n")
+    rest = raw.partition(b"\r\n\r\n")[2]
     parser = EventStreamParser()
-    rest = body
     while rest:
         size_line, _, rest = rest.partition(b"\r\n")
         size = int(size_line, 16)

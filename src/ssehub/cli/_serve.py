@@ -224,7 +224,7 @@ def _limit(value: int | None) -> int | None:
 )
 @click.option(
     "--drain-timeout",
-    default="3s",
+    default="2s",
     type=DURATION,
     envvar="SSEHUB_DRAIN_TIMEOUT",
     show_envvar=True,

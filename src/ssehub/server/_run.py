@@ -54,7 +54,7 @@ class _HubServer(uvicorn.Server):
         hub_app: HubApp,
         gate: ConnectionGate,
         *,
-        drain_timeout: float = 3.0,
+        drain_timeout: float = 2.0,
     ) -> None:
         super().__init__(config)
         self.hub_app = hub_app

@@ -58,7 +58,7 @@ class Settings:
     #: A kept-alive connection with no request is closed after this long.
     idle_timeout: float = 5.0
     #: On SIGTERM, responses get this long to finish (new requests get 503); then they are dropped.
-    drain_timeout: float = 3.0
+    drain_timeout: float = 2.0
 
     def retention(self) -> Retention:
         return Retention(max_events=self.retention_events, max_age=self.retention_age)
