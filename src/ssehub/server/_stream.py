@@ -100,7 +100,7 @@ class HubStreamResponse(Response):
         task = asyncio.current_task()
         assert task is not None
         aborted = False
-        reset: Callable[[], None] | None = scope.get("extensions", {}).get("ssehub.abort")
+        reset: Callable[[], None] | None = (scope.get("extensions") or {}).get("ssehub.abort")
 
         def abort() -> None:
             nonlocal aborted
