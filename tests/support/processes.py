@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,8 +87,12 @@ def start_hub(
     env: dict[str, str] | None = None,
     log_dir: Path | None = None,
     timeout: float = 30.0,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Iterator[HubProcess]:
-    """Run ``python -m ssehub serve --port P *args`` until the block ends."""
+    """Run ``python -m ssehub serve --port P *args`` until the block ends.
+
+    ``preexec_fn`` runs in the child before ``exec`` (e.g. to lower a ``setrlimit``).
+    """
     port = port or free_port()
     cmd = [
         sys.executable,
@@ -104,7 +108,9 @@ def start_hub(
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     log_path = (log_dir or Path(os.environ.get("TMPDIR", "/tmp"))) / f"ssehub-{port}.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, preexec_fn=preexec_fn
+        )
     hub = HubProcess(proc=proc, port=port, args=list(args), log_path=log_path)
     try:
         poll_until(lambda: _healthy(hub), "ssehub serve to be healthy", timeout, interval=0.05)

@@ -114,7 +114,8 @@ class HubConfig:
         default=2.0,
         metadata={
             "unit": "duration",
-            "help": "On shutdown, abort a stream whose final write is blocked this long.",
+            "help": "On SIGTERM, responses get this long to finish while new requests get "
+            "503 shutting_down; streams whose final write is still blocked are then reset.",
         },
     )
     flush_interval: float = field(

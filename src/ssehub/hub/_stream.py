@@ -19,11 +19,12 @@ else is the stream's job:
   ``max_queue_bytes`` bytes, and the next step is read only after the previous
   write returned — a slow reader paces its own replay, and the hub holds at
   most one step per stream.
-* **End.**  :meth:`Stream.close` ends the stream after what is queued.  When
-  a stream ends while its write is stuck (``write-timeout``, ``slow``), the
-  connection is aborted — through ``abort`` when the server gave one, else by
-  cancelling the task that runs the stream (the server then sees
-  :meth:`run` return and must not write again).
+* **End.**  :meth:`Stream.close` ends the stream after what is queued.  A
+  stream ended for ``write-timeout`` or ``slow`` has its connection aborted —
+  at once if a write is stuck, else when :meth:`run` returns — through
+  ``abort`` when the server gave one (the kernel buffers a non-reader holds
+  are freed), else, for a stuck write, by cancelling the task that runs the
+  stream.  After an abort (:attr:`aborted`) nothing more may be written.
 
 Close reasons: ``disconnect`` (the client left), ``slow``, ``write-timeout``,
 ``shutdown``, ``gap`` (the live feed lost track), ``store-unavailable``,
@@ -150,8 +151,12 @@ class Stream:
         finally:
             self.pending_since = None
             self._task = None
-            self._abort = None
             sub.close("end")  # a no-op unless the stream ran out by itself
+            if sub.close_reason in _ABORTING and abort is not None and not self._aborted:
+                # Its socket buffers hold what it never read: free them now.
+                self._aborted = True
+                abort()
+            self._abort = None
             self._running = False
             self.end()
         return sub.close_reason

@@ -1,10 +1,17 @@
-"""Run a :class:`HubApp` under uvicorn, with a graceful, storm-free shutdown.
+"""Run a :class:`HubApp` under uvicorn, bounded, with a graceful, storm-free shutdown.
+
+The HTTP layer is uvicorn's httptools protocol with ssehub's limits
+(:mod:`ssehub.server._http`), passed as ``uvicorn.Config(http=...)``; the
+connection cap is kept below the process's descriptor limit.
 
 On SIGTERM or Ctrl+C the hub first *drains*: every stream is sent a
 ``retry:`` drawn from a jittered range and ended, so clients come back spread
-over seconds instead of all at once; uvicorn then stops as usual.  This is done
-by subclassing ``uvicorn.Server`` and overriding its documented
-``handle_exit`` hook — uvicorn itself is not patched.
+over seconds instead of all at once.  While responses finish (at most
+``drain_timeout`` seconds) the server keeps accepting and answers every new
+request ``503 shutting_down``; a response still unfinished then (a client that
+stopped reading) is dropped, and uvicorn stops as usual.  This is done by
+subclassing ``uvicorn.Server`` and overriding its ``handle_exit`` and
+``shutdown`` hooks — uvicorn itself is not patched.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import asyncio
 import copy
 import gc
 import logging
+import math
 import resource
 from collections.abc import Sequence
 from types import FrameType
@@ -23,6 +31,14 @@ from uvicorn.config import LOGGING_CONFIG
 
 from ..hub import StoredEvent, open_backend
 from ._app import HubApp
+from ._http import (
+    BoundedHttpProtocol,
+    ConnectionGate,
+    HttpLimits,
+    bounded_protocol,
+    open_descriptor_count,
+    plan_connection_limits,
+)
 from ._plugin import Plugin
 from ._settings import ServerSettings
 
@@ -30,11 +46,22 @@ __all__ = ["check_store", "raise_open_file_limit", "run"]
 
 logger = logging.getLogger("ssehub.server")
 
+_DRAIN_STEP = 0.05
+
 
 class _HubServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, hub_app: HubApp) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        hub_app: HubApp,
+        gate: ConnectionGate,
+        *,
+        drain_timeout: float = 2.0,
+    ) -> None:
         super().__init__(config)
         self.hub_app = hub_app
+        self.gate = gate
+        self.drain_timeout = drain_timeout
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         loop = getattr(self, "_ssehub_loop", None)
@@ -43,8 +70,37 @@ class _HubServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
     def _drain(self) -> None:
+        self.gate.draining = True
         count = self.hub_app.hub.drain()
         logger.info("draining: told %d streams to reconnect later", count)
+
+    def _unfinished(self) -> list[BoundedHttpProtocol]:
+        return [
+            conn
+            for conn in self.server_state.connections
+            if isinstance(conn, BoundedHttpProtocol) and conn.busy()
+        ]
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        """Finish the drain while still accepting (503 ``shutting_down``), then stop."""
+        self.gate.draining = True
+        # Look every 50 ms whether every response has ended and its bytes were taken.
+        for _ in range(max(1, math.ceil(self.drain_timeout / _DRAIN_STEP))):
+            if not self._unfinished() or self.force_exit:
+                break
+            await asyncio.sleep(_DRAIN_STEP)
+        left = self._unfinished()
+        if left:
+            for conn in left:
+                conn.drop()
+            timeout = self.drain_timeout
+            logger.info(
+                "drain: dropped %d connections whose clients did not take their last bytes "
+                "within %g s",
+                len(left),
+                timeout,
+            )
+        await super().shutdown(sockets)
 
     async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
         self._ssehub_loop = asyncio.get_running_loop()
@@ -111,17 +167,36 @@ def _log_config(log_level: str) -> dict[str, Any]:
     return config
 
 
+def http_limits(settings: ServerSettings, descriptor_limit: int) -> HttpLimits:
+    """The HTTP bounds of ``settings``, the connection cap fitted to ``descriptor_limit``."""
+    cap, ceiling = plan_connection_limits(
+        settings.max_connections, descriptor_limit, open_descriptor_count()
+    )
+    return HttpLimits(
+        max_connections=cap,
+        connection_ceiling=ceiling,
+        max_header_bytes=settings.max_header_bytes,
+        max_header_count=settings.max_header_count,
+        header_timeout=settings.header_timeout,
+        idle_timeout=settings.idle_timeout,
+    )
+
+
 def run(
     settings: ServerSettings,
     *,
     plugins: Sequence[Plugin] = (),
 ) -> None:
     """Serve the hub (with ``plugins``) until SIGTERM/SIGINT; blocks."""
-    raise_open_file_limit()
+    descriptor_limit = raise_open_file_limit()
     tune_garbage_collector()
     hub_app = HubApp(settings, plugins=plugins)
+    limits = http_limits(settings, descriptor_limit)
+    gate = ConnectionGate(limits)
     config = uvicorn.Config(
         hub_app,
+        http=bounded_protocol(gate),
+        ws="none",
         log_config=_log_config(settings.log_level),
         host=settings.host,
         port=settings.port,
@@ -133,7 +208,15 @@ def run(
         server_header=False,
         proxy_headers=False,
     )
-    server = _HubServer(config, hub_app)
+    if limits.max_connections < settings.max_connections:
+        logger.warning(
+            "--max-connections %d cannot be honoured with %d open files (ulimit -n): "
+            "serving at most %d connections",
+            settings.max_connections,
+            descriptor_limit,
+            limits.max_connections,
+        )
+    server = _HubServer(config, hub_app, gate, drain_timeout=settings.hub.drain_timeout)
     try:
         server.run()
     except SystemExit as exc:  # uvicorn exits 3 when it can't bind: ssehub says 1

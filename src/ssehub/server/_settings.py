@@ -91,7 +91,11 @@ class ServerSettings:
     )
     max_connections: int = field(
         default=20_000,
-        metadata=option("Most streams open at once; more get 503 with Retry-After.", minimum=1),
+        metadata=option(
+            "Most connections open at once, every connection counted; more get 503 with "
+            "Retry-After. Lowered at start to fit the open-file limit (ulimit -n).",
+            minimum=1,
+        ),
     )
     cors_origins: tuple[str, ...] = field(
         default=(),
@@ -111,6 +115,29 @@ class ServerSettings:
         ),
     )
     access_log: bool = field(default=False, metadata=option("Log every request."))
+    max_header_bytes: int = field(
+        default=64 * 1024,
+        metadata=option("Most bytes in one request's line and headers (431 above it).", minimum=1),
+    )
+    max_header_count: int = field(
+        default=100,
+        metadata=option("Most header fields in one request (431 above it).", minimum=1),
+    )
+    header_timeout: float = field(
+        default=10.0,
+        metadata=option(
+            "A request's line and headers must arrive within this long (408); a new "
+            "connection that sends nothing is closed.",
+            unit="duration",
+        ),
+    )
+    idle_timeout: float = field(
+        default=5.0,
+        metadata=option(
+            "A kept-alive connection with no new request is closed after this long.",
+            unit="duration",
+        ),
+    )
     hub: HubConfig = field(default_factory=HubConfig)
     retention: Retention = field(default_factory=Retention)
 

@@ -39,7 +39,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..errors import HubError
 from ..hub import Hub
-from ..protocol import ServerSentEvent, encode, encode_comment
+from ._come_back import come_back_later, wants_only_event_stream
 from ._errors import ApiError
 from ._settings import ServerSettings
 from ._stream import SSE_HEADERS, HubStreamResponse, last_event_id_of
@@ -121,20 +121,18 @@ class TopicsAPI:
             return await self._stream(request, topics)
         except HubError as exc:
             refusal = ApiError.of(exc)
-            if refusal.status != 503 or not _wants_only_event_stream(request):
+            if refusal.status != 503 or not wants_only_event_stream(_accept(request)):
                 raise
             return self._come_back_later(refusal)
         except ApiError as exc:
-            if exc.status != 503 or not _wants_only_event_stream(request):
+            if exc.status != 503 or not wants_only_event_stream(_accept(request)):
                 raise
             return self._come_back_later(exc)
 
     def _come_back_later(self, exc: ApiError) -> Response:
-        """A 200 stream that only says why and when to come back (see the module docstring)."""
+        """A 200 stream that only says why and when to come back (see ``_come_back``)."""
         delay = float((exc.headers or {}).get("Retry-After", "2"))
-        retry = self._rng.randint(int(delay * 1000), int(delay * 3000))
-        body = encode_comment(f"{exc.status} {exc.code}: {exc.message}")
-        body += encode(ServerSentEvent(retry=retry))
+        body = come_back_later(exc.status, exc.code, exc.message, delay, self._rng)
         return Response(body, headers={k.decode(): v.decode() for k, v in SSE_HEADERS})
 
     async def _stream(self, request: Request, topics: list[str]) -> Response:
@@ -149,15 +147,8 @@ class TopicsAPI:
         return HubStreamResponse(stream)
 
 
-def _wants_only_event_stream(request: Request) -> bool:
-    """True when ``Accept`` names ``text/event-stream`` and nothing that holds JSON."""
-    accept = request.headers.get("accept", "").lower()
-    types = {part.split(";")[0].strip() for part in accept.split(",")}
-    return "text/event-stream" in types and not types & {
-        "application/json",
-        "application/*",
-        "*/*",
-    }
+def _accept(request: Request) -> str:
+    return request.headers.get("accept", "")
 
 
 def _refuse_constant(name: str) -> Any:

@@ -1,0 +1,495 @@
+"""Bounded HTTP/1.1 for ``ssehub serve``: uvicorn's httptools protocol, with limits.
+
+uvicorn accepts a protocol *class* (``uvicorn.Config(http=...)``); this module
+subclasses its ``HttpToolsProtocol`` (llhttp, the fastest parser uvicorn has) and
+adds what llhttp and uvicorn leave open to a hostile client:
+
+* **Header size and count.**  The request line and headers of one request may
+  take ``max_header_bytes`` (counted as they arrive, before llhttp buffers them)
+  and ``max_header_count`` fields; above either the answer is ``431``.  Input
+  llhttp cannot parse gets ``400``.  Both are JSON and close the connection.
+* **Header timeout.**  A request's headers must be complete within
+  ``header_timeout`` seconds of the connection opening (or of the first byte of
+  a later request on a kept-alive connection): a slowloris client gets ``408``,
+  a connection that never sent a byte is closed.
+* **Idle timeout.**  A kept-alive connection with no request is closed after
+  ``idle_timeout`` seconds.
+* **Connection cap.**  Every connection counts (streams, requests, idle ones).
+  Above ``max_connections`` a request is answered ``503 too_many_connections``;
+  above ``connection_ceiling`` (kept below the process's descriptor limit, see
+  :func:`plan_connection_limits`) a new connection is reset at once, so the
+  process never runs out of descriptors.
+* **Drain.**  While the server drains (:attr:`ConnectionGate.draining`) every
+  new request is answered ``503 shutting_down``.
+* **Real aborts.**  ``transport.close()`` waits for the write buffer to drain,
+  which a client that stopped reading never lets happen.  A connection closed
+  by this module is reset (``SO_LINGER`` 0, then ``abort()``) when it is not
+  gone ``linger`` seconds later.  Each request's scope carries
+  ``scope["extensions"]["ssehub.abort"]``: a callable (no arguments) that
+  resets the connection at once and marks the response as abandoned on purpose,
+  so nothing is logged as an application error.
+
+Error bodies follow the house convention ``{"error": code, "message": text}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import random
+import socket
+import struct
+import termios
+import time
+from asyncio import TimerHandle
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, ClassVar, cast
+
+import httptools
+from uvicorn._types import ASGIReceiveCallable, ASGISendCallable, Scope
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.server import ServerState
+
+from ._come_back import accept_of, come_back_later, wants_only_event_stream
+from ._stream import ABORT_EXTENSION, SSE_HEADERS
+
+__all__ = [
+    "ABORT_EXTENSION",
+    "ConnectionGate",
+    "HttpLimits",
+    "bounded_protocol",
+    "open_descriptor_count",
+    "plan_connection_limits",
+]
+
+logger = logging.getLogger("ssehub.server")
+
+
+#: Descriptors kept free for the process itself (store files, Redis, tailed files, logs).
+DESCRIPTOR_RESERVE = 64
+
+_NO_LINGER = struct.pack("ii", 1, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """The bounds of the HTTP layer.  Durations are float seconds, sizes bytes."""
+
+    #: Connections served at once; requests on connections above it get 503.
+    max_connections: int = 20_000
+    #: Connections accepted at all; above it a new connection is reset at once.
+    connection_ceiling: int = 25_000
+    max_header_bytes: int = 64 * 1024
+    max_header_count: int = 100
+    header_timeout: float = 10.0
+    idle_timeout: float = 5.0
+    #: How long a closed connection may wait for its peer to take the last bytes.
+    linger: float = 1.0
+
+
+def open_descriptor_count() -> int:
+    """How many file descriptors this process has open now."""
+    for folder in ("/proc/self/fd", "/dev/fd"):
+        try:
+            return len(os.listdir(folder))
+        except OSError:
+            continue
+    return 0
+
+
+def plan_connection_limits(
+    max_connections: int, descriptor_limit: int, descriptors_open: int
+) -> tuple[int, int]:
+    """The connection cap and ceiling that fit ``descriptor_limit`` (``RLIMIT_NOFILE``).
+
+    Returns ``(cap, ceiling)``: ``cap`` is ``max_connections`` unless the
+    descriptors cannot hold it, ``ceiling`` leaves room above the cap for 503
+    answers (a quarter of the cap, at least 64) within the same budget.  The
+    budget keeps :data:`DESCRIPTOR_RESERVE` descriptors for the process itself.
+    """
+    budget = max(2, descriptor_limit - descriptors_open - DESCRIPTOR_RESERVE)
+    cap = max(1, min(max_connections, budget * 4 // 5))
+    ceiling = max(cap + 1, min(budget, cap + max(64, cap // 4)))
+    return cap, ceiling
+
+
+class ConnectionGate:
+    """The state every connection of one server shares: limits, drain, refusal counts.
+
+    Refusals are logged once per kind, then at most every ``log_interval``
+    seconds with a count, so a flood cannot flood the log.
+    """
+
+    def __init__(
+        self,
+        limits: HttpLimits,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        log_interval: float = 10.0,
+    ) -> None:
+        self.limits = limits
+        self.draining = False
+        self.refused: dict[str, int] = {}
+        self._clock = clock
+        self._log_interval = log_interval
+        self._logged: dict[str, tuple[float, int]] = {}
+
+    def note(self, kind: str, message: str) -> None:
+        """Count one refusal of ``kind``; log ``message`` (with the count) now and then."""
+        count = self.refused[kind] = self.refused.get(kind, 0) + 1
+        now = self._clock()
+        last = self._logged.get(kind)
+        if last is None or now - last[0] >= self._log_interval:
+            since = count - (last[1] if last else 0)
+            logger.warning("%s (%d since the last report)", message, since)
+            self._logged[kind] = (now, count)
+
+
+class _Refusal(Exception):
+    """Raised inside a parser callback to answer the request with an error."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+_PHRASES = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+def _raw_error(status: int, code: str, message: str) -> bytes:
+    """A whole ``Connection: close`` JSON error response, written outside any ASGI cycle."""
+    body = json.dumps({"error": code, "message": message}).encode()
+    return b"".join(
+        [
+            b"HTTP/1.1 %d %s\r\n" % (status, _PHRASES.get(status, b"Error")),
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+    )
+
+
+_RNG = random.Random()
+
+
+def _stream_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [
+        *SSE_HEADERS,
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+
+
+def _refusal_app(
+    code: str, message: str, retry_after: int
+) -> Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Any]:
+    body = json.dumps({"error": code, "message": message}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(retry_after).encode()),
+        (b"connection", b"close"),
+    ]
+
+    async def app(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+        if scope["type"] == "http" and wants_only_event_stream(accept_of(scope["headers"])):
+            # A browser's EventSource would stop for good on a 503 (see _come_back).
+            stream = come_back_later(503, code, message, retry_after, _RNG)
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": _stream_headers(stream)}
+            )
+            await send({"type": "http.response.body", "body": stream, "more_body": False})
+            return
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    return app
+
+
+class BoundedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the bounds of :class:`HttpLimits`.
+
+    Use :func:`bounded_protocol` to get a subclass bound to one
+    :class:`ConnectionGate`; pass that to ``uvicorn.Config(http=...)``.
+    """
+
+    gate: ClassVar[ConnectionGate]
+
+    # Slots keep uvicorn's attributes in their small key-sharing dict: one more
+    # attribute there would cost every open stream about 1.3 KB.
+    __slots__ = (
+        "_aborted",
+        "_app",
+        "_header_bytes",
+        "_header_count",
+        "_header_tail",
+        "_header_timer",
+        "_in_headers",
+        "_limits",
+        "_linger_timer",
+        "_over_cap",
+        "_refused",
+    )
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._limits = self.gate.limits
+        self._app = self.app
+        self._in_headers = True  # between requests or reading a request's head
+        self._header_bytes = 0
+        self._header_tail = b""
+        self._header_count = 0
+        self._header_timer: TimerHandle | None = None
+        self._linger_timer: TimerHandle | None = None
+        self._over_cap = False
+        self._refused = False
+        self._aborted = False
+
+    # -- connection life -----------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        count = len(self.connections)
+        limits = self._limits
+        if count > limits.connection_ceiling:
+            self.gate.note(
+                "reset",
+                f"{count} connections: over the ceiling of {limits.connection_ceiling}; "
+                "resetting new connections",
+            )
+            self._refused = True
+            self.abort()
+            return
+        if count > limits.max_connections:
+            self._over_cap = True
+            self.gate.note(
+                "full",
+                f"connection limit of {limits.max_connections} reached; "
+                "answering 503 too_many_connections",
+            )
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
+        super().connection_lost(exc)
+
+    def abort(self) -> None:
+        """Reset the connection now (RST): buffered output is dropped, memory returns."""
+        if self._aborted:
+            return
+        self._aborted = True
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError, ValueError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _NO_LINGER)
+        self.transport.abort()
+
+    def close(self) -> None:
+        """Close after what is buffered, but reset if the peer has not taken it in ``linger``."""
+        if not self.transport.is_closing():
+            self.transport.close()
+        if self._linger_timer is None:
+            self._linger_timer = self.loop.call_later(self._limits.linger, self.abort)
+
+    def _abort_cycle(self, cycle: RequestResponseCycle) -> None:
+        """The ``ssehub.abort`` extension: the app abandons ``cycle`` on purpose."""
+        cycle.disconnected = True  # uvicorn then logs nothing and ignores further sends
+        cycle.message_event.set()
+        self.abort()
+
+    def shutdown(self) -> None:
+        if self.cycle is None or self.cycle.response_complete:
+            self.close()
+        else:
+            self.cycle.keep_alive = False
+
+    def pending_output(self) -> int:
+        """Bytes written to this connection that its peer has not taken yet.
+
+        The transport's buffer plus the kernel's send queue (``SIOCOUTQ``, Linux).
+        """
+        pending = 0 if self._aborted else self.transport.get_write_buffer_size()
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None and not self._aborted:
+            with contextlib.suppress(OSError, ValueError):
+                queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+                pending += struct.unpack("i", queued)[0]
+        return pending
+
+    def busy(self) -> bool:
+        """Whether a response is under way or its last bytes are not taken yet."""
+        if self._aborted:
+            return False
+        cycle = self.cycle
+        return (cycle is not None and not cycle.response_complete) or self.pending_output() > 0
+
+    def drop(self) -> None:
+        """End the connection at the end of a drain, its response abandoned on purpose.
+
+        A connection whose peer has taken everything is closed; one holding
+        bytes its peer never took (a client that stopped reading) is reset.
+        """
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True
+            cycle.message_event.set()
+        if self.pending_output() > 0:
+            self.abort()
+        else:
+            self.close()
+
+    def timeout_keep_alive_handler(self) -> None:
+        self.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.timeout_keep_alive_task is not None:  # idle, waiting for another request
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self._limits.idle_timeout, self.timeout_keep_alive_handler
+            )
+
+    # -- reading requests ----------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        self._unset_keepalive_if_required()
+        if self._in_headers:
+            if self._header_timer is None:
+                self._arm_header_timer()
+            if not self._count_header_bytes(data):
+                return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            # else: served as plain HTTP (``ssehub serve`` runs with ws="none")
+        except httptools.HttpParserCallbackError as exc:
+            reason = exc.__context__
+            if isinstance(reason, _Refusal):
+                self._refuse(reason.status, reason.code, reason.message)
+            else:
+                self._refuse(400, "bad_request", "invalid HTTP request")
+        except httptools.HttpParserError as exc:
+            self._refuse(400, "bad_request", f"invalid HTTP request: {exc}")
+
+    def _count_header_bytes(self, data: bytes) -> bool:
+        """Add ``data`` to the head being read; refuse (and return False) over the limit."""
+        end = data.find(b"\r\n\r\n")
+        if end >= 0:
+            used = self._header_bytes + end + 4
+        else:
+            tail = self._header_tail
+            joint = (tail + data[:3]).find(b"\r\n\r\n") if tail else -1
+            used = self._header_bytes + (joint - len(tail) + 4 if joint >= 0 else len(data))
+        limit = self._limits.max_header_bytes
+        if used > limit:
+            self._refuse(431, "headers_too_large", f"request head over {limit} bytes")
+            return False
+        self._header_bytes = used
+        self._header_tail = (self._header_tail + data)[-3:]
+        return True
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self._limits.max_header_count:
+            limit = self._limits.max_header_count
+            raise _Refusal(431, "too_many_headers", f"more than {limit} header fields")
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        self._cancel_header_timer()
+        if self.gate.draining:
+            self.app = _refusal_app("shutting_down", "the hub is shutting down", 2)
+        elif self._over_cap:
+            cap = self._limits.max_connections
+            self.app = _refusal_app(
+                "too_many_connections", f"the hub holds its limit of {cap} connections", 5
+            )
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = self._app
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope:
+            scope = cast(dict[str, Any], self.scope)
+            scope.setdefault("extensions", {})[ABORT_EXTENSION] = partial(self._abort_cycle, cycle)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_headers = True
+        self._header_bytes = 0
+        self._header_tail = b""
+        self._header_count = 0
+
+    # -- refusing ------------------------------------------------------------
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        """Answer ``status`` with a JSON error if no response is under way, then close."""
+        if self._refused:
+            return
+        self._refused = True
+        self._cancel_header_timer()
+        self._unset_keepalive_if_required()
+        self.gate.note(code, f"refused a request: {status} {code}")
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._abort_cycle(self.cycle)  # garbage pipelined behind a live response
+            return
+        if not self.transport.is_closing():
+            self.transport.write(_raw_error(status, code, message))
+        self.close()
+
+    def _arm_header_timer(self) -> None:
+        self._header_timer = self.loop.call_later(
+            self._limits.header_timeout, self._on_header_timeout
+        )
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _on_header_timeout(self) -> None:
+        self._header_timer = None
+        if self._header_bytes == 0:
+            self._refused = True
+            self.close()  # never sent a byte: nobody to answer
+            return
+        timeout = self._limits.header_timeout
+        self._refuse(408, "request_timeout", f"request head not received within {timeout:g} s")
+
+
+def bounded_protocol(gate: ConnectionGate) -> type[BoundedHttpProtocol]:
+    """A :class:`BoundedHttpProtocol` subclass whose connections share ``gate``."""
+    shared = gate
+
+    class Bound(BoundedHttpProtocol):
+        __slots__ = ()
+        gate = shared
+
+    return Bound

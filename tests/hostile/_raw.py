@@ -1,0 +1,70 @@
+"""Raw TCP clients for hostile-client tests: they send exactly the bytes a test names.
+
+Every read is bounded by a socket timeout; every loop by a count.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Answer", "connect", "read_answer", "request"]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the server sent back before it closed: status, lower-cased headers, body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def connect(
+    port: int, *, timeout: float = 10.0, receive_buffer: int | None = None
+) -> socket.socket:
+    """A TCP connection to the hub on loopback."""
+    sock = socket.socket()
+    if receive_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.settimeout(timeout)
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+def read_answer(sock: socket.socket, *, limit: int = 1 << 20) -> Answer:
+    """Read one response head and its ``Content-Length`` body (or up to EOF)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed before a response head; got {data[:200]!r}")
+        data += chunk
+        assert len(data) < limit, "response head too large"
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if "content-length" in headers:
+        length = int(headers["content-length"])
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+    return Answer(status, headers, body)
+
+
+def request(port: int, data: bytes, *, timeout: float = 10.0) -> Answer:
+    """Send ``data`` on a fresh connection and read the answer."""
+    with connect(port, timeout=timeout) as sock:
+        sock.sendall(data)
+        return read_answer(sock)

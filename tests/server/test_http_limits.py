@@ -1,0 +1,50 @@
+"""The connection cap fitted to the open-file limit, and rate-limited refusal logs."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from ssehub.server._http import (
+    DESCRIPTOR_RESERVE,
+    ConnectionGate,
+    HttpLimits,
+    plan_connection_limits,
+)
+
+
+def test_the_cap_is_kept_when_descriptors_can_hold_it() -> None:
+    cap, ceiling = plan_connection_limits(1000, 65536, 20)
+    assert cap == 1000
+    assert ceiling == 1250  # a quarter more, for 503 answers
+
+
+def test_the_cap_and_ceiling_stay_below_the_descriptor_limit() -> None:
+    cap, ceiling = plan_connection_limits(20_000, 256, 12)
+    budget = 256 - 12 - DESCRIPTOR_RESERVE
+    assert cap == budget * 4 // 5
+    assert cap < ceiling <= budget
+
+
+@pytest.mark.parametrize("limit", [1, 16, 70, 100])
+def test_even_an_absurd_descriptor_limit_gives_a_usable_plan(limit: int) -> None:
+    cap, ceiling = plan_connection_limits(20_000, limit, 10)
+    assert 1 <= cap < ceiling
+
+
+def test_refusals_are_logged_once_then_at_most_every_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    gate = ConnectionGate(HttpLimits(), clock=lambda: now[0], log_interval=10.0)
+    with caplog.at_level(logging.WARNING, logger="ssehub.server"):
+        for _ in range(1000):
+            gate.note("full", "connection limit reached")
+        now[0] = 10.0
+        gate.note("full", "connection limit reached")
+    assert gate.refused == {"full": 1001}
+    assert [r.getMessage() for r in caplog.records] == [
+        "connection limit reached (1 since the last report)",
+        "connection limit reached (1000 since the last report)",
+    ]
