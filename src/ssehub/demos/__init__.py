@@ -85,7 +85,7 @@ class Demos:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/", DemoRoot(self.server, self.settings).endpoint, methods=["GET"]),
+            Route("/", DemoRoot(self.hub, self.server, self.settings).endpoint, methods=["GET"]),
             Mount("/static", StaticFiles(packages=[("ssehub", "web")]), name="static"),
             *page_routes(),
             *ChatAPI(self.hub, self.server, self.answers).routes(),

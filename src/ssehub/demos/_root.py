@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..hub import Hub
 from ..protocol import ServerSentEvent
-from ..server import EventSourceResponse, ServerSettings
+from ..server import EventSourceResponse, ServerSettings, counted_stream
 from ._pages import page
 from ._settings import DemoSettings
 
@@ -51,15 +52,21 @@ async def seed_events(interval: float) -> AsyncIterator[ServerSentEvent]:
 class DemoRoot:
     """The ``/`` endpoint."""
 
-    def __init__(self, server: ServerSettings, settings: DemoSettings) -> None:
+    def __init__(self, hub: Hub, server: ServerSettings, settings: DemoSettings) -> None:
+        self.hub = hub
         self.server = server
         self.settings = settings
 
     async def endpoint(self, request: Request) -> Response:
         if wants_html(request):
             return page("index.html")
-        return EventSourceResponse(
-            seed_events(self.settings.demo_interval),
-            prelude=False,
-            heartbeat_interval=self.server.hub.heartbeat_interval,
+        # Counted against --max-connections like every stream (503 at the limit).
+        return counted_stream(
+            self.hub,
+            self.server,
+            EventSourceResponse(
+                seed_events(self.settings.demo_interval),
+                prelude=False,
+                heartbeat_interval=self.server.hub.heartbeat_interval,
+            ),
         )

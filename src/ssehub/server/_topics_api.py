@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..hub import Hub
+from ._admission import admit_stream
 from ._errors import ApiError
 from ._settings import ServerSettings
 from ._stream import HubStreamResponse, last_event_id_of
@@ -79,13 +80,7 @@ class TopicsAPI:
         The hub's refusals propagate as :class:`~ssehub.errors.HubError`
         (answered by the table in ``_errors``).
         """
-        if self.hub.open_streams >= self.settings.max_connections:
-            raise ApiError(
-                503,
-                "too_many_connections",
-                f"the hub holds its limit of {self.settings.max_connections} streams",
-                {"Retry-After": "5"},
-            )
+        admit_stream(self.hub, self.settings)  # 503 too_many_connections at the limit
         stream = await self.hub.open(topics, last_event_id_of(request))
         return HubStreamResponse(stream)
 
