@@ -79,7 +79,12 @@ class Demos:
         self.ticker = Ticker(
             hub, interval=settings.ticker_interval, enabled=settings.ticker_runs(server.store)
         )
-        self.logs = LogTail(hub, settings.tail_files, interval=settings.tail_interval)
+        self.logs = LogTail(
+            hub,
+            settings.tail_files,
+            interval=settings.tail_interval,
+            tail_lines=settings.tail_lines,
+        )
         self.stats = StatsFeed(hub, interval=settings.stats_interval)
         self._observing = False
 
