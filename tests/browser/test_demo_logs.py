@@ -105,7 +105,7 @@ def test_truncation_and_rotation_are_followed(page: Any, tmp_path: Path) -> None
 
 
 def test_the_last_lines_already_in_a_file_are_shown_at_start(page: Any, tmp_path: Path) -> None:
-    """Issue 10: ``--tail`` showed nothing already in the file; ``--tail-lines N`` is ``tail -n``."""
+    """Issue 10: ``--tail`` showed nothing already in the file; ``--tail-lines N`` = ``tail -n``."""
     app = tmp_path / "app.log"
     app.write_text("".join(f"INFO 旧的第 {i} 行\n" for i in range(1, 6)), encoding="utf-8")
     args = ["--store", "memory", "--no-ticker", "--tail", str(app), "--tail-lines", "2"]
