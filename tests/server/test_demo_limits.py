@@ -46,6 +46,7 @@ OPENERS: dict[str, Opener] = {
     "answer_events": lambda hub: (_answer_events_url(hub), {}, b"retry: 3000"),
     "one_shot": lambda hub: (f"{hub.url}/chat/你好", {}, b"event: connected"),
     "root": lambda hub: (hub.url + "/", {"Accept": "*/*"}, b"event: connected"),
+    "ticker_events": lambda hub: (f"{hub.url}/ticker/events?symbol=AAPL", {}, b"retry: 3000"),
 }
 
 
