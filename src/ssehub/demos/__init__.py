@@ -10,7 +10,8 @@ Pages (``ssehub/web``): ``/test.html``, ``/chat``, ``/ticker``, ``/logs``,
 ``/dashboard``.  Streams besides the hub's own: ``GET /`` (the seed's demo),
 ``/chat/{message}``, ``/chat/answers/{id}/events``, ``/ticker/events`` — each
 counted against ``--max-connections`` through ``ssehub.server.admit_stream``.
-Topics: ``chat/<answer_id>``, ``ticker/<SYMBOL>``, ``logs/<n>``, ``ssehub/stats``.  Every knob is a field of :class:`DemoSettings`.
+Topics: ``chat/<answer_id>``, ``ticker/<SYMBOL>``, ``logs/<n>``, ``ssehub/stats``.
+Every knob is a field of :class:`DemoSettings`.
 """
 
 from __future__ import annotations
