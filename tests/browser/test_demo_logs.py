@@ -28,7 +28,8 @@ def test_appended_lines_appear_coloured_and_the_filter_narrows_them(
     app, worker = tmp_path / "app.log", tmp_path / "工作.log"
     app.write_text("INFO already there before the hub started\n", encoding="utf-8")
     worker.write_text("", encoding="utf-8")
-    args = ["--store", "memory", "--tail", str(app), "--tail", str(worker)]
+    # --tail-lines 0: only new lines (the last lines at start are tested below)
+    args = ["--store", "memory", "--tail", str(app), "--tail", str(worker), "--tail-lines", "0"]
     with start_hub(args, env=FAST_ENV, log_dir=tmp_path) as hub:
         problems = PageProblems(page, hub.url)
         page.goto(f"{hub.url}/logs")
@@ -101,3 +102,34 @@ def test_truncation_and_rotation_are_followed(page: Any, tmp_path: Path) -> None
             timeout=WAIT,
         )
         expect(page.locator(".line.notice").last).to_contain_text("rotated")
+
+
+def test_the_last_lines_already_in_a_file_are_shown_at_start(page: Any, tmp_path: Path) -> None:
+    """Issue 10: ``--tail`` showed nothing already in the file; ``--tail-lines N`` = ``tail -n``."""
+    app = tmp_path / "app.log"
+    app.write_text("".join(f"INFO 旧的第 {i} 行\n" for i in range(1, 6)), encoding="utf-8")
+    args = ["--store", "memory", "--no-ticker", "--tail", str(app), "--tail-lines", "2"]
+    with start_hub(args, env=FAST_ENV, log_dir=tmp_path) as hub:
+        page.goto(f"{hub.url}/logs")
+        expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=WAIT)
+        lines = page.locator(".line:not(.notice) .x")
+        expect(lines).to_have_text(["INFO 旧的第 4 行", "INFO 旧的第 5 行"], timeout=WAIT)
+        _append(app, "INFO 新的一行\n")
+        expect(lines).to_have_count(3, timeout=WAIT)
+
+
+def test_without_tail_the_page_says_how_to_start_one(
+    page: Any, artifacts: Path, tmp_path: Path
+) -> None:
+    """Issue 10: ``/logs`` under plain ``make run`` was an empty black box."""
+    with start_hub(["--store", "memory", "--no-ticker"], env=FAST_ENV, log_dir=tmp_path) as hub:
+        problems = PageProblems(page, hub.url)
+        page.goto(f"{hub.url}/logs")
+        how = page.locator("#how-to-tail")
+        expect(how).to_be_visible(timeout=WAIT)
+        expect(how).to_contain_text("No file is being followed")
+        expect(how.locator("pre").first).to_have_text("ssehub serve --tail /var/log/app.log")
+        expect(how).to_contain_text("--tail-lines")
+        expect(page.locator("#conn")).to_have_attribute("data-state", "idle")
+        page.screenshot(path=artifacts / "logs-no-tail.png")
+        assert problems.errors == []

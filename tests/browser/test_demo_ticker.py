@@ -73,3 +73,27 @@ def test_prices_published_by_another_program_are_shown(page: Any, tmp_path: Path
         expect(card.locator(".name")).to_have_text("测试股")
         expect(card.locator(".change")).to_have_class(_UP)
         expect(card.locator(".change")).to_contain_text("+6.25%")
+
+
+def test_the_symbol_comes_from_the_topic_not_from_the_data(page: Any, tmp_path: Path) -> None:
+    """Issue 9, finding 16: an event on ticker/AAPL saying ``symbol: MSFT`` moved MSFT."""
+    with start_hub(["--store", "memory", "--no-ticker"], env=FAST_ENV, log_dir=tmp_path) as hub:
+        problems = PageProblems(page, hub.url)
+        page.goto(f"{hub.url}/ticker")
+        expect(page.locator("#conn")).to_have_attribute("data-state", "open", timeout=WAIT)
+        forged = {"event": "price", "data": {"symbol": "MSFT", "price": 1.23, "name": "假的"}}
+        response = httpx.post(f"{hub.url}/topics/ticker/AAPL", json=forged, timeout=10)
+        assert response.status_code == 201
+        aapl = page.locator('.quote[data-symbol="AAPL"]')
+        msft = page.locator('.quote[data-symbol="MSFT"]')
+        expect(aapl.locator(".price")).to_have_text("1.23", timeout=WAIT)
+        expect(msft.locator(".price")).to_have_text("–")
+        # a symbol nobody subscribed to gets no card, whatever its data says
+        other = {"event": "price", "data": {"symbol": "AAPL", "price": 9.99}}
+        assert httpx.post(f"{hub.url}/topics/ticker/EVIL", json=other, timeout=10).is_success
+        real = {"event": "price", "data": {"symbol": "MSFT", "price": 420.5}}
+        assert httpx.post(f"{hub.url}/topics/ticker/MSFT", json=real, timeout=10).is_success
+        expect(msft.locator(".price")).to_have_text("420.50", timeout=WAIT)
+        expect(aapl.locator(".price")).to_have_text("1.23")
+        expect(page.locator('.quote[data-symbol="EVIL"]')).to_have_count(0)
+        assert problems.errors == []

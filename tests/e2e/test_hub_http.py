@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ssehub.demos._root import SEED_EVENTS
+from ssehub.demos._root import SEED_END_ID, SEED_EVENTS
 from ssehub.hub import RESET_EVENT
 from tests.support.processes import HubProcess, free_port, start_hub
 from tests.support.sse import open_stream
@@ -23,6 +23,9 @@ from tests.support.sse import open_stream
 SEED_BYTES = "".join(
     f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n" for name, data in SEED_EVENTS
 ).encode()
+#: The one addition to the seed's bytes (issue 10): the last event's id, which a
+#: client reconnecting after the end sends back and is answered 204 (it stops).
+SEED_BYTES = SEED_BYTES.replace(b"event: done\n", f"event: done\nid: {SEED_END_ID}\n".encode())
 
 
 def publish(hub: HubProcess, topic: str, data: object, event: str | None = None) -> str:

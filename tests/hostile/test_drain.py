@@ -14,10 +14,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.hostile._raw import request
-from tests.hostile.test_non_readers import _left, _stalled
 from tests.support.processes import start_hub
-from tests.support.procfs import tcp_sockets, wait_until
+from tests.support.procfs import sockets_left, tcp_sockets, wait_until
+from tests.support.raw_http import request, stalled_stream
 
 
 def test_sigterm_with_a_non_reading_client_drains_with_503s_and_exits_without_error(
@@ -26,7 +25,7 @@ def test_sigterm_with_a_non_reading_client_drains_with_503s_and_exits_without_er
     args = ["--store", "memory", "--no-ticker", "--drain-timeout", "3", "--write-timeout", "600",
             "--max-queue-bytes", str(64 << 20), "--max-queue", "100000"]  # fmt: skip
     with start_hub(args, log_dir=tmp_path) as hub:
-        stalled = _stalled(hub.port)
+        stalled = stalled_stream(hub.port)
         port = stalled.getsockname()[1]
         payload = "q" * 64 * 1024
         for _ in range(200):  # until the hub's side holds bytes the client will never read
@@ -48,7 +47,10 @@ def test_sigterm_with_a_non_reading_client_drains_with_503s_and_exits_without_er
         assert all(a.json()["error"] == "shutting_down" for a in answers)
         assert all(a.headers.get("retry-after") for a in answers)
         assert hub.proc.wait(timeout=20) in (0, -signal.SIGTERM)
-        wait_until(lambda: not _left(hub, [stalled]), message=f"socket {_left(hub, [stalled])}")
+        wait_until(
+            lambda: not sockets_left(hub.port, [stalled]),
+            message=f"socket {sockets_left(hub.port, [stalled])}",
+        )
         stalled.close()
     log = hub.log()
     assert "drain: dropped 1 connections" in log

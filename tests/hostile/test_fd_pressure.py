@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.hostile._raw import connect, read_answer
 from tests.support.processes import HubProcess, start_hub
 from tests.support.procfs import fd_count, wait_until
+from tests.support.raw_http import connect, read_answer
 
 NOFILE = 256
 STREAM = (

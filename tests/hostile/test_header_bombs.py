@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.hostile._raw import Answer, connect, read_answer, request
 from tests.support.processes import HubProcess, start_hub
 from tests.support.procfs import rss_bytes
+from tests.support.raw_http import Answer, connect, read_answer, request
 
 MiB = 1024 * 1024
 

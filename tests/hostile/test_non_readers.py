@@ -10,16 +10,15 @@ socket with a full Send-Q left on the hub's port — and stop counting against
 from __future__ import annotations
 
 import re
-import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
-from tests.hostile._raw import connect
 from tests.support.processes import HubProcess, start_hub
-from tests.support.procfs import TcpSocket, rss_bytes, tcp_sockets, wait_until
+from tests.support.procfs import rss_bytes, sockets_left, wait_until
+from tests.support.raw_http import stalled_stream
 from tests.support.sse import open_stream
 
 MiB = 1024 * 1024
@@ -39,21 +38,6 @@ def _abandoned(hub: HubProcess) -> float:
     )
 
 
-def _stalled(port: int) -> socket.socket:
-    sock = connect(port, receive_buffer=4096)
-    sock.sendall(b"GET /topics/t HTTP/1.1\r\nHost: hub\r\n\r\n")
-    received = b""
-    while b"retry: 3000" not in received:
-        received += sock.recv(4096)
-    return sock
-
-
-def _left(hub: HubProcess, clients: list[socket.socket]) -> list[TcpSocket]:
-    """The hub's sockets still connected to ``clients``, in any state but TIME_WAIT."""
-    ports = {sock.getsockname()[1] for sock in clients}
-    return [s for s in tcp_sockets(hub.port) if s.remote_port in ports and s.state != "TIME_WAIT"]
-
-
 def test_abandoned_non_readers_are_reset_and_free_their_connection_slots(tmp_path: Path) -> None:
     args = ["--store", "memory", "--no-ticker", "--write-timeout", "1",
             "--max-queue-bytes", str(256 * MiB), "--max-queue", "100000",
@@ -61,7 +45,7 @@ def test_abandoned_non_readers_are_reset_and_free_their_connection_slots(tmp_pat
     payload = "z" * 64 * 1024
     with start_hub(args, log_dir=tmp_path) as hub, open_stream(f"{hub.url}/topics/t") as reader:
         reader.read_until(b"retry: 3000")
-        stalled = [_stalled(hub.port) for _ in range(NON_READERS)]
+        stalled = [stalled_stream(hub.port) for _ in range(NON_READERS)]
         base = rss_bytes(hub.proc.pid)
         published = 0
         stop = threading.Event()
@@ -79,10 +63,12 @@ def test_abandoned_non_readers_are_reset_and_free_their_connection_slots(tmp_pat
                 published += 1
             # Each abandoned connection is reset within a second of the decision:
             # no socket left on the hub's side, whatever its Send-Q held.
-            wait_until(lambda: not _left(hub, stalled), message="abandoned sockets still there")
+            wait_until(
+                lambda: not sockets_left(hub.port, stalled), message="abandoned sockets still there"
+            )
             assert rss_bytes(hub.proc.pid) - base < 32 * MiB
             # Their slots are free: 20 new streams fit under --max-connections 30.
-            fresh = [_stalled(hub.port) for _ in range(NON_READERS)]
+            fresh = [stalled_stream(hub.port) for _ in range(NON_READERS)]
             for sock in fresh + stalled:
                 sock.close()
             stop.set()

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.hostile._raw import connect, read_answer
 from tests.support.processes import HubProcess, start_hub
 from tests.support.procfs import socket_count, wait_until
+from tests.support.raw_http import connect, read_answer
 
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: hub\r\nUser-Agent: " + b"s" * 40 + b"\r\n\r\n"
 

@@ -285,3 +285,82 @@ def test_unknown_answers_are_404(chat_hub: HubProcess) -> None:
     assert stop.status_code == 404
     events = httpx.get(f"{chat_hub.url}/chat/answers/0123456789abcdef/events", timeout=10)
     assert events.status_code == 404
+
+
+# -- settling reads a bounded history, under a lock of that answer only ----------
+
+
+class _CountingReads:
+    """Wraps ``hub.read``: counts the events and bytes read; reads of ``gate_topic`` wait."""
+
+    def __init__(self, hub: Hub, gate_topic: str | None = None) -> None:
+        self.events = 0
+        self.bytes = 0
+        self.gate = asyncio.Event()
+        self.waiting = asyncio.Event()
+        read = hub.read
+
+        async def counted(topics: Sequence[str], after: int, limit: int) -> Any:
+            if gate_topic in topics:
+                self.waiting.set()
+                await self.gate.wait()
+            result = await read(topics, after, limit)
+            self.events += len(result.events)
+            self.bytes += sum(len(e.data) for e in result.events)
+            return result
+
+        hub.read = counted  # type: ignore[method-assign]
+
+
+async def test_settling_a_stuffed_answer_topic_reads_a_bounded_number_of_events(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 9, finding 2: the answer check read a whole topic (anyone can publish to it)."""
+    topic = "chat/00000000000000bb"
+    for i in range(300):
+        await hub.publish(topic, json.dumps({"text": str(i)}), "content")
+    reads = _CountingReads(hub)
+    book = AnswerBook(hub, SimulatedResponder(), scan_batch=10, max_scan_events=50)
+    assert await book.settle("00000000000000bb")
+    assert reads.events <= 50 + 10
+    assert "not an answer" in caplog.text
+    # nothing was published, and the topic is not scanned again
+    assert [e for e, _ in await _events(hub, topic)] == ["content"] * 300
+    assert await book.settle("00000000000000bb")
+    assert reads.events <= 50 + 10
+
+
+async def test_settling_a_topic_of_huge_events_reads_a_bounded_number_of_bytes(hub: Hub) -> None:
+    topic = "chat/00000000000000cc"
+    for _ in range(40):
+        await hub.publish(topic, json.dumps({"text": "长" * 50_000}), "content")
+    reads = _CountingReads(hub)
+    book = AnswerBook(hub, SimulatedResponder(), scan_batch=4, max_scan_bytes=200_000)
+    assert await book.settle("00000000000000cc")
+    assert reads.bytes <= 200_000 + 4 * 300_000
+    assert reads.events < 40
+
+
+async def test_settling_one_answer_does_not_wait_for_another(hub: Hub) -> None:
+    """The check ran under one lock for every answer: one slow read held up all the others."""
+    slow, quick = "00000000000000d1", "00000000000000d2"
+    await hub.publish(f"chat/{slow}", json.dumps({"text": "一"}), "content")
+    await hub.publish(f"chat/{quick}", json.dumps({"reason": "complete"}), "done")
+    reads = _CountingReads(hub, gate_topic=f"chat/{slow}")
+    book = AnswerBook(hub, SimulatedResponder())
+    held = asyncio.create_task(book.settle(slow))
+    await asyncio.wait_for(reads.waiting.wait(), 5)
+    assert await asyncio.wait_for(book.settle(quick), 5)
+    assert book.state(quick) == "done"
+    reads.gate.set()
+    assert await asyncio.wait_for(held, 5)
+
+
+async def test_concurrent_checks_of_one_orphaned_answer_publish_one_error(hub: Hub) -> None:
+    answer_id = "00000000000000e1"
+    await hub.publish(f"chat/{answer_id}", json.dumps({"text": "一半"}), "content")
+    later = time.time() + 1000
+    book = AnswerBook(hub, SimulatedResponder(), wall_clock=lambda: later)
+    assert all(await asyncio.gather(*(book.settle(answer_id) for _ in range(5))))
+    assert [e for e, _ in await _events(hub, f"chat/{answer_id}")] == ["content", "error"]
+    assert book.state(answer_id) == "error"

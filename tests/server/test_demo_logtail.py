@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -228,3 +231,168 @@ async def test_files_listing_shows_names_only_and_no_request_names_a_path(tmp_pa
     assert "secret-dir" not in listing.text
     assert "secret-dir" not in page.text
     assert "root:" not in page.text
+
+
+# -- nothing but a regular file of the same directory and owner (issue 9, finding 8) --
+
+SECRET = "root:only-for-the-owner"
+_ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mknod, chown)")
+
+
+def _rotated(tmp_path: Path) -> tuple[FileTailer, Path]:
+    """A tailer on app.log that has just been rotated away (app.log is now missing)."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"before\n")
+    tailer = FileTailer(str(log))
+    tailer.poll()
+    os.rename(log, tmp_path / "app.log.1")
+    return tailer, log
+
+
+def _secret(tmp_path: Path) -> Path:
+    secret = tmp_path / "private" / "shadow"
+    secret.parent.mkdir()
+    secret.write_text(SECRET + "\n")
+    secret.chmod(0o600)
+    return secret
+
+
+def test_a_symlink_planted_at_rotation_is_not_followed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tailer, log = _rotated(tmp_path)
+    log.symlink_to(_secret(tmp_path))
+    items = tailer.poll()
+    assert not [i for i in items if SECRET in i.text]
+    assert any("refused" in text and "symlink" in text for text in _notices(items))
+    assert "refused" in caplog.text
+    assert str(log) in caplog.text
+    # told once, not at every poll; nothing read later either
+    assert tailer.poll() == []
+    # a real file in its place is followed again
+    log.unlink()
+    log.write_bytes("新文件\n".encode())
+    assert _lines(tailer.poll()) == ["新文件"]
+
+
+def test_a_symlink_given_at_start_is_not_followed(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.symlink_to(_secret(tmp_path))
+    tailer = FileTailer(str(log), tail_lines=10)
+    items = tailer.poll()
+    assert _lines(items) == []
+    assert any("symlink" in text for text in _notices(items))
+
+
+def _poll_bounded(tailer: FileTailer, log: Path) -> list[TailItem]:
+    """``tailer.poll()``, failing (not hanging) if it blocks on what was planted."""
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(tailer.poll)
+    try:
+        return future.result(timeout=10)
+    except TimeoutError:
+        if log.is_fifo():  # let the blocked open() return, so the test ends
+            os.close(os.open(log, os.O_WRONLY | os.O_NONBLOCK))
+        raise AssertionError("poll blocked on the planted file") from None
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _plant_fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _plant_directory(path: Path) -> None:
+    path.mkdir()
+    (path / "inside").write_text(SECRET)
+
+
+def _plant_device(path: Path) -> None:
+    os.mknod(path, 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # like /dev/zero
+
+
+@pytest.mark.parametrize(
+    ("plant", "kind"),
+    [
+        (_plant_fifo, "FIFO"),
+        (_plant_directory, "directory"),
+        pytest.param(_plant_device, "device", marks=_ROOT),
+    ],
+)
+def test_a_fifo_device_or_directory_planted_at_rotation_is_refused(
+    tmp_path: Path, plant: Any, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Refused before it is opened: a FIFO would block the poll, a device never ends."""
+    tailer, log = _rotated(tmp_path)
+    plant(log)
+    items = _poll_bounded(tailer, log)
+    assert _lines(items) == []
+    assert any(kind in text for text in _notices(items))
+    assert f"{kind}, not a regular file" in caplog.text
+    assert tailer.poll() == []
+
+
+@_ROOT
+def test_a_file_of_another_owner_planted_at_rotation_is_refused(tmp_path: Path) -> None:
+    """A hard link to someone else's file is a regular file of the same directory."""
+    tailer, log = _rotated(tmp_path)
+    log.write_text(SECRET + "\n")
+    os.chown(log, 12345, 12345)
+    items = tailer.poll()
+    assert _lines(items) == []
+    assert any("owned by uid 12345" in text for text in _notices(items))
+
+
+async def test_a_planted_symlink_publishes_nothing_of_its_target(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"")
+    hub = Hub(open_backend("memory"))
+    await hub.start(background=False)
+    try:
+        tail = LogTail(hub, (str(log),), tail_lines=10)
+        await tail.poll_all()
+        os.rename(log, tmp_path / "app.log.1")
+        log.symlink_to(_secret(tmp_path))
+        await tail.poll_all()
+        await tail.poll_all()
+        events = (await hub.read(["logs/0"], 0, 100)).events
+    finally:
+        await hub.aclose()
+    assert [e.event for e in events] == ["notice", "notice"]  # rotated, refused
+    assert not [e for e in events if SECRET in e.data]
+    assert "symlink" in json.loads(events[-1].data)["message"]
+    assert "refused" in caplog.text
+
+
+# -- --tail-lines: the last N lines at start, like tail -n (issue 10) --------------
+
+
+def test_the_last_n_lines_of_an_existing_file_are_read_at_start(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes("".join(f"第 {i} 行\n" for i in range(100)).encode() + b"partial")
+    tailer = FileTailer(str(log), tail_lines=3)
+    assert _lines(tailer.poll()) == ["第 97 行", "第 98 行", "第 99 行"]
+    _append(log, b" line\nnext\n")
+    assert _lines(tailer.poll()) == ["partial line", "next"]
+
+
+def test_tail_lines_reads_back_a_bounded_number_of_bytes(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    long = b"x" * 5000
+    log.write_bytes(b"first\n" + (long + b"\n") * 10 + b"short\n")
+    tailer = FileTailer(str(log), tail_lines=10, max_read=12_000, max_line=100_000)
+    lines = _lines(tailer.poll())
+    # 12,000 bytes back hold two whole long lines and the short one; nothing older
+    assert lines == ["x" * 5000, "x" * 5000, "short"]
+
+
+def test_tail_lines_of_a_short_or_empty_file(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"only\n")
+    assert _lines(FileTailer(str(log), tail_lines=10).poll()) == ["only"]
+    log.write_bytes(b"")
+    assert FileTailer(str(log), tail_lines=10).poll() == []
+    log.write_bytes(b"a\nb\n")
+    assert FileTailer(str(log), tail_lines=0).poll() == []

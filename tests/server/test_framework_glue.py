@@ -5,13 +5,16 @@ The app (tests/server/apps/user_app.py) runs under a real uvicorn on a real port
 
 from __future__ import annotations
 
+import re
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.polling import poll_until
-from tests.support.servers import serve_in_process
+from tests.support.servers import serve_in_process, start_uvicorn
 from tests.support.sse import open_stream
 
 
@@ -58,3 +61,18 @@ def test_response_class_closes_the_generator_when_the_client_leaves(user_app: st
         lambda: "count from 100" in httpx.get(f"{user_app}/finished").json(),
         "the generator's finally to run",
     )
+
+
+def test_a_mounted_hub_drains_its_streams_on_sigterm_so_uvicorn_exits(tmp_path: Path) -> None:
+    """Issue 10: uvicorn waits for open connections before the lifespan's shutdown,
+    so a mounted hub that drained only there kept the process alive while a client
+    stayed connected."""
+    log = tmp_path / "uvicorn.log"
+    with start_uvicorn("tests.server.apps.user_app:app", log_path=log) as server:
+        with open_stream(f"{server.url}/hub/topics/news") as reader:
+            reader.read_until(b"retry: 3000")
+            server.proc.send_signal(signal.SIGTERM)
+            tail = reader.read_to_end()
+        assert re.search(rb"retry: [0-9]+\n\n$", tail), tail
+        server.proc.wait(timeout=15)  # raises if uvicorn is still waiting for the stream
+    assert "Waiting for connections to close" not in log.read_text()

@@ -7,11 +7,20 @@ Every wait here polls with a bounded deadline.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["TcpSocket", "fd_count", "rss_bytes", "socket_count", "tcp_sockets", "wait_until"]
+__all__ = [
+    "TcpSocket",
+    "fd_count",
+    "rss_bytes",
+    "socket_count",
+    "sockets_left",
+    "tcp_sockets",
+    "wait_until",
+]
 
 #: /proc/net/tcp state codes.
 TCP_STATES = {
@@ -102,3 +111,9 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"{message}: still not true after {timeout} s")
         time.sleep(0.05)
+
+
+def sockets_left(local_port: int, clients: list[socket.socket]) -> list[TcpSocket]:
+    """The server's sockets on ``local_port`` still connected to ``clients`` (not TIME_WAIT)."""
+    ports = {sock.getsockname()[1] for sock in clients}
+    return [s for s in tcp_sockets(local_port) if s.remote_port in ports and s.state != "TIME_WAIT"]

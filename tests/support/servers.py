@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import uvicorn
 from tests.support.polling import poll_until
 from tests.support.ports import free_port, wait_for_port
 
-__all__ = ["serve_in_process", "serve_in_thread"]
+__all__ = ["UvicornProcess", "serve_in_process", "serve_in_thread", "start_uvicorn"]
 
 #: The repository root: ``tests.*`` modules import from here.
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,18 +57,26 @@ def serve_in_thread(app: Any, *, graceful_timeout: float = 2) -> Iterator[str]:
         thread.join(timeout=20)
 
 
+@dataclass(frozen=True, slots=True)
+class UvicornProcess:
+    """A ``python -m uvicorn APP`` subprocess and its base URL."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+
+
 @contextmanager
-def serve_in_process(
+def start_uvicorn(
     app: str,
     *,
     log_path: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path = ROOT,
-) -> Iterator[str]:
-    """Run ``python -m uvicorn APP`` on a free port; yield its base URL.
+) -> Iterator[UvicornProcess]:
+    """Run ``python -m uvicorn APP`` on a free port until the block ends.
 
     The output goes to ``log_path``; the process is terminated (then killed)
-    when the block ends.
+    when the block ends, unless the test ended it already.
     """
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
@@ -81,11 +90,25 @@ def serve_in_process(
         )
     try:
         wait_for_port(port, proc=proc)
-        yield f"http://127.0.0.1:{port}"
+        yield UvicornProcess(f"http://127.0.0.1:{port}", proc)
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@contextmanager
+def serve_in_process(
+    app: str,
+    *,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path = ROOT,
+) -> Iterator[str]:
+    """Run ``python -m uvicorn APP`` on a free port; yield its base URL."""
+    with start_uvicorn(app, log_path=log_path, env=env, cwd=cwd) as server:
+        yield server.url

@@ -7,8 +7,11 @@ adds the demo routes (``GET /`` the seed's stream and landing page, the pages,
 log tailers, dashboard feed) and the chat answers.
 
 Pages (``ssehub/web``): ``/test.html``, ``/chat``, ``/ticker``, ``/logs``,
-``/dashboard``.  Topics: ``chat/<answer_id>``, ``ticker/<SYMBOL>``,
-``logs/<n>``, ``ssehub/stats``.  Every knob is a field of :class:`DemoSettings`.
+``/dashboard``.  Streams besides the hub's own: ``GET /`` (the seed's demo),
+``/chat/{message}``, ``/chat/answers/{id}/events``, ``/ticker/events`` — each
+counted against ``--max-connections`` through ``ssehub.server.admit_stream``.
+Topics: ``chat/<answer_id>``, ``ticker/<SYMBOL>``, ``logs/<n>``, ``ssehub/stats``.
+Every knob is a field of :class:`DemoSettings`.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from ._responders import OpenAIResponder, Responder, SimulatedResponder
 from ._root import DemoRoot
 from ._settings import DemoSettings
 from ._ticker import Ticker
+from ._ticker_stream import TickerStream
 
 __all__ = ["DemoSettings", "Demos", "DemosPlugin", "demos_by_default"]
 
@@ -79,17 +83,24 @@ class Demos:
         self.ticker = Ticker(
             hub, interval=settings.ticker_interval, enabled=settings.ticker_runs(server.store)
         )
-        self.logs = LogTail(hub, settings.tail_files, interval=settings.tail_interval)
+        self.logs = LogTail(
+            hub,
+            settings.tail_files,
+            interval=settings.tail_interval,
+            tail_lines=settings.tail_lines,
+        )
         self.stats = StatsFeed(hub, interval=settings.stats_interval)
+        self.ticker_stream = TickerStream(hub, server)
         self._observing = False
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/", DemoRoot(self.server, self.settings).endpoint, methods=["GET"]),
+            Route("/", DemoRoot(self.hub, self.server, self.settings).endpoint, methods=["GET"]),
             Mount("/static", StaticFiles(packages=[("ssehub", "web")]), name="static"),
             *page_routes(),
             *ChatAPI(self.hub, self.server, self.answers).routes(),
             *self.ticker.routes(),
+            Route("/ticker/events", self.ticker_stream.endpoint, methods=["GET"]),
             *self.logs.routes(),
             *self.stats.routes(),
         ]
@@ -100,6 +111,7 @@ class Demos:
         if not self._observing:
             self._observing = True
             self.hub.add_observer(self.stats.observe)
+            self.hub.add_observer(self.ticker_stream.observe)
         jobs = [self.stats.run()]
         if self.ticker.enabled:
             jobs.append(self.ticker.run())

@@ -13,6 +13,8 @@ its cursor with no repeats and no gaps.  Events of an answer topic, in order:
 Memory stays bounded: at most ``max_running`` answers at once, each at most
 ``max_chars`` characters and ``max_seconds`` long; only the last
 ``keep_finished`` finished answers are remembered for status queries.
+Checking an answer's history (:meth:`AnswerBook.settle`) reads a bounded
+number of events and bytes, under a lock of that answer only.
 
 An answer whose task died with its hub process (a restart) is *orphaned*: its
 topic has history but no terminal event.  :meth:`AnswerBook.settle` publishes
@@ -31,7 +33,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import HubError
@@ -67,6 +69,14 @@ class Answer:
         return f"chat/{self.id}"
 
 
+@dataclass(slots=True)
+class _Settling:
+    """The lock of one answer being settled, and how many requests wait on it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 class AnswerBook:
     """Starts, stops and remembers answers; publishes them into the hub."""
 
@@ -82,6 +92,9 @@ class AnswerBook:
         stale_after: float = 180.0,
         wall_clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = lambda: secrets.token_hex(8),
+        scan_batch: int = 32,
+        max_scan_events: int | None = None,
+        max_scan_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.hub = hub
         self.responder = responder
@@ -95,7 +108,14 @@ class AnswerBook:
         self.started_at = wall_clock()
         self.running: dict[str, Answer] = {}
         self.finished: OrderedDict[str, str] = OrderedDict()
-        self._settle_lock = asyncio.Lock()
+        self.scan_batch = scan_batch
+        #: An answer is at most ``max_chars`` tokens, a few thinking steps and two more events.
+        self.max_scan_events = max_scan_events or max_chars + 1000
+        self.max_scan_bytes = max_scan_bytes
+        #: answer id -> its settle lock, only while a request uses it.
+        self._settling: dict[str, _Settling] = {}
+        #: Answers whose topic was over the scan bounds (not scanned again).
+        self._unchecked: OrderedDict[str, None] = OrderedDict()
 
     # -- life cycle ----------------------------------------------------------
 
@@ -172,9 +192,7 @@ class AnswerBook:
             await self._finish(answer, "error", {"message": "内部错误（internal error）"})
         finally:
             self.running.pop(answer.id, None)
-            self.finished[answer.id] = answer.state
-            while len(self.finished) > self.keep_finished:
-                self.finished.popitem(last=False)
+            self._remember(answer.id, answer.state)
 
     async def _finish(self, answer: Answer, event: str, payload: dict[str, Any]) -> None:
         try:
@@ -221,30 +239,77 @@ class AnswerBook:
         An answer not running here whose last event is not terminal, and that
         was last written before this process started (or long ago), gets an
         ``error`` event saying it was interrupted.
-        """
-        if answer_id in self.running:
-            return True
-        topic = f"chat/{answer_id}"
-        async with self._settle_lock:
-            last = await self._last_event(topic)
-            if last is None:
-                return False
-            if last.event in TERMINAL_EVENTS:
-                return True
-            now = self._wall_clock()
-            if last.time < self.started_at or now - last.time > self.stale_after:
-                interrupted = {"message": INTERRUPTED}
-                await self.hub.publish(topic, json.dumps(interrupted, ensure_ascii=False), "error")
-                self.finished[answer_id] = "error"
-            return True
 
-    async def _last_event(self, topic: str) -> StoredEvent | None:
+        Bounded: an answer known here (running, finished or already settled)
+        reads nothing; otherwise its topic is scanned in batches of
+        ``scan_batch`` events, at most ``max_scan_events`` events and
+        ``max_scan_bytes`` bytes of data (plus one batch).  A topic longer than
+        that was not written by an answer (it is at most ``max_chars`` tokens):
+        it is logged, left as it is and not scanned again.  Answers are settled
+        one at a time *per answer*, never behind one another.
+        """
+        if answer_id in self.running or answer_id in self.finished:
+            return True
+        if answer_id in self._unchecked:
+            return True
+        settling = self._settling.get(answer_id)
+        if settling is None:
+            settling = self._settling[answer_id] = _Settling()
+        settling.users += 1
+        try:
+            async with settling.lock:
+                return await self._settle(answer_id)
+        finally:
+            settling.users -= 1
+            if not settling.users:
+                del self._settling[answer_id]
+
+    async def _settle(self, answer_id: str) -> bool:
+        if answer_id in self.running or answer_id in self.finished:
+            return True  # settled by a request that held the lock before us
+        topic = f"chat/{answer_id}"
+        last, complete = await self._last_event(topic)
+        if not complete:
+            logger.warning(
+                "chat answer %s: history over %d events or %d bytes, not an answer; left as is",
+                answer_id,
+                self.max_scan_events,
+                self.max_scan_bytes,
+            )
+            self._unchecked[answer_id] = None
+            while len(self._unchecked) > self.keep_finished:
+                self._unchecked.popitem(last=False)
+            return True
+        if last is None:
+            return False
+        if last.event in TERMINAL_EVENTS:
+            self._remember(answer_id, "done" if last.event == "done" else "error")
+            return True
+        now = self._wall_clock()
+        if last.time < self.started_at or now - last.time > self.stale_after:
+            interrupted = {"message": INTERRUPTED}
+            await self.hub.publish(topic, json.dumps(interrupted, ensure_ascii=False), "error")
+            self._remember(answer_id, "error")
+        return True
+
+    def _remember(self, answer_id: str, state: str) -> None:
+        self.finished[answer_id] = state
+        while len(self.finished) > self.keep_finished:
+            self.finished.popitem(last=False)
+
+    async def _last_event(self, topic: str) -> tuple[StoredEvent | None, bool]:
+        """The topic's last event (``None``: no event), and ``False`` if over the scan bounds."""
         after = 0
         last: StoredEvent | None = None
+        events = size = 0
         while True:
-            result = await self.hub.read([topic], after, 1000)
+            result = await self.hub.read([topic], after, self.scan_batch)
             if result.events:
                 last = result.events[-1]
                 after = last.seq
+                events += len(result.events)
+                size += sum(len(e.data) for e in result.events)
             if not result.more:
-                return last
+                return last, True
+            if events >= self.max_scan_events or size >= self.max_scan_bytes:
+                return last, False

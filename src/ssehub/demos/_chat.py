@@ -42,6 +42,7 @@ from ..server import (
     EventSourceResponse,
     HubStreamResponse,
     ServerSettings,
+    admit_stream,
     last_event_id_of,
 )
 from ._answers import ANSWER_ID, TERMINAL_EVENTS, Answer, AnswerBook, TooManyAnswersError
@@ -111,6 +112,7 @@ class ChatAPI:
 
     async def events(self, request: Request) -> Response:
         answer_id = _answer_id(request)
+        admit_stream(self.hub, self.settings)  # refuse early, before any read
         if not await self._settle(answer_id):
             raise ApiError(404, "unknown_answer", f"no answer {answer_id} in the hub's history")
         return HubStreamResponse(await self._open(f"chat/{answer_id}", last_event_id_of(request)))
@@ -125,6 +127,7 @@ class ChatAPI:
         else:
             if len(message) > MAX_MESSAGE_CHARS:
                 raise ApiError(413, "message_too_long", f"over {MAX_MESSAGE_CHARS} characters")
+            admit_stream(self.hub, self.settings)  # start no answer that nobody can read
             answer, cursor = await self._start([ChatMessage("user", message)])
             answer_id = answer.id
         stream = await self._open(f"chat/{answer_id}", cursor)
@@ -157,6 +160,8 @@ class ChatAPI:
         return not result.events
 
     async def _open(self, topic: str, last_event_id: str | None) -> Stream:
+        """Open the answer's stream; like every stream route, refused at ``--max-connections``."""
+        admit_stream(self.hub, self.settings)  # no await between this check and the register
         return await self.hub.open([topic], last_event_id)
 
 
@@ -187,7 +192,7 @@ async def _relay(answer_id: str, stream: Stream) -> AsyncIterator[ServerSentEven
                     retry = parser.retry
                     yield ServerSentEvent(retry=retry)
     finally:
-        stream.close()
+        stream.end()
 
 
 def _answer_id(request: Request) -> str:

@@ -5,6 +5,15 @@ content → content → done``), one every ``demo_interval`` seconds, the data
 being ``json.dumps(..., ensure_ascii=False)`` exactly as the seed's
 ``examples/04_sse_protocol.py`` builds it, so ``curl -N http://localhost:8004``
 prints what the seed shows.  Then the stream ends, as in the seed.
+
+One addition to the seed's bytes, so that well-behaved clients stop instead
+of replaying the demo forever: the last event (``done``) carries
+``id: seed-end`` (:data:`SEED_END_ID`), and a request whose ``Last-Event-ID``
+is that id — a client reconnecting after the end — is answered ``204 No
+Content``, which tells an ``EventSource`` (WHATWG: "fail the connection")
+and ``ssehub listen`` to stop for good.  A client that lost the stream
+before its end sends no id (the earlier events have none) and gets the
+whole demo again, as from the seed's server.
 """
 
 from __future__ import annotations
@@ -16,12 +25,13 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..hub import Hub
 from ..protocol import ServerSentEvent
-from ..server import EventSourceResponse, ServerSettings
+from ..server import EventSourceResponse, ServerSettings, counted_stream
 from ._pages import page
 from ._settings import DemoSettings
 
-__all__ = ["SEED_EVENTS", "DemoRoot", "wants_html"]
+__all__ = ["SEED_END_ID", "SEED_EVENTS", "DemoRoot", "wants_html"]
 
 #: The seed's events, verbatim.
 SEED_EVENTS: tuple[tuple[str, dict[str, str]], ...] = (
@@ -33,6 +43,9 @@ SEED_EVENTS: tuple[tuple[str, dict[str, str]], ...] = (
     ("done", {"reason": "完成"}),
 )
 
+#: The ``id`` of the demo's last event; a reconnect carrying it gets ``204``.
+SEED_END_ID = "seed-end"
+
 
 def wants_html(request: Request) -> bool:
     """True for a browser navigating here: it prefers ``text/html`` and not a stream."""
@@ -41,25 +54,41 @@ def wants_html(request: Request) -> bool:
 
 
 async def seed_events(interval: float) -> AsyncIterator[ServerSentEvent]:
-    """The seed's six events, ``interval`` seconds apart (none after the last)."""
+    """The seed's six events, ``interval`` seconds apart (none after the last).
+
+    The last one carries ``id: seed-end``: the stream is over.
+    """
+    last = len(SEED_EVENTS) - 1
     for index, (event_type, data) in enumerate(SEED_EVENTS):
         if index:
             await asyncio.sleep(interval)
-        yield ServerSentEvent(data=json.dumps(data, ensure_ascii=False), event=event_type)
+        yield ServerSentEvent(
+            data=json.dumps(data, ensure_ascii=False),
+            event=event_type,
+            id=SEED_END_ID if index == last else None,
+        )
 
 
 class DemoRoot:
     """The ``/`` endpoint."""
 
-    def __init__(self, server: ServerSettings, settings: DemoSettings) -> None:
+    def __init__(self, hub: Hub, server: ServerSettings, settings: DemoSettings) -> None:
+        self.hub = hub
         self.server = server
         self.settings = settings
 
     async def endpoint(self, request: Request) -> Response:
+        if request.headers.get("last-event-id") == SEED_END_ID:
+            return Response(status_code=204)  # the demo is over: a client stops here
         if wants_html(request):
             return page("index.html")
-        return EventSourceResponse(
-            seed_events(self.settings.demo_interval),
-            prelude=False,
-            heartbeat_interval=self.server.hub.heartbeat_interval,
+        # Counted against --max-connections like every stream (503 at the limit).
+        return counted_stream(
+            self.hub,
+            self.server,
+            EventSourceResponse(
+                seed_events(self.settings.demo_interval),
+                prelude=False,
+                heartbeat_interval=self.server.hub.heartbeat_interval,
+            ),
         )

@@ -36,10 +36,22 @@ class DemoSettings:
         default=(),
         metadata=option(
             "Follow FILE like tail -F for the /logs demo (repeatable; SSEHUB_TAIL separates "
-            "several files with ':').",
+            "several files with ':'). Only a regular file of FILE's directory, owned by the "
+            "owner of the first file opened, is read: a symlink (never followed), FIFO, "
+            "device or directory found at FILE, e.g. at rotation, is refused and logged.",
             flag="--tail",
             metavar="FILE",
             path=True,
+        ),
+    )
+    tail_lines: int = field(
+        default=10,
+        metadata=option(
+            "Publish the last N lines of each --tail file at start, like tail -n "
+            "(read back at most 1 MiB per file; 0: only new lines).",
+            metavar="N",
+            minimum=0,
+            maximum=10_000,
         ),
     )
     tail_interval: float = field(

@@ -7,6 +7,7 @@ until SIGTERM with :func:`run` (what ``ssehub serve`` does).
 
 from __future__ import annotations
 
+from ._admission import admit_stream, counted_stream
 from ._app import HubApp, create_app
 from ._errors import ApiError
 from ._plugin import Plugin
@@ -23,7 +24,9 @@ __all__ = [
     "Plugin",
     "ServerSettings",
     "Settings",
+    "admit_stream",
     "check_store",
+    "counted_stream",
     "create_app",
     "last_event_id_of",
     "option",

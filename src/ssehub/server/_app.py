@@ -43,7 +43,16 @@ logger = logging.getLogger("ssehub.server")
 
 
 class HubApp:
-    """An ssehub hub as an ASGI application."""
+    """An ssehub hub as an ASGI application.
+
+    While its lifespan runs, SIGINT and SIGTERM first drain the hub (every stream
+    gets a jittered ``retry:`` and ends), then reach whatever handler was there
+    before — the ASGI server's.  Without that, a server such as uvicorn would wait
+    for the open streams to end before running the lifespan's shutdown, which is
+    where the hub would otherwise drain: a mounted hub would hang shutdown for as
+    long as a client stays connected.  ``install_signal_handlers=False`` leaves
+    signals alone (``ssehub serve`` drains from its own server hooks).
+    """
 
     def __init__(
         self,
@@ -51,7 +60,7 @@ class HubApp:
         *,
         hub: Hub | None = None,
         plugins: Sequence[Plugin] = (),
-        install_signal_handlers: bool = False,
+        install_signal_handlers: bool = True,
     ) -> None:
         self.settings = settings or ServerSettings()
         self.hub = hub or Hub(

@@ -190,7 +190,7 @@ def run(
     """Serve the hub (with ``plugins``) until SIGTERM/SIGINT; blocks."""
     descriptor_limit = raise_open_file_limit()
     tune_garbage_collector()
-    hub_app = HubApp(settings, plugins=plugins)
+    hub_app = HubApp(settings, plugins=plugins, install_signal_handlers=False)
     limits = http_limits(settings, descriptor_limit)
     gate = ConnectionGate(limits)
     config = uvicorn.Config(

@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..errors import HubError
 from ..hub import Hub
+from ._admission import admit_stream
 from ._come_back import come_back_later, wants_only_event_stream
 from ._errors import ApiError
 from ._settings import ServerSettings
@@ -136,13 +137,7 @@ class TopicsAPI:
         return Response(body, headers={k.decode(): v.decode() for k, v in SSE_HEADERS})
 
     async def _stream(self, request: Request, topics: list[str]) -> Response:
-        if self.hub.open_streams >= self.settings.max_connections:
-            raise ApiError(
-                503,
-                "too_many_connections",
-                f"the hub holds its limit of {self.settings.max_connections} streams",
-                {"Retry-After": "5"},
-            )
+        admit_stream(self.hub, self.settings)  # 503 too_many_connections at the limit
         stream = await self.hub.open(topics, last_event_id_of(request))
         return HubStreamResponse(stream)
 

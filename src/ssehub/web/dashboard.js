@@ -6,8 +6,12 @@
   const SLOTS = 60; /* the charts' width in samples until more have come */
   const badge = document.getElementById("conn");
   const series = { published: [], delivered: [], streams: [] };
+  const MAX_NUMBER = 1e12; /* larger than any real count or rate */
+  const MAX_TOPICS = 100; /* the feed sends its top 12 */
+  const NUMBERS = ["open_streams", "watchers", "published", "delivered", "published_rate", "delivered_rate", "opened", "replayed", "resets", "slow_closes"];
+  const TOPIC_NUMBERS = ["subscribers", "published", "delivered", "rate"];
   let boot = null;
-  let lastN = 0;
+  let seen = new Set(); /* sample numbers of this boot already drawn (bounded) */
   let latest = null;
   let queued = false;
 
@@ -20,20 +24,36 @@
     if (list.length > CAPACITY) list.shift();
   }
 
+  function count(v) {
+    return typeof v === "number" && Number.isFinite(v) && v >= 0 && v <= MAX_NUMBER;
+  }
+
+  /* Anyone may publish to ssehub/stats: a sample of the wrong shape, with strings or absurd
+   * numbers, is skipped, never drawn (it used to break every open dashboard). */
+  function valid(s) {
+    if (!s || typeof s !== "object" || Array.isArray(s)) return false;
+    if (!Number.isSafeInteger(s.n) || s.n < 1 || s.n > MAX_NUMBER) return false;
+    if (typeof s.boot !== "string" || !/^[0-9a-z]{1,32}$/i.test(s.boot)) return false;
+    if (!NUMBERS.every((k) => count(s[k]))) return false;
+    if (!Array.isArray(s.topics) || s.topics.length > MAX_TOPICS) return false;
+    return s.topics.every(
+      (t) => t && typeof t === "object" && typeof t.topic === "string" && t.topic.length <= 1000 && TOPIC_NUMBERS.every((k) => count(t[k])),
+    );
+  }
+
   function onStats(s) {
-    if (!s || typeof s !== "object" || typeof s.n !== "number") return;
-    if (boot === null) {
-      boot = s.boot;
-      text("node", `· hub ${s.boot}`);
-    }
+    if (!valid(s)) return;
     if (s.boot !== boot) {
-      /* another process: the hub restarted (or another node of the cluster) */
+      /* the first sample, or another process: the hub restarted (or another node) */
       boot = s.boot;
-      lastN = 0;
+      seen = new Set();
       text("node", `· hub ${s.boot}`);
     }
-    if (s.n <= lastN) return;
-    lastN = s.n;
+    /* drop a sample already drawn (replayed twice); never wait for a number that a forged
+     * sample pushed ahead */
+    if (seen.has(s.n)) return;
+    seen.add(s.n);
+    if (seen.size > CAPACITY * 2) seen.delete(seen.values().next().value);
     latest = s;
     push(series.published, s.published_rate);
     push(series.delivered, s.delivered_rate);

@@ -163,6 +163,29 @@
     }
   }
 
+  /* No --tail: say how to start one instead of showing an empty box. */
+  function showHowToStart() {
+    const command = (text) => el("pre", { class: "command" }, el("code", {}, text));
+    placeholder.replaceChildren(
+      el(
+        "div",
+        { id: "how-to-tail", class: "how-to" },
+        el("h2", {}, "没有跟随任何文件 ", el("span", { class: "en" }, "No file is being followed")),
+        el("p", {}, "这个 hub 启动时没有 --tail。重新启动它并指定要跟随的日志文件（可重复）："),
+        el("p", { class: "en" }, "This hub was started without --tail. Restart it with the log files to follow (repeatable):"),
+        command("ssehub serve --tail /var/log/app.log"),
+        el("p", { class: "en" }, "With make run, or to show more of each file at start:"),
+        command("make run ARGS='--tail app.log --tail-lines 50'"),
+        el(
+          "p",
+          { class: "muted" },
+          "文件像 tail -F 一样被跟随（追加、截断、轮转），先显示最后 10 行（--tail-lines）。 " +
+            "Files are followed like tail -F (appends, truncation, rotation), starting with their last 10 lines (--tail-lines).",
+        ),
+      ),
+    );
+  }
+
   async function start(attempt) {
     let info;
     try {
@@ -174,8 +197,7 @@
     }
     if (!info.files.length) {
       window.SSEHub.setBadge(badge, "idle");
-      placeholder.textContent =
-        "没有跟随任何文件。用 ssehub serve --tail /path/to/app.log 启动 · No files followed: start the hub with --tail FILE.";
+      showHowToStart();
       return;
     }
     chips(info.files);

@@ -1,4 +1,4 @@
-/* The ticker page: one EventSource on /events?topic=ticker/A&topic=ticker/B…, cards + a chart.
+/* The ticker page: one EventSource on ticker/events?symbol=A&symbol=B…, cards + a chart.
  * ?symbols=FOO,BAR adds symbols published by other programs. */
 (function () {
   "use strict";
@@ -59,11 +59,21 @@
     scheduleDraw();
   }
 
-  function onPrice(data) {
-    if (!data || typeof data.symbol !== "string") return;
+  /* ticker/events labels each event with the topic it was published to:
+   * {"topic": "ticker/AAPL", "data": "<the published data>"}. The symbol is the topic's, never
+   * data.symbol (anyone allowed to publish to ticker/AAPL could otherwise move MSFT). */
+  function onLabelled(event) {
+    if (!event || typeof event.topic !== "string" || !event.topic.startsWith("ticker/")) return;
+    const symbol = event.topic.slice("ticker/".length);
+    if (!quotes.has(symbol) || typeof event.data !== "string") return;
+    onPrice(symbol, window.SSEHub.parse(event.data));
+  }
+
+  function onPrice(symbol, data) {
+    if (!data || typeof data !== "object") return;
     const price = Number(data.price);
     if (!Number.isFinite(price)) return;
-    const q = quote(data.symbol, typeof data.name === "string" ? data.name : "");
+    const q = quote(symbol, typeof data.name === "string" ? data.name : "");
     const before = q.price;
     q.price = price;
     if (q.open === null) q.open = Number.isFinite(Number(data.open)) && data.open !== undefined ? Number(data.open) : price;
@@ -123,7 +133,8 @@
     return raw
       .split(",")
       .map((s) => s.trim())
-      .filter((s) => /^[A-Za-z0-9._-]{1,20}$/.test(s));
+      .filter((s) => /^[A-Za-z0-9._-]{1,20}$/.test(s))
+      .slice(0, 40); /* the stream takes at most 50 symbols */
   }
 
   async function start(attempt) {
@@ -144,14 +155,14 @@
       }
     }
     select(quotes.has(selected) ? selected : symbols[0]);
-    const query = symbols.map((s) => `topic=${encodeURIComponent(`ticker/${s}`)}`).join("&");
+    const query = symbols.map((s) => `symbol=${encodeURIComponent(s)}`).join("&");
     document.getElementById("note").textContent = info.publisher
       ? `内置发布器每 ${info.interval} 秒更新一次 · built-in publisher every ${info.interval} s`
       : "内置发布器已关闭（--no-ticker）：等待其他程序发布 · waiting for other publishers";
-    live(`events?${query}`, {
+    live(`ticker/events?${query}`, {
       badge,
       lastEventId: info.since,
-      events: { price: onPrice },
+      events: { price: onLabelled },
     });
   }
 

@@ -10,7 +10,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Answer", "connect", "read_answer", "request"]
+__all__ = ["Answer", "connect", "read_answer", "request", "stalled_stream"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +68,15 @@ def request(port: int, data: bytes, *, timeout: float = 10.0) -> Answer:
     with connect(port, timeout=timeout) as sock:
         sock.sendall(data)
         return read_answer(sock)
+
+
+def stalled_stream(port: int, path: str = "/topics/t") -> socket.socket:
+    """A stream that read its opening block and will read nothing more (tiny receive buffer)."""
+    sock = connect(port, receive_buffer=4096)
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: hub\r\n\r\n".encode())
+    received = b""
+    while b"retry: 3000" not in received:
+        chunk = sock.recv(4096)
+        assert chunk, "closed before the opening block"
+        received += chunk
+    return sock

@@ -1,0 +1,111 @@
+"""The demos' stream routes count against ``--max-connections`` like ``/topics/…``.
+
+Issue 9, finding 6: ``GET /chat/answers/{id}/events`` and ``GET /chat/{message}``
+bypassed the limit (25 open against a limit of 5).  Every stream route now goes
+through the server's one admission (``ssehub.server.admit_stream``) and is
+refused the same way: JSON ``503 too_many_connections`` with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.processes import HubProcess, start_hub
+from tests.support.sse import StreamReader, open_stream
+
+LIMIT = 2
+#: Slow answers and a slow seed stream: every stream opened here stays open.
+SLOW = {"SSEHUB_CHAT_THINK_DELAY": "30", "SSEHUB_CHAT_TOKEN_DELAY": "30"}
+ARGS = ["--store", "memory", "--no-ticker", "--max-connections", str(LIMIT)]
+ARGS += ["--demo-interval", "30"]
+
+
+@pytest.fixture(scope="module")
+def small_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    log_dir: Path = tmp_path_factory.mktemp("limits")
+    with start_hub(ARGS, env=SLOW, log_dir=log_dir) as proc:
+        yield proc
+
+
+def _answer_events_url(hub: HubProcess) -> str:
+    created = httpx.post(f"{hub.url}/chat/answers", json={"message": "慢"}, timeout=10)
+    assert created.status_code == 201, created.text
+    return f"{hub.url}/{created.json()['events']}"
+
+
+#: kind -> (url of a new stream of that kind, bytes that show it is open)
+Opener = Callable[[HubProcess], tuple[str, dict[str, str], bytes]]
+OPENERS: dict[str, Opener] = {
+    "topic": lambda hub: (f"{hub.url}/topics/news", {}, b"retry: 3000"),
+    "answer_events": lambda hub: (_answer_events_url(hub), {}, b"retry: 3000"),
+    "one_shot": lambda hub: (f"{hub.url}/chat/你好", {}, b"event: connected"),
+    "root": lambda hub: (hub.url + "/", {"Accept": "*/*"}, b"event: connected"),
+    "ticker_events": lambda hub: (f"{hub.url}/ticker/events?symbol=AAPL", {}, b"retry: 3000"),
+}
+
+
+def _open_streams(hub: HubProcess) -> int:
+    return int(httpx.get(f"{hub.url}/healthz", timeout=10).json()["open_streams"])
+
+
+def _refused(hub: HubProcess, kind: str) -> httpx.Response:
+    url, headers, _ = OPENERS[kind](hub)
+    return httpx.get(url, headers=headers, timeout=10)
+
+
+def _admits_a_stream(hub: HubProcess) -> bool:
+    with httpx.stream("GET", f"{hub.url}/topics/probe", timeout=10) as response:
+        return response.status_code == 200
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("holder", sorted(OPENERS))
+def test_every_stream_route_is_refused_at_the_limit_whatever_holds_it(
+    small_hub: HubProcess, holder: str
+) -> None:
+    """Two streams of one kind fill the hub; then no route opens a third, until one leaves."""
+    hub = small_hub
+    with contextlib.ExitStack() as stack:
+        readers: list[StreamReader] = []  # kept: a reader dropped early closes its stream
+        for _ in range(LIMIT):
+            url, headers, opened = OPENERS[holder](hub)
+            reader = stack.enter_context(open_stream(url, headers=headers))
+            assert reader.response.status_code == 200
+            reader.read_until(opened)
+            readers.append(reader)
+        for kind in sorted(OPENERS):
+            answer = _refused(hub, kind)
+            assert answer.status_code == 503, (kind, answer.text)
+            assert answer.headers["content-type"] == "application/json"
+            assert answer.json()["error"] == "too_many_connections"
+            assert answer.headers["retry-after"] == "5"
+    # the streams are gone: the hub admits new ones again
+    _wait_until(lambda: all(_admits_a_stream(hub) for _ in range(LIMIT)))
+
+
+def test_a_refused_one_shot_chat_starts_no_answer(small_hub: HubProcess) -> None:
+    hub = small_hub
+    with contextlib.ExitStack() as stack:
+        # keep the readers: a reader dropped early closes its stream
+        readers = [stack.enter_context(open_stream(f"{hub.url}/topics/full")) for _ in range(LIMIT)]
+        for reader in readers:
+            reader.read_until(b"retry: 3000")
+        before = httpx.get(f"{hub.url}/chat/answers", timeout=10).json()["running"]
+        for _ in range(3):
+            assert _refused(hub, "one_shot").status_code == 503
+        after = httpx.get(f"{hub.url}/chat/answers", timeout=10).json()["running"]
+        assert after == before
+    _wait_until(lambda: _open_streams(hub) == 0)
