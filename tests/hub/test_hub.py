@@ -229,14 +229,23 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def stuck_stream(
+    hub: Hub, *, abort_hook: bool = True
+) -> tuple[Stream, StuckWriter, asyncio.Future[str]]:
+    """A stream on ``t`` whose client took the opening write, then stopped reading."""
+    stream = await hub.open(["t"])
+    writer = StuckWriter(accept=1)
+    abort = writer.abort if abort_hook else None
+    runner = asyncio.ensure_future(stream.run(writer.write, abort))
+    await hub.publish("t", "never read")
+    await settle()
+    return stream, writer, runner
+
+
 async def test_write_blocked_past_the_deadline_aborts_the_connection(hub: Hub) -> None:
     clock = hub.clock
     assert isinstance(clock, FakeClock)
-    stream = await hub.open(["t"])
-    writer = StuckWriter(accept=1)
-    runner = asyncio.ensure_future(stream.run(writer.write, writer.abort))
-    await hub.publish("t", "never read")
-    await settle()
+    stream, writer, runner = await stuck_stream(hub)
     assert writer.blocked
     hub.tick(clock.now + 29)
     assert not stream.closed
@@ -251,11 +260,7 @@ async def test_write_blocked_past_the_deadline_aborts_the_connection(hub: Hub) -
 async def test_without_an_abort_hook_the_stream_cancels_its_own_blocked_write(hub: Hub) -> None:
     clock = hub.clock
     assert isinstance(clock, FakeClock)
-    stream = await hub.open(["t"])
-    writer = StuckWriter(accept=1)
-    runner = asyncio.ensure_future(stream.run(writer.write))
-    await hub.publish("t", "never read")
-    await settle()
+    _, _, runner = await stuck_stream(hub, abort_hook=False)
     hub.tick(clock.now + 31)
     assert await asyncio.wait_for(runner, 5) == "write-timeout"
     assert not runner.cancelled()
@@ -263,10 +268,8 @@ async def test_without_an_abort_hook_the_stream_cancels_its_own_blocked_write(hu
 
 
 async def test_a_slow_close_during_a_blocked_write_aborts_at_once(hub: Hub) -> None:
-    stream = await hub.open(["t"])
-    writer = StuckWriter(accept=1)
-    runner = asyncio.ensure_future(stream.run(writer.write, writer.abort))
-    for i in range(25):  # the queue holds 20
+    stream, writer, runner = await stuck_stream(hub)
+    for i in range(24):  # the queue holds 20
         await hub.publish("t", f"e{i}")
         await settle()
     assert await asyncio.wait_for(runner, 5) == "slow"
@@ -277,11 +280,7 @@ async def test_a_slow_close_during_a_blocked_write_aborts_at_once(hub: Hub) -> N
 async def test_drain_aborts_a_stream_that_does_not_take_its_final_retry(hub: Hub) -> None:
     clock = hub.clock
     assert isinstance(clock, FakeClock)
-    stream = await hub.open(["t"])
-    writer = StuckWriter(accept=1)
-    runner = asyncio.ensure_future(stream.run(writer.write, writer.abort))
-    await hub.publish("t", "never read")
-    await settle()
+    _, writer, runner = await stuck_stream(hub)
     hub.drain()
     hub.tick(clock.now + hub.config.drain_timeout / 2)
     assert not runner.done()
