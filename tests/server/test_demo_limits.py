@@ -4,6 +4,9 @@ Issue 9, finding 6: ``GET /chat/answers/{id}/events`` and ``GET /chat/{message}`
 bypassed the limit (25 open against a limit of 5).  Every stream route now goes
 through the server's one admission (``ssehub.server.admit_stream``) and is
 refused the same way: JSON ``503 too_many_connections`` with ``Retry-After``.
+Under ``ssehub serve`` the HTTP layer counts every connection against the same
+limit, so a full hub refuses any request at all the same way; the URLs a test
+needs (an answer must be created by a POST) are therefore made before it fills.
 """
 
 from __future__ import annotations
@@ -54,8 +57,7 @@ def _open_streams(hub: HubProcess) -> int:
     return int(httpx.get(f"{hub.url}/healthz", timeout=10).json()["open_streams"])
 
 
-def _refused(hub: HubProcess, kind: str) -> httpx.Response:
-    url, headers, _ = OPENERS[kind](hub)
+def _refused(url: str, headers: dict[str, str]) -> httpx.Response:
     return httpx.get(url, headers=headers, timeout=10)
 
 
@@ -78,16 +80,17 @@ def test_every_stream_route_is_refused_at_the_limit_whatever_holds_it(
 ) -> None:
     """Two streams of one kind fill the hub; then no route opens a third, until one leaves."""
     hub = small_hub
+    holders = [OPENERS[holder](hub) for _ in range(LIMIT)]
+    others = {kind: OPENERS[kind](hub) for kind in sorted(OPENERS)}
     with contextlib.ExitStack() as stack:
         readers: list[StreamReader] = []  # kept: a reader dropped early closes its stream
-        for _ in range(LIMIT):
-            url, headers, opened = OPENERS[holder](hub)
+        for url, headers, opened in holders:
             reader = stack.enter_context(open_stream(url, headers=headers))
             assert reader.response.status_code == 200
             reader.read_until(opened)
             readers.append(reader)
-        for kind in sorted(OPENERS):
-            answer = _refused(hub, kind)
+        for kind, (url, headers, _) in others.items():
+            answer = _refused(url, headers)
             assert answer.status_code == 503, (kind, answer.text)
             assert answer.headers["content-type"] == "application/json"
             assert answer.json()["error"] == "too_many_connections"
@@ -98,14 +101,16 @@ def test_every_stream_route_is_refused_at_the_limit_whatever_holds_it(
 
 def test_a_refused_one_shot_chat_starts_no_answer(small_hub: HubProcess) -> None:
     hub = small_hub
+    url, headers, _ = OPENERS["one_shot"](hub)
+    before = httpx.get(f"{hub.url}/chat/answers", timeout=10).json()["running"]
     with contextlib.ExitStack() as stack:
         # keep the readers: a reader dropped early closes its stream
         readers = [stack.enter_context(open_stream(f"{hub.url}/topics/full")) for _ in range(LIMIT)]
         for reader in readers:
             reader.read_until(b"retry: 3000")
-        before = httpx.get(f"{hub.url}/chat/answers", timeout=10).json()["running"]
         for _ in range(3):
-            assert _refused(hub, "one_shot").status_code == 503
-        after = httpx.get(f"{hub.url}/chat/answers", timeout=10).json()["running"]
-        assert after == before
+            assert _refused(url, headers).status_code == 503
+    _wait_until(lambda: _open_streams(hub) == 0)
+    after = httpx.get(f"{hub.url}/chat/answers", timeout=10).json()["running"]
+    assert after == before
     _wait_until(lambda: _open_streams(hub) == 0)
