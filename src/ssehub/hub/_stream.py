@@ -27,7 +27,8 @@ else is the stream's job:
 
 Close reasons: ``disconnect`` (the client left), ``slow``, ``write-timeout``,
 ``shutdown``, ``gap`` (the live feed lost track), ``store-unavailable``,
-``end`` (the server asked).
+``end`` (the server asked), ``token-expired`` (the subscriber's token expired;
+it reconnects with a fresh one after a jittered ``retry``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class Stream:
         "_replay",
         "_running",
         "_task",
+        "expires_at",
         "last_write",
         "pending_since",
         "start",
@@ -98,6 +100,8 @@ class Stream:
         self._task: asyncio.Task[object] | None = None
         self._abort: Callable[[], None] | None = None
         self._aborted = False
+        #: Wall-clock time (epoch seconds) by which the stream must end (its token's ``exp``).
+        self.expires_at: float | None = None
 
     @property
     def aborted(self) -> bool:

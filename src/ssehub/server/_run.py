@@ -9,6 +9,8 @@ by subclassing ``uvicorn.Server`` and overriding its documented
 
 from __future__ import annotations
 
+import dataclasses
+
 import asyncio
 import copy
 import gc
@@ -23,6 +25,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 from ..hub import StoredEvent, open_backend
 from ._app import HubApp
+from ._auth import LOOPBACK_NAMES, is_loopback
 from ._plugin import Plugin
 from ._settings import ServerSettings
 
@@ -111,6 +114,18 @@ def _log_config(log_level: str) -> dict[str, Any]:
     return config
 
 
+def served_settings(settings: ServerSettings) -> ServerSettings:
+    """``settings`` as ``ssehub serve`` applies them: bound to loopback with no
+    ``--allowed-host``, only the loopback names are served (no DNS rebinding).
+
+    A ``HubApp`` mounted in your app checks ``Host`` only when told to: it
+    can't know the names it is reached by.
+    """
+    if not settings.allowed_hosts and is_loopback(settings.host):
+        return dataclasses.replace(settings, allowed_hosts=tuple(sorted(LOOPBACK_NAMES)))
+    return settings
+
+
 def run(
     settings: ServerSettings,
     *,
@@ -119,7 +134,7 @@ def run(
     """Serve the hub (with ``plugins``) until SIGTERM/SIGINT; blocks."""
     raise_open_file_limit()
     tune_garbage_collector()
-    hub_app = HubApp(settings, plugins=plugins)
+    hub_app = HubApp(served_settings(settings), plugins=plugins)
     config = uvicorn.Config(
         hub_app,
         log_config=_log_config(settings.log_level),
