@@ -35,7 +35,10 @@ def forge(header: Any, payload: Any, signature: str = "") -> str:
 
 
 def modern_details(publish: Sequence[str], subscribe: Sequence[str]) -> list[dict[str, Any]]:
-    """``authorization_details`` granting ``publish``/``subscribe`` (urlpattern when ``*``/``:``)."""
+    """``authorization_details`` granting ``publish``/``subscribe``.
+
+    A selector with ``*`` or ``:`` is a ``urlpattern``, any other is ``exact``.
+    """
 
     def topics(selectors: Sequence[str]) -> list[dict[str, str]]:
         return [

@@ -9,10 +9,9 @@ by subclassing ``uvicorn.Server`` and overriding its documented
 
 from __future__ import annotations
 
-import dataclasses
-
 import asyncio
 import copy
+import dataclasses
 import gc
 import logging
 import resource
