@@ -9,11 +9,13 @@ replay (the grant re-checked with the token presented at reconnection).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
 from ssehub.hub import RESET_EVENT
@@ -61,6 +63,10 @@ def nodes(
         store = "memory" if kind == "memory" else f"sqlite:{tmp_path / 'hub.db'}"
         node = stack.enter_context(start_hub([*args, "--store", store], log_dir=tmp_path))
         yield node, node
+
+
+def jwt_payload(token: str) -> dict[str, object]:
+    return dict(jwt.decode(token, options={"verify_signature": False}))
 
 
 def _publish(node: HubProcess, topic: str, data: str, private: bool, how: str) -> str:
@@ -137,3 +143,16 @@ def test_private_events_reach_only_granted_streams_live_replayed_and_reset(
     with open_stream(f"{subscriber.url}/topics/secret/a", headers=headers) as reader:
         got = _received(reader, "end2")
     assert got == _expected("stranger", ("secret/a",), ids)
+
+
+def test_a_real_stream_ends_with_a_retry_by_its_token_exp(tmp_path: Path) -> None:
+    """Issue 11: the stream ends no later than ``exp`` so a browser reconnects with a fresh cookie."""
+    with start_hub(["--jwt-key", SECRET, "--store", "memory"], log_dir=tmp_path) as node:
+        token = mint(subscribe=["*"], ttl=3)
+        exp = int(jwt_payload(token)["exp"])
+        with open_stream(
+            f"{node.url}/topics/t", headers={"Authorization": f"Bearer {token}"}
+        ) as reader:
+            reader.read_to_end(timeout=10)
+        assert time.time() <= exp + 0.5
+        assert bytes(reader.raw).count(b"retry: ") == 2  # the opening one, then the jittered one
