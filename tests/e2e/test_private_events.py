@@ -146,7 +146,7 @@ def test_private_events_reach_only_granted_streams_live_replayed_and_reset(
 
 
 def test_a_real_stream_ends_with_a_retry_by_its_token_exp(tmp_path: Path) -> None:
-    """Issue 11: the stream ends no later than ``exp`` so a browser reconnects with a fresh cookie."""
+    """Issue 11: the stream ends by ``exp``, so a browser reconnects with a fresh cookie."""
     with start_hub(["--jwt-key", SECRET, "--store", "memory"], log_dir=tmp_path) as node:
         token = mint(subscribe=["*"], ttl=3)
         exp = int(jwt_payload(token)["exp"])
