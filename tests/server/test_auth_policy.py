@@ -142,7 +142,7 @@ async def test_the_admin_surface_needs_an_admin_token_when_a_key_is_set() -> Non
         assert (await client.get("/metrics")).status_code == 401
         reader = {"Authorization": f"Bearer {mint(subscribe=['chat/*'])}"}
         assert (await client.get("/metrics", headers=reader)).status_code == 403
-        admin = {"Authorization": f"Bearer {mint(subscribe=['ssehub/admin'])}"}
+        admin = {"Authorization": f"Bearer {mint(subscribe=['ssehub/stats'])}"}
         assert (await client.get("/metrics", headers=admin)).status_code == 200
     async with app_client(hub_settings(host="0.0.0.0")) as client:
         assert (await client.get("/metrics")).status_code == 403

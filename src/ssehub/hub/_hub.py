@@ -194,9 +194,26 @@ class HubStats:
     skipped: int = 0
     per_topic_published: dict[str, int] = field(default_factory=dict)
     per_topic_delivered: dict[str, int] = field(default_factory=dict)
+    #: Topics that carried a private event (the most recent ``MAX_TRACKED_TOPICS``):
+    #: never listed by the per-topic tables, :meth:`Hub.topic_subscribers` or dashboards.
+    private_topics: dict[str, None] = field(default_factory=dict)
 
     #: At most this many topics are tracked per table (the busiest stay).
     MAX_TRACKED_TOPICS = 1000
+
+    def mark_private(self, topic: str) -> None:
+        """Note that ``topic`` carries private events: it leaves every listing."""
+        table = self.private_topics
+        table.pop(topic, None)
+        table[topic] = None
+        if len(table) > self.MAX_TRACKED_TOPICS:
+            del table[next(iter(table))]
+        self.per_topic_published.pop(topic, None)
+        self.per_topic_delivered.pop(topic, None)
+
+    def listed(self, topic: str) -> bool:
+        """Whether ``topic`` may be listed (it never carried a private event)."""
+        return topic not in self.private_topics
 
     def count_topic(self, table: dict[str, int], topic: str, n: int) -> None:
         if topic not in table and len(table) >= self.MAX_TRACKED_TOPICS:
@@ -469,7 +486,9 @@ class Hub:
         """Fan a live event out to its topic's subscribers (encoded once)."""
         stats = self.stats
         stats.published += 1
-        if not event.private:  # private topics are never listed (metrics, dashboards)
+        if event.private:  # private topics are never listed (metrics, dashboards)
+            stats.mark_private(event.topic)
+        elif stats.listed(event.topic):
             stats.count_topic(stats.per_topic_published, event.topic, 1)
         subs = self._by_topic.get(event.topic)
         if subs and event.private:
@@ -497,7 +516,7 @@ class Hub:
             self._schedule_flush()
             delivered = len(subs)
             stats.delivered += delivered
-            if not event.private:
+            if stats.listed(event.topic):
                 stats.count_topic(stats.per_topic_delivered, event.topic, delivered)
         for observer in self._observers:
             observer(event, delivered)
@@ -544,8 +563,9 @@ class Hub:
         return len(self._streams)
 
     def topic_subscribers(self) -> dict[str, int]:
-        """How many streams listen to each topic right now."""
-        return {topic: len(subs) for topic, subs in self._by_topic.items()}
+        """How many streams listen to each topic right now (topics of private events left out)."""
+        listed = self.stats.listed
+        return {topic: len(subs) for topic, subs in self._by_topic.items() if listed(topic)}
 
     async def open(
         self,

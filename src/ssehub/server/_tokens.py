@@ -61,8 +61,9 @@ MAX_TOKEN_LENGTH = 8192
 MAX_SELECTORS = 256
 #: ``authorization_details`` entries of this type are Mercure's.
 MERCURE_DETAIL_TYPE = "https://mercure.rocks/authorization-detail"
-#: A subscribe grant that selects this topic opens the admin surface.
-ADMIN_TOPIC = "ssehub/admin"
+#: A subscribe grant that selects this topic opens the admin surface; it is the
+#: dashboard's stats feed, published private when a key is configured.
+ADMIN_TOPIC = "ssehub/stats"
 
 _AT_JWT = frozenset({"at+jwt", "application/at+jwt"})
 _HMAC = frozenset({"HS256", "HS384", "HS512"})
