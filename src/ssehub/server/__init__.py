@@ -14,7 +14,7 @@ from ._plugin import Plugin
 from ._run import check_store, run
 from ._settings import ServerSettings, Settings, option
 from ._stream import SSE_HEADERS, EventSourceResponse, HubStreamResponse, last_event_id_of
-from ._tokens import ADMIN_TOPIC, Claims, TokenVerifier
+from ._tokens import ADMIN_TOPIC, Claims, TokenVerifier, mint_token
 
 __all__ = [
     "ADMIN_TOPIC",
@@ -33,6 +33,7 @@ __all__ = [
     "check_store",
     "create_app",
     "last_event_id_of",
+    "mint_token",
     "option",
     "run",
 ]

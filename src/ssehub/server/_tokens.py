@@ -36,6 +36,7 @@ reason, answered ``401`` with ``WWW-Authenticate: Bearer error="invalid_token"``
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,7 @@ __all__ = [
     "MERCURE_DETAIL_TYPE",
     "Claims",
     "TokenVerifier",
+    "mint_token",
 ]
 
 #: The longest token read, in characters (an RS4096 token with many topics fits).
@@ -255,3 +257,49 @@ def _modern_grants(payload: Mapping[str, Any]) -> tuple[TopicGrant, TopicGrant]:
         if "subscribe" in actions:
             subscribe.extend(grant.selectors)
     return TopicGrant.of(publish), TopicGrant.of(subscribe)
+
+
+def _topics(selectors: Sequence[str]) -> list[dict[str, str]]:
+    return [
+        {"match": s, "match_type": "urlpattern" if ("*" in s or ":" in s) else "exact"}
+        for s in selectors
+    ]
+
+
+def mint_token(
+    key: str | bytes,
+    *,
+    publish: Sequence[str] = (),
+    subscribe: Sequence[str] = (),
+    ttl: float = 3600.0,
+    algorithm: str = "HS256",
+    issuer: str | None = None,
+    audience: Sequence[str] = (),
+    legacy: bool = False,
+    now: float | None = None,
+) -> str:
+    """A signed token for development (``ssehub token``), Mercure 1.0 unless ``legacy``.
+
+    In the 1.0 dialect a selector with ``*`` or ``:`` is a ``urlpattern``, any
+    other is ``exact``; ``*`` alone is every topic.  ``key`` signs: an HS
+    secret, or a PEM *private* key for the asymmetric algorithms.
+    """
+    issued = int(time.time() if now is None else now)
+    payload: dict[str, Any] = {"iat": issued, "exp": issued + max(1, int(ttl))}
+    headers: dict[str, Any] = {}
+    if issuer:
+        payload["iss"] = issuer
+    if audience:
+        payload["aud"] = list(audience) if len(audience) > 1 else audience[0]
+    if legacy:
+        payload["mercure"] = {"publish": list(publish), "subscribe": list(subscribe)}
+    else:
+        headers["typ"] = "at+jwt"
+        details = []
+        for action, selectors in (("publish", publish), ("subscribe", subscribe)):
+            if selectors:
+                details.append(
+                    {"type": MERCURE_DETAIL_TYPE, "actions": [action], "topics": _topics(selectors)}
+                )
+        payload["authorization_details"] = details
+    return jwt.encode(payload, key, algorithm=algorithm, headers=headers)
