@@ -28,8 +28,14 @@ in-band, with the reserved ``ssehub-reset`` event, so a stream always opens.
     │   ├── OversizedEventError     an event over the hub's size bound, as encoded
     │   ├── InvalidIdempotencyKeyError  an idempotency key outside the allowed syntax
     │   ├── IdempotencyConflictError    a key already used for a different event
-    │   └── BackendUnavailableError the store (SQLite, Redis) can't be reached
-    │       └── StoreTimeoutError   the store did not answer in time: outcome unknown
+    │   ├── BackendUnavailableError the store (SQLite, Redis) can't be reached
+    │   │   └── StoreTimeoutError   the store did not answer in time: outcome unknown
+    │   ├── QuotaExceededError      a store quota (distinct topics, stored bytes) is full
+    │   └── AccessError             access control refused the request
+    │       ├── MissingTokenError   a token is required and none was sent (401)
+    │       ├── InvalidTokenError   the token is malformed, forged, expired… (401)
+    │       ├── TokenInQueryError   a token in the query string (never read: 400)
+    │       └── InsufficientScopeError  the token does not grant this (403)
     └── ClientError                 raised by ssehub.client
         ├── ConnectError            the server could not be reached
         ├── ReadTimeoutError        no bytes (not even a heartbeat) within read_timeout
@@ -42,6 +48,7 @@ in-band, with the reserved ``ssehub-reset`` event, so a stream always opens.
 from __future__ import annotations
 
 __all__ = [
+    "AccessError",
     "BackendUnavailableError",
     "BadStatusError",
     "ClientError",
@@ -52,17 +59,22 @@ __all__ = [
     "HubClosingError",
     "HubError",
     "IdempotencyConflictError",
+    "InsufficientScopeError",
     "InvalidEventError",
     "InvalidIdempotencyKeyError",
+    "InvalidTokenError",
     "InvalidTopicError",
     "LocalProtocolError",
+    "MissingTokenError",
     "OversizedEventError",
+    "QuotaExceededError",
     "ReadTimeoutError",
     "ReconnectExhaustedError",
     "RedirectError",
     "RemoteProtocolError",
     "SSEHubError",
     "StoreTimeoutError",
+    "TokenInQueryError",
 ]
 
 
@@ -145,6 +157,39 @@ class StoreTimeoutError(BackendUnavailableError):
     An append that timed out may still be stored, once (e.g. when a hung Redis
     wakes up).  Retry it with the same idempotency key to store it exactly once.
     """
+
+
+class QuotaExceededError(HubError):
+    """A store quota is full (distinct topics, or stored bytes); nothing was stored.
+
+    ``kind`` is ``"topics"`` or ``"bytes"``.
+    """
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class AccessError(HubError):
+    """Access control refused the request (see ``ssehub.server._auth``)."""
+
+
+class MissingTokenError(AccessError):
+    """The operation needs a token and the request carried none."""
+
+
+class InvalidTokenError(AccessError):
+    """The token can't be used: malformed, forged, expired, not yet valid, wrong
+    algorithm, issuer or audience, or too long.  The message says which."""
+
+
+class TokenInQueryError(AccessError):
+    """A token was sent in the query string; it is never read from there (it would
+    land in access logs and browser history)."""
+
+
+class InsufficientScopeError(AccessError):
+    """A valid token (or an anonymous client) that is not granted the operation."""
 
 
 class ClientError(SSEHubError):

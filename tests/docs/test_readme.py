@@ -64,6 +64,7 @@ MARKERS = {
     "client": "EventSource(",
     "protocol": "EventStreamParser()",
     "app": "HubApp(",
+    "login": "set_cookie(",
 }
 
 
@@ -158,3 +159,26 @@ def test_count_snippet_resumes_after_the_cursor(readme_app: str, cursor: str, fi
 def test_count_snippet_answers_204_once_everything_was_sent(readme_app: str) -> None:
     answer = httpx.get(f"{readme_app}/count", headers={"Last-Event-ID": "99"})
     assert answer.status_code == 204
+
+
+def test_login_snippet_sets_a_cookie_the_hub_accepts() -> None:
+    """Issue 11: the FastAPI login route's cookie carries a token the hub verifies."""
+    import asyncio
+
+    from fastapi.testclient import TestClient
+
+    from ssehub.server import TokenVerifier
+
+    namespace: dict[str, object] = {}
+    exec(compile(claimed("set_cookie("), "README-login", "exec"), namespace)
+    client = TestClient(namespace["app"], base_url="https://testserver")  # type: ignore[arg-type]
+    answer = client.post("/login")
+    assert answer.status_code == 200
+    header = answer.headers["set-cookie"].lower()
+    for attribute in ("httponly", "secure", "samesite=strict", "path=/"):
+        assert attribute in header
+    token = answer.cookies["ssehub_access_token"]
+    verifier = TokenVerifier(key=str(namespace["HUB_KEY"]))
+    claims = asyncio.run(verifier.verify(token))
+    assert claims.subscribe.allows("users/alice/inbox")
+    assert not claims.subscribe.allows("users/bob/inbox")

@@ -40,7 +40,7 @@ def publish(hub: HubProcess, topic: str, data: object, event: str | None = None)
 
 def test_stream_headers_follow_the_seed_without_hop_by_hop_headers(hub: HubProcess) -> None:
     with socket.create_connection(("127.0.0.1", hub.port), timeout=10) as sock:
-        sock.sendall(b"GET /topics/news HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /topics/news HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         data = b""
         while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"retry: 3000"):
             data += sock.recv(4096)

@@ -34,7 +34,8 @@ def test_non_reading_resumers_cost_about_one_replay_step_each(tmp_path: Path) ->
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.connect(("127.0.0.1", hub.port))
             sock.sendall(
-                f"GET /topics/big?last_event_id={first} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+                f"GET /topics/big?last_event_id={first} HTTP/1.1\r\n"
+                "Host: 127.0.0.1\r\n\r\n".encode()
             )
             sock.recv(1024)  # the response has started: the replay is under way
             stalled.append(sock)

@@ -380,3 +380,24 @@ async def test_an_idempotency_key_is_free_again_after_the_window(
     second = await backend.append("t", "other data, a new event", idempotency_key="k")
     assert second.seq > first.seq
     assert not second.replayed
+
+
+async def test_the_private_flag_is_kept_on_append_read_and_the_live_feed(opened: Opener) -> None:
+    """Issue 11: private events are a stored flag, on every store and its live feed."""
+    backend, recorder = await opened()
+    public = await backend.append("t", "public")
+    private = await backend.append("t", "private", "kind", private=True)
+    assert (public.private, private.private) == (False, True)
+    read = await backend.read(["t"], 0, 10)
+    assert [(e.data, e.private) for e in read.events] == [("public", False), ("private", True)]
+    await recorder.wait_for(2)
+    assert [(e.data, e.private) for e in recorder.events] == [("public", False), ("private", True)]
+
+
+async def test_a_repeated_key_must_repeat_the_private_flag(opened: Opener) -> None:
+    backend, _ = await opened()
+    first = await backend.append("t", "x", private=True, idempotency_key="k1")
+    again = await backend.append("t", "x", private=True, idempotency_key="k1")
+    assert (again.seq, again.private, again.replayed) == (first.seq, True, True)
+    with pytest.raises(IdempotencyConflictError):
+        await backend.append("t", "x", idempotency_key="k1")

@@ -134,3 +134,30 @@ async def test_a_multi_topic_read_never_sorts_whole_rows(tmp_path: Path) -> None
     assert any("COVERING INDEX events_topic_seq" in d for d in details)
     sorts = [i for i, row in enumerate(plan) if "TEMP B-TREE" in row[-1]]
     assert all(plan[i][1] != 0 for i in sorts), "only the subquery of seq values may sort"
+
+
+async def test_a_file_from_before_private_events_is_migrated_and_its_events_stay_public(
+    tmp_path: Path,
+) -> None:
+    """Issue 11: the ``private`` column is added to an older file; old events are public."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL,"
+            " event TEXT, data TEXT NOT NULL, time REAL NOT NULL);"
+            "INSERT INTO meta VALUES ('epoch', 'oldepoch');"
+            "INSERT INTO events (topic, event, data, time) VALUES ('t', NULL, 'old', 1.0);"
+        )
+    backend = SQLiteBackend(path)
+    await backend.start(Null())
+    try:
+        added = await backend.append("t", "new", private=True)
+        read = await backend.read(["t"], 0, 10)
+    finally:
+        await backend.aclose()
+    assert backend.epoch == "oldepoch"
+    assert [(e.seq, e.data, e.private) for e in read.events] == [
+        (1, "old", False),
+        (added.seq, "new", True),
+    ]

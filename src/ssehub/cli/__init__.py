@@ -1,4 +1,5 @@
-"""The ``ssehub`` command line: ``serve``, ``listen``, ``publish``, ``bench``, ``config``.
+"""The ``ssehub`` command line: ``serve``, ``listen``, ``publish``, ``bench``, ``config``,
+``token``.
 
 Exit codes (documented in ``ssehub --help``): 0 success, 1 a runtime failure
 (hub unreachable, stream ended for good), 2 bad arguments (click's usage
@@ -36,12 +37,14 @@ def _register() -> None:
     from ._listen import listen
     from ._publish import publish
     from ._serve import serve
+    from ._token import token
 
     cli.add_command(serve)
     cli.add_command(listen)
     cli.add_command(publish)
     cli.add_command(bench)
     cli.add_command(config)
+    cli.add_command(token)
 
 
 _register()

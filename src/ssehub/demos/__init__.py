@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..hub import Hub
-from ..server import ServerSettings
+from ..server import AccessPolicy, ServerSettings
 from ._answers import AnswerBook
 from ._chat import ChatAPI
 from ._dashboard import StatsFeed
@@ -89,8 +89,16 @@ class Demos:
             interval=settings.tail_interval,
             tail_lines=settings.tail_lines,
         )
-        self.stats = StatsFeed(hub, interval=settings.stats_interval)
         self.ticker_stream = TickerStream(hub, server)
+        access = AccessPolicy(server)
+        # The stats feed names topics: with a key (or beyond loopback) it is private,
+        # read by admin tokens only (its topic is the admin topic, see server._tokens).
+        self.stats = StatsFeed(
+            hub,
+            interval=settings.stats_interval,
+            private=access.verifier is not None or not access.loopback,
+            authorize=access.authorize_admin,
+        )
         self._observing = False
 
     def routes(self) -> list[BaseRoute]:

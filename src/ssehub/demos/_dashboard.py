@@ -30,7 +30,7 @@ import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -61,8 +61,13 @@ class StatsFeed:
         max_topics: int = 500,
         top: int = 12,
         window: float = 5.0,
+        private: bool = False,
+        authorize: Callable[[Request], Awaitable[None]] | None = None,
     ) -> None:
         self.hub = hub
+        #: Publish samples as private events: only admin tokens read them.
+        self.private = private
+        self._authorize = authorize
         self.interval = interval
         self._clock = clock
         self._wall_clock = wall_clock
@@ -82,7 +87,8 @@ class StatsFeed:
     def observe(self, event: StoredEvent, deliveries: int) -> None:
         """Hub observer: count one live event (cheap; runs on the publish path)."""
         topic = event.topic
-        if topic == STATS_TOPIC:
+        if topic == STATS_TOPIC or not self.hub.stats.listed(topic):
+            self.topics.pop(topic, None)  # a topic of private events is never listed
             return
         self.published += 1
         self.delivered += deliveries
@@ -151,7 +157,9 @@ class StatsFeed:
         sample = self.sample()
         if not sample["watchers"]:
             return False
-        await self.hub.publish(STATS_TOPIC, json.dumps(sample, ensure_ascii=False), "stats")
+        await self.hub.publish(
+            STATS_TOPIC, json.dumps(sample, ensure_ascii=False), "stats", private=self.private
+        )
         return True
 
     async def run(self) -> None:
@@ -167,6 +175,8 @@ class StatsFeed:
         return [Route("/dashboard/recent", self.recent_endpoint, methods=["GET"])]
 
     async def recent_endpoint(self, request: Request) -> Response:
+        if self._authorize is not None:
+            await self._authorize(request)
         return JSONResponse(
             {"topic": STATS_TOPIC, "interval": self.interval, "samples": list(self.samples)}
         )

@@ -6,6 +6,13 @@ Depends on :mod:`ssehub.protocol` only; knows nothing of HTTP.
 from __future__ import annotations
 
 from ..errors import HubClosingError
+from ._access import (
+    ALL_TOPICS,
+    NO_GRANT,
+    InvalidSelectorError,
+    Selector,
+    TopicGrant,
+)
 from ._cursor import RESET_EVENT, format_cursor, parse_cursor
 from ._hub import Hub, HubConfig, HubStats, Published
 from ._stream import HEARTBEAT, Stream
@@ -15,21 +22,26 @@ from ._types import ReadResult, Retention, StoredEvent
 from .backends import DEFAULT_STORE, Backend, StoreURL, open_backend, parse_store_url
 
 __all__ = [
+    "ALL_TOPICS",
     "DEFAULT_STORE",
     "HEARTBEAT",
+    "NO_GRANT",
     "RESET_EVENT",
     "Backend",
     "Hub",
     "HubClosingError",
     "HubConfig",
     "HubStats",
+    "InvalidSelectorError",
     "Published",
     "ReadResult",
     "Retention",
+    "Selector",
     "StoreURL",
     "StoredEvent",
     "Stream",
     "Subscription",
+    "TopicGrant",
     "format_cursor",
     "open_backend",
     "parse_cursor",

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 from ..errors import EncodeError, HubClosingError, HubError, InvalidEventError, OversizedEventError
 from ..protocol import ServerSentEvent, encode
+from ._access import NO_GRANT, TopicGrant
 from ._cursor import RESET_EVENT, CursorOutcome, check_cursor, format_cursor
 from ._stream import Stream
 from ._subscription import Subscription
@@ -55,6 +56,10 @@ from .backends import Backend
 __all__ = ["Hub", "HubConfig", "HubStats", "Published"]
 
 logger = logging.getLogger("ssehub.hub")
+
+#: A stream whose token expires within this many seconds is ended at the next tick
+#: (ticks come at least once a second), so it never outlives its token.
+TOKEN_EXPIRY_MARGIN = 1.5
 
 #: The longest cursor a reset event echoes back (characters); longer ones are cut.
 MAX_ECHOED_CURSOR = 64
@@ -190,9 +195,26 @@ class HubStats:
     skipped: int = 0
     per_topic_published: dict[str, int] = field(default_factory=dict)
     per_topic_delivered: dict[str, int] = field(default_factory=dict)
+    #: Topics that carried a private event (the most recent ``MAX_TRACKED_TOPICS``):
+    #: never listed by the per-topic tables, :meth:`Hub.topic_subscribers` or dashboards.
+    private_topics: dict[str, None] = field(default_factory=dict)
 
     #: At most this many topics are tracked per table (the busiest stay).
     MAX_TRACKED_TOPICS = 1000
+
+    def mark_private(self, topic: str) -> None:
+        """Note that ``topic`` carries private events: it leaves every listing."""
+        table = self.private_topics
+        table.pop(topic, None)
+        table[topic] = None
+        if len(table) > self.MAX_TRACKED_TOPICS:
+            del table[next(iter(table))]
+        self.per_topic_published.pop(topic, None)
+        self.per_topic_delivered.pop(topic, None)
+
+    def listed(self, topic: str) -> bool:
+        """Whether ``topic`` may be listed (it never carried a private event)."""
+        return topic not in self.private_topics
 
     def count_topic(self, table: dict[str, int], topic: str, n: int) -> None:
         if topic not in table and len(table) >= self.MAX_TRACKED_TOPICS:
@@ -263,6 +285,13 @@ class Hub:
             self._task = None
         await self.backend.aclose()
 
+    def _expire(self, stream: Stream) -> None:
+        """End a stream whose token expires: a jittered ``retry:`` spreads the reconnects."""
+        low = self.config.retry // 2
+        retry = self._rng.randint(low, max(low, self.config.retry * 3 // 2))
+        stream.subscription.push_control(encode(ServerSentEvent(retry=retry)))
+        stream.close("token-expired")
+
     def drain(self) -> int:
         """Begin a graceful shutdown; return how many streams were told to go.
 
@@ -306,7 +335,16 @@ class Hub:
         deadline = config.write_timeout
         if self.closing:
             deadline = min(deadline, config.drain_timeout)
+        wall = self.wall_clock()
         for stream in list(self._streams):
+            expires_at = stream.expires_at
+            # Within one tick of the token's exp: end now, so the stream never outlives it.
+            if (
+                expires_at is not None
+                and not stream.closed
+                and wall + TOKEN_EXPIRY_MARGIN >= expires_at
+            ):
+                self._expire(stream)
             if stream.tick(
                 now, heartbeat_interval=config.heartbeat_interval, write_timeout=deadline
             ):
@@ -358,8 +396,12 @@ class Hub:
         event: str | None = None,
         *,
         idempotency_key: str | None = None,
+        private: bool = False,
     ) -> Published:
         """Store one event on ``topic`` and return its cursor.
+
+        A ``private`` event reaches only streams whose ``grant`` (see
+        :meth:`open`) selects its topic — live and on replay, on every store.
 
         The event is encoded before anything is stored, so an event that could
         never reach a subscriber (a lone surrogate, a forged field, over
@@ -381,7 +423,9 @@ class Hub:
         validate_topic(topic)
         event = validate_event_type(event)
         self.check_event(data, event)
-        stored = await self.backend.append(topic, data, event, idempotency_key=idempotency_key)
+        stored = await self.backend.append(
+            topic, data, event, idempotency_key=idempotency_key, private=private
+        )
         cursor = format_cursor(self.backend.epoch, stored.seq)
         return Published(cursor, topic, stored.seq, replayed=stored.replayed)
 
@@ -417,10 +461,15 @@ class Hub:
             )
         )
 
-    def _encode_rows(self, rows: Iterable[StoredEvent]) -> bytes:
-        """The wire chunks of ``rows`` joined; rows that can't be encoded are skipped."""
+    def _encode_rows(self, rows: Iterable[StoredEvent], grant: TopicGrant = NO_GRANT) -> bytes:
+        """The wire chunks of ``rows`` joined; rows that can't be encoded are skipped.
+
+        A private row is kept only when ``grant`` selects its topic.
+        """
         chunks: list[bytes] = []
         for row in rows:
+            if row.private and not grant.allows(row.topic):
+                continue
             try:
                 chunks.append(self.encode_stored(row))
             except EncodeError as exc:
@@ -438,8 +487,14 @@ class Hub:
         """Fan a live event out to its topic's subscribers (encoded once)."""
         stats = self.stats
         stats.published += 1
-        stats.count_topic(stats.per_topic_published, event.topic, 1)
+        if event.private:  # private topics are never listed (metrics, dashboards)
+            stats.mark_private(event.topic)
+        elif stats.listed(event.topic):
+            stats.count_topic(stats.per_topic_published, event.topic, 1)
         subs = self._by_topic.get(event.topic)
+        if subs and event.private:
+            topic = event.topic
+            subs = {sub for sub in subs if sub.grant.allows(topic)}
         delivered = 0
         if subs:
             try:
@@ -462,7 +517,8 @@ class Hub:
             self._schedule_flush()
             delivered = len(subs)
             stats.delivered += delivered
-            stats.count_topic(stats.per_topic_delivered, event.topic, delivered)
+            if stats.listed(event.topic):
+                stats.count_topic(stats.per_topic_delivered, event.topic, delivered)
         for observer in self._observers:
             observer(event, delivered)
 
@@ -508,11 +564,24 @@ class Hub:
         return len(self._streams)
 
     def topic_subscribers(self) -> dict[str, int]:
-        """How many streams listen to each topic right now."""
-        return {topic: len(subs) for topic, subs in self._by_topic.items()}
+        """How many streams listen to each topic right now (topics of private events left out)."""
+        listed = self.stats.listed
+        return {topic: len(subs) for topic, subs in self._by_topic.items() if listed(topic)}
 
-    async def open(self, topics: Sequence[str], last_event_id: str | None = None) -> Stream:
+    async def open(
+        self,
+        topics: Sequence[str],
+        last_event_id: str | None = None,
+        *,
+        grant: TopicGrant = NO_GRANT,
+        expires_at: float | None = None,
+    ) -> Stream:
         """Open a stream of ``topics``, resuming after ``last_event_id`` if given.
+
+        ``grant`` selects the topics whose *private* events the stream gets
+        (live and on replay; public events reach every stream).  With
+        ``expires_at`` (``wall_clock`` seconds: its token's ``exp``) the stream
+        is ended with a jittered ``retry:`` no later than then (:meth:`tick`).
 
         The stream is registered at once (live events are held from now on);
         the caller must :meth:`Stream.run` it, or :meth:`Stream.close` it.
@@ -527,7 +596,10 @@ class Hub:
             raise HubError("subscribe to at least one topic")
         config = self.config
         sub = Subscription(
-            names, max_events=config.max_queue_events, max_bytes=config.max_queue_bytes
+            names,
+            max_events=config.max_queue_events,
+            max_bytes=config.max_queue_bytes,
+            grant=grant,
         )
         self._register(sub)
         try:
@@ -556,6 +628,7 @@ class Hub:
         stream = Stream(
             sub, start, replay, clock=self.clock, on_close=self._closed, on_end=self._ended
         )
+        stream.expires_at = expires_at
         self._streams.add(stream)
         return stream
 
@@ -615,7 +688,7 @@ class Hub:
             if result.events:
                 after = result.events[-1].seq
                 self.stats.replayed += len(result.events)
-                chunk = self._encode_rows(result.events)
+                chunk = self._encode_rows(result.events, sub.grant)
             del result  # only the encoded chunk is held while the client reads it
             if chunk:
                 yield chunk

@@ -28,7 +28,8 @@ else is the stream's job:
 
 Close reasons: ``disconnect`` (the client left), ``slow``, ``write-timeout``,
 ``shutdown``, ``gap`` (the live feed lost track), ``store-unavailable``,
-``end`` (the server asked).
+``end`` (the server asked), ``token-expired`` (the subscriber's token expired;
+it reconnects with a fresh one after a jittered ``retry``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class Stream:
         "_replay",
         "_running",
         "_task",
+        "expires_at",
         "last_write",
         "pending_since",
         "start",
@@ -99,6 +101,8 @@ class Stream:
         self._task: asyncio.Task[object] | None = None
         self._abort: Callable[[], None] | None = None
         self._aborted = False
+        #: Wall-clock time (epoch seconds) by which the stream must end (its token's ``exp``).
+        self.expires_at: float | None = None
 
     @property
     def aborted(self) -> bool:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from ._access import NO_GRANT, TopicGrant
+
 __all__ = ["Subscription"]
 
 
@@ -36,6 +38,7 @@ class Subscription:
         "_waiter",
         "close_reason",
         "closed",
+        "grant",
         "last_seq",
         "live",
         "max_bytes",
@@ -51,8 +54,11 @@ class Subscription:
         max_events: int = 1000,
         max_bytes: int = 4 * 1024 * 1024,
         on_close: Callable[[Subscription], None] | None = None,
+        grant: TopicGrant = NO_GRANT,
     ) -> None:
         self.topics = topics
+        #: The topics whose private events this subscriber may read (the hub filters).
+        self.grant = grant
         self.max_events = max_events
         self.max_bytes = max_bytes
         #: The highest seq delivered to (or deliberately skipped for) this client.

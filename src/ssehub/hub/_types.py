@@ -18,7 +18,8 @@ class StoredEvent:
     is the publish time in seconds since the epoch, as the store saw it.
     ``replayed`` is true only on what ``append`` returns for a repeated
     idempotency key (the first event again, nothing stored); it takes no part
-    in comparisons.
+    in comparisons.  ``private`` events reach only subscribers whose grant
+    selects their topic (the hub filters; every store keeps the flag).
     """
 
     seq: int
@@ -26,6 +27,7 @@ class StoredEvent:
     data: str
     event: str | None = None
     time: float = 0.0
+    private: bool = False
     replayed: bool = field(default=False, compare=False)
 
 

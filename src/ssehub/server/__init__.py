@@ -9,26 +9,34 @@ from __future__ import annotations
 
 from ._admission import admit_stream, counted_stream
 from ._app import HubApp, create_app
+from ._auth import AccessPolicy, Subscriber
 from ._errors import ApiError
 from ._plugin import Plugin
 from ._run import check_store, run
 from ._settings import ServerSettings, Settings, option
 from ._stream import SSE_HEADERS, EventSourceResponse, HubStreamResponse, last_event_id_of
+from ._tokens import ADMIN_TOPIC, Claims, TokenVerifier, mint_token
 
 __all__ = [
+    "ADMIN_TOPIC",
     "SSE_HEADERS",
+    "AccessPolicy",
     "ApiError",
+    "Claims",
     "EventSourceResponse",
     "HubApp",
     "HubStreamResponse",
     "Plugin",
     "ServerSettings",
     "Settings",
+    "Subscriber",
+    "TokenVerifier",
     "admit_stream",
     "check_store",
     "counted_stream",
     "create_app",
     "last_event_id_of",
+    "mint_token",
     "option",
     "run",
 ]

@@ -31,7 +31,8 @@ from starlette.types import Receive, Scope, Send
 from .. import __version__
 from ..errors import HubError
 from ..hub import Hub, open_backend
-from ._errors import ApiError, api_error_response, exception_handlers
+from ._auth import AccessPolicy
+from ._errors import ApiError, api_error_response, error_response, exception_handlers
 from ._metrics import MetricsEndpoint
 from ._plugin import Plugin
 from ._settings import ServerSettings
@@ -68,6 +69,8 @@ class HubApp:
             self.settings.hub,
         )
         self.plugins = tuple(plugins)
+        #: The access rules (tokens, grants, Host and Origin checks); plug-ins use it too.
+        self.access = AccessPolicy(self.settings)
         self._install_signal_handlers = install_signal_handlers
         self._started = False
         self._fast_streams = not self.settings.cors_origins
@@ -92,7 +95,13 @@ class HubApp:
             raise ApiError.of(exc) from exc
 
     def _routes(self) -> list[BaseRoute]:
-        api = self._api = TopicsAPI(self.hub, self.settings)
+        api = self._api = TopicsAPI(self.hub, self.settings, access=self.access)
+        metrics = MetricsEndpoint(self.hub)
+
+        async def metrics_endpoint(request: Request) -> Response:
+            await self.access.authorize_admin(request)
+            return await metrics.endpoint(request)
+
         # The stream routes are also matched first by __call__ (see there).
         self._stream_routes = (
             Route("/events", api.subscribe_many, methods=["GET"]),
@@ -104,7 +113,7 @@ class HubApp:
         ]
         return [
             Route("/healthz", self.healthz, methods=["GET"]),
-            Route("/metrics", MetricsEndpoint(self.hub).endpoint, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
             *self._stream_routes,
             *plugin_routes,
             Route("/", self.index, methods=["GET"]),
@@ -163,6 +172,8 @@ class HubApp:
     @asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
         """Start the hub (and its plug-ins) for the duration of the block; drain on exit."""
+        for note in self.access.startup_notes():
+            logger.info("%s", note)
         await self.hub.start()
         restore = self._chain_signals() if self._install_signal_handlers else None
         try:
@@ -206,6 +217,12 @@ class HubApp:
         the stream routes matches (Starlette's own matching) skips the app's error
         and exception middleware frames: its refusals are rendered here, as JSON.
         """
+        if scope["type"] == "http" and not self.access.host_allowed(Request(scope).headers):
+            response = error_response(
+                400, "host_not_allowed", "this Host is not served here (see --allowed-host)"
+            )
+            await response(scope, receive, send)
+            return
         if scope["type"] == "http" and self._fast_streams and scope["method"] == "GET":
             for route in self._stream_routes:
                 match, child = route.matches(scope)

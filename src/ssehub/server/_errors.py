@@ -25,15 +25,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..errors import (
+    AccessError,
     BackendUnavailableError,
     HubClosingError,
     HubError,
     IdempotencyConflictError,
+    InsufficientScopeError,
     InvalidEventError,
     InvalidIdempotencyKeyError,
+    InvalidTokenError,
     InvalidTopicError,
+    MissingTokenError,
     OversizedEventError,
+    QuotaExceededError,
     StoreTimeoutError,
+    TokenInQueryError,
 )
 
 __all__ = [
@@ -81,6 +87,19 @@ ERROR_ANSWERS: Mapping[type[Exception], ErrorAnswer] = {
     BackendUnavailableError: ErrorAnswer(
         503, "store_unavailable", {"Retry-After": "1"}, "nothing done, the store is unavailable: "
     ),
+    # Access control (RFC 6750 §3: no error code when no credentials were sent).
+    MissingTokenError: ErrorAnswer(401, "token_required", {"WWW-Authenticate": "Bearer"}),
+    InvalidTokenError: ErrorAnswer(
+        401, "invalid_token", {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    ),
+    TokenInQueryError: ErrorAnswer(
+        400, "token_in_query", {"WWW-Authenticate": 'Bearer error="invalid_request"'}
+    ),
+    InsufficientScopeError: ErrorAnswer(
+        403, "insufficient_scope", {"WWW-Authenticate": 'Bearer error="insufficient_scope"'}
+    ),
+    AccessError: ErrorAnswer(403, "forbidden"),
+    QuotaExceededError: ErrorAnswer(507, "quota_exceeded"),
     HubError: ErrorAnswer(400, "bad_request"),
 }
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import gc
 import logging
 import math
@@ -31,6 +32,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 from ..hub import StoredEvent, open_backend
 from ._app import HubApp
+from ._auth import LOOPBACK_NAMES, is_loopback
 from ._http import (
     BoundedHttpProtocol,
     ConnectionGate,
@@ -182,6 +184,18 @@ def http_limits(settings: ServerSettings, descriptor_limit: int) -> HttpLimits:
     )
 
 
+def served_settings(settings: ServerSettings) -> ServerSettings:
+    """``settings`` as ``ssehub serve`` applies them: bound to loopback with no
+    ``--allowed-host``, only the loopback names are served (no DNS rebinding).
+
+    A ``HubApp`` mounted in your app checks ``Host`` only when told to: it
+    can't know the names it is reached by.
+    """
+    if not settings.allowed_hosts and is_loopback(settings.host):
+        return dataclasses.replace(settings, allowed_hosts=tuple(sorted(LOOPBACK_NAMES)))
+    return settings
+
+
 def run(
     settings: ServerSettings,
     *,
@@ -190,7 +204,7 @@ def run(
     """Serve the hub (with ``plugins``) until SIGTERM/SIGINT; blocks."""
     descriptor_limit = raise_open_file_limit()
     tune_garbage_collector()
-    hub_app = HubApp(settings, plugins=plugins, install_signal_handlers=False)
+    hub_app = HubApp(served_settings(settings), plugins=plugins, install_signal_handlers=False)
     limits = http_limits(settings, descriptor_limit)
     gate = ConnectionGate(limits)
     config = uvicorn.Config(

@@ -108,6 +108,64 @@ class ServerSettings:
             split=",",
         ),
     )
+    jwt_key: str | None = field(
+        default=None,
+        metadata=option(
+            "Verify access tokens with this key: an HS secret, or @PATH to a PEM public key. "
+            "With a key (or --jwks-url) every publish needs a token.",
+            metavar="KEY",
+        ),
+    )
+    jwt_algorithms: tuple[str, ...] = field(
+        default=("HS256",),
+        metadata=option(
+            "JWT algorithm accepted (repeatable or comma-separated; 'none' never is).",
+            flag="--jwt-alg",
+            metavar="ALG",
+            split=",",
+        ),
+    )
+    jwks_url: str | None = field(
+        default=None,
+        metadata=option("Verify access tokens with the keys of this JWKS URL.", metavar="URL"),
+    )
+    jwt_issuer: str | None = field(
+        default=None,
+        metadata=option("Required 'iss' of Mercure 1.0 (at+jwt) tokens.", metavar="ISS"),
+    )
+    jwt_audience: tuple[str, ...] = field(
+        default=(),
+        metadata=option(
+            "Accepted 'aud' of Mercure 1.0 (at+jwt) tokens (repeatable).",
+            metavar="AUD",
+            split=",",
+        ),
+    )
+    cookie_name: str = field(
+        default="ssehub_access_token",
+        metadata=option("Cookie an access token is read from when no Authorization header is."),
+    )
+    anonymous_subscribe: bool = field(
+        default=True,
+        metadata=option("Let clients without a token subscribe (they get public events only)."),
+    )
+    allow_anonymous_publish: bool = field(
+        default=False,
+        metadata=option(
+            "Let clients without a token publish on a non-loopback --host when no key is "
+            "configured (on loopback they always may; with a key they never may)."
+        ),
+    )
+    allowed_hosts: tuple[str, ...] = field(
+        default=(),
+        metadata=option(
+            "Serve only requests whose Host is this name (repeatable; '*' for any). "
+            "Default: the loopback names on a loopback --host, any otherwise.",
+            flag="--allowed-host",
+            metavar="HOST",
+            split=",",
+        ),
+    )
     log_level: str = field(
         default="info",
         metadata=option(

@@ -10,6 +10,11 @@ to infinity, integers of more than 4300 digits and nesting past Python's
 recursion limit are refused with ``400 invalid_json``, so a non-string
 ``data`` is always re-emitted as valid JSON.
 
+Private events: ``"private": true`` in a JSON body, or ``?private=1``, makes
+the event private: it reaches only streams whose token grants ``subscribe``
+on its topic (``_auth``).  Publishing itself is authorized first (``_auth``),
+before the body is read.
+
 Refused streams: a ``GET`` that is turned away for a passing reason (too many
 connections, draining, store unavailable) is answered ``503`` with a JSON body
 — unless the client accepts ``text/event-stream`` but not JSON (a browser's
@@ -40,6 +45,7 @@ from starlette.responses import JSONResponse, Response
 from ..errors import HubError
 from ..hub import Hub
 from ._admission import admit_stream
+from ._auth import AccessPolicy
 from ._come_back import come_back_later, wants_only_event_stream
 from ._errors import ApiError
 from ._settings import ServerSettings
@@ -47,7 +53,9 @@ from ._stream import SSE_HEADERS, HubStreamResponse, last_event_id_of
 
 __all__ = ["TopicsAPI"]
 
-_JSON_KEYS = frozenset({"data", "event"})
+_JSON_KEYS = frozenset({"data", "event", "private"})
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 #: Most topics one ``GET /events`` stream may name.
 MAX_TOPICS_PER_STREAM = 100
 
@@ -56,10 +64,16 @@ class TopicsAPI:
     """Endpoints bound to one hub and its settings."""
 
     def __init__(
-        self, hub: Hub, settings: ServerSettings, *, rng: random.Random | None = None
+        self,
+        hub: Hub,
+        settings: ServerSettings,
+        *,
+        access: AccessPolicy | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.hub = hub
         self.settings = settings
+        self.access = access or AccessPolicy(settings)
         self._rng = rng or random.Random()
 
     async def _read_body(self, request: Request) -> bytes:
@@ -76,10 +90,13 @@ class TopicsAPI:
 
     async def publish(self, request: Request) -> Response:
         topic = request.path_params["topic"]
+        await self.access.authorize_publish(request, [topic])
+        private = _flag(request.query_params.get("private"))
         body = await self._read_body(request)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type == "application/json" or content_type.endswith("+json"):
-            data, event = _parse_json_body(body)
+            data, event, private_field = _parse_json_body(body)
+            private = private or private_field
         else:
             try:
                 data = body.decode("utf-8")
@@ -87,7 +104,7 @@ class TopicsAPI:
                 raise ApiError(400, "invalid_body", f"body is not valid UTF-8: {exc}") from exc
             event = request.query_params.get("event")
         key = request.headers.get("idempotency-key")
-        published = await self.hub.publish(topic, data, event, idempotency_key=key)
+        published = await self.hub.publish(topic, data, event, idempotency_key=key, private=private)
         headers = {"Idempotent-Replayed": "true"} if published.replayed else None
         return JSONResponse(
             {"id": published.id, "topic": published.topic}, status_code=201, headers=headers
@@ -138,7 +155,13 @@ class TopicsAPI:
 
     async def _stream(self, request: Request, topics: list[str]) -> Response:
         admit_stream(self.hub, self.settings)  # 503 too_many_connections at the limit
-        stream = await self.hub.open(topics, last_event_id_of(request))
+        subscriber = await self.access.subscriber(request)
+        stream = await self.hub.open(
+            topics,
+            last_event_id_of(request),
+            grant=subscriber.grant,
+            expires_at=subscriber.expires_at,
+        )
         return HubStreamResponse(stream)
 
 
@@ -157,7 +180,19 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _parse_json_body(body: bytes) -> tuple[str, str | None]:
+def _flag(value: str | None) -> bool:
+    """``?private=1``: a boolean query parameter (absent is false)."""
+    if value is None:
+        return False
+    lowered = value.lower()
+    if lowered in _TRUE or lowered == "":
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ApiError(400, "invalid_query", "private must be 1/true or 0/false")
+
+
+def _parse_json_body(body: bytes) -> tuple[str, str | None, bool]:
     try:
         payload: Any = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError as exc:
@@ -169,7 +204,9 @@ def _parse_json_body(body: bytes) -> tuple[str, str | None]:
     unknown = sorted(set(payload) - _JSON_KEYS)
     if unknown:
         raise ApiError(
-            400, "invalid_json", f"unknown field(s) {', '.join(unknown)}; allowed: data, event"
+            400,
+            "invalid_json",
+            f"unknown field(s) {', '.join(unknown)}; allowed: data, event, private",
         )
     if "data" not in payload:
         raise ApiError(400, "invalid_json", 'body needs a "data" field')
@@ -182,4 +219,7 @@ def _parse_json_body(body: bytes) -> tuple[str, str | None]:
     event = payload.get("event")
     if event is not None and not isinstance(event, str):
         raise ApiError(422, "invalid_event", '"event" must be a string')
-    return data, event
+    private = payload.get("private", False)
+    if not isinstance(private, bool):
+        raise ApiError(400, "invalid_json", '"private" must be true or false')
+    return data, event, private

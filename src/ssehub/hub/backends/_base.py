@@ -94,8 +94,12 @@ class Backend(Protocol):
         event: str | None = None,
         *,
         idempotency_key: str | None = None,
+        private: bool = False,
     ) -> StoredEvent:
         """Store one event and return it with its ``seq``.
+
+        ``private`` is kept with the event and comes back on every read and
+        through the live feed (``StoredEvent.private``); the hub filters on it.
 
         The event reaches ``listener.on_event`` through the live feed (for the
         in-process backends before this returns).  Raises

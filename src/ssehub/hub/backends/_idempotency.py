@@ -59,9 +59,16 @@ def validate_idempotency_key(key: str) -> str:
     return key
 
 
-def fingerprint(topic: str, data: str, event: str | None) -> str:
-    """SHA-256 (hex) of the event's ``(topic, data, event)``: what a repeat must match."""
-    text = json.dumps([topic, data, event], ensure_ascii=True)
+def fingerprint(topic: str, data: str, event: str | None, private: bool = False) -> str:
+    """SHA-256 (hex) of the event's ``(topic, data, event)`` (and ``private`` when set).
+
+    A public event's fingerprint is what it was before private events existed,
+    so records written by an older version still match.
+    """
+    fields: list[object] = [topic, data, event]
+    if private:
+        fields.append(True)
+    text = json.dumps(fields, ensure_ascii=True)
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
@@ -73,15 +80,16 @@ def replay(
     topic: str,
     data: str,
     event: str | None,
+    private: bool = False,
 ) -> StoredEvent:
     """The first event again for a repeated ``key`` whose record has fingerprint ``recorded``.
 
     Raises :class:`~ssehub.errors.IdempotencyConflictError` when the repeat
     differs from the first append.
     """
-    if recorded != fingerprint(topic, data, event):
+    if recorded != fingerprint(topic, data, event, private):
         raise IdempotencyConflictError(
             f"idempotency key {key!r} was already used for a different event "
             "(topic, data or event type); nothing was stored"
         )
-    return StoredEvent(seq, topic, data, event, time, replayed=True)
+    return StoredEvent(seq, topic, data, event, time, private, replayed=True)

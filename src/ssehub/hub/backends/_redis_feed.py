@@ -71,6 +71,7 @@ def parse_entry(entry_id: str, fields: dict[str, str], topic: str | None = None)
         data=fields["data"],
         event=fields.get("event"),
         time=float(fields["time"]),
+        private=fields.get("private") == "1",
     )
 
 

@@ -105,7 +105,8 @@ end
 #: token or idempotency key), forgotten.
 #: ARGV: topic, data, event ('' when absent), has_event ('1'/'0'), time,
 #: max_events ('-1': no bound), log_max_len, epoch candidate, token TTL (ms),
-#: fingerprint of the event.
+#: fingerprint of the event, private ('1'/'0': a private event's entries carry
+#: the field ``private 1``, on the topic stream and on the live log).
 #: Returns ``{seq, epoch}``; the epoch is created from the candidate if missing.
 #: If the token was seen (a retry of an append that did run), nothing is
 #: written and ``{seq, epoch, record}`` is returned, ``record`` being the
@@ -141,6 +142,10 @@ local fields = {'data', ARGV[2], 'time', ARGV[5]}
 if ARGV[4] == '1' then
   table.insert(fields, 'event')
   table.insert(fields, ARGV[3])
+end
+if ARGV[11] == '1' then
+  table.insert(fields, 'private')
+  table.insert(fields, '1')
 end
 redis.call('XADD', KEYS[3], id, unpack(fields))
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], id, 'topic', ARGV[1], unpack(fields))

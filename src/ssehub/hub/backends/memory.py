@@ -99,6 +99,7 @@ class MemoryBackend:
         event: str | None = None,
         *,
         idempotency_key: str | None = None,
+        private: bool = False,
     ) -> StoredEvent:
         now = self._clock()
         record_print: str | None = None
@@ -108,11 +109,18 @@ class MemoryBackend:
             record = self._keys.get(idempotency_key)
             if record is not None:
                 return replay(
-                    idempotency_key, record.fingerprint, record.seq, record.time, topic, data, event
+                    idempotency_key,
+                    record.fingerprint,
+                    record.seq,
+                    record.time,
+                    topic,
+                    data,
+                    event,
+                    private,
                 )
-            record_print = fingerprint(topic, data, event)
+            record_print = fingerprint(topic, data, event, private)
         self._seq += 1
-        stored = StoredEvent(self._seq, topic, data, event, now)
+        stored = StoredEvent(self._seq, topic, data, event, now, private)
         log = self._topics.get(topic)
         if log is None:
             log = self._topics[topic] = _TopicLog(self._forgotten_through)

@@ -263,6 +263,7 @@ class RedisBackend:
         event: str | None = None,
         *,
         idempotency_key: str | None = None,
+        private: bool = False,
     ) -> StoredEvent:
         """Store one event; Redis mints its ``seq``.  See the module docstring for errors."""
         if idempotency_key is None:
@@ -273,7 +274,7 @@ class RedisBackend:
         now = self._clock()
         max_events = self.retention.max_events
         keys = self._keys
-        event_print = fingerprint(topic, data, event)
+        event_print = fingerprint(topic, data, event, private)
         reply = await self._run(
             "append",
             lambda: self._append_script(
@@ -298,6 +299,7 @@ class RedisBackend:
                     new_epoch(),
                     ttl,
                     event_print,
+                    "1" if private else "0",
                 ],
             ),
         )
@@ -305,8 +307,10 @@ class RedisBackend:
         if len(reply) > 2:  # the token was seen: a retry, or a repeated idempotency key
             seq, first_time, recorded = str(reply[2]).split(" ")
             key = idempotency_key or "(one-time token)"
-            return replay(key, recorded, int(seq), float(first_time), topic, data, event)
-        return StoredEvent(seq=int(reply[0]), topic=topic, data=data, event=event, time=now)
+            return replay(key, recorded, int(seq), float(first_time), topic, data, event, private)
+        return StoredEvent(
+            seq=int(reply[0]), topic=topic, data=data, event=event, time=now, private=private
+        )
 
     async def read(
         self, topics: Sequence[str], after: int, limit: int, max_bytes: int | None = None

@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS events (
     topic TEXT NOT NULL,
     event TEXT,
     data TEXT NOT NULL,
-    time REAL NOT NULL
+    time REAL NOT NULL,
+    private INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_topic_seq ON events (topic, seq);
 CREATE INDEX IF NOT EXISTS events_time ON events (time);
@@ -97,10 +98,27 @@ def _read_sql(topics: int) -> str:
     """
     marks = ",".join("?" * topics)
     return (
-        f"SELECT seq, topic, data, event, time FROM events WHERE seq IN "
+        f"SELECT seq, topic, data, event, time, private FROM events WHERE seq IN "
         f"(SELECT seq FROM events WHERE topic IN ({marks}) AND seq > ? ORDER BY seq LIMIT ?) "
         f"ORDER BY seq"
     )
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    """Bring a file written by an older version up to the current schema.
+
+    Files from before private events have no ``events.private`` column: it is
+    added (every old event is public).  Another process may add it at the
+    same moment; its "duplicate column" error is then harmless.
+    """
+    async with db.execute("PRAGMA table_info(events)") as cursor:
+        columns = {str(row[1]) for row in await cursor.fetchall()}
+    if "private" not in columns:
+        try:
+            await db.execute("ALTER TABLE events ADD COLUMN private INTEGER NOT NULL DEFAULT 0")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
 
 
 class SQLiteBackend:
@@ -140,6 +158,7 @@ class SQLiteBackend:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.executescript(_SCHEMA)
+            await _migrate(db)
             await db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)",
                 (secrets.token_hex(4),),
@@ -168,6 +187,7 @@ class SQLiteBackend:
         event: str | None = None,
         *,
         idempotency_key: str | None = None,
+        private: bool = False,
     ) -> StoredEvent:
         if idempotency_key is not None:
             validate_idempotency_key(idempotency_key)
@@ -179,12 +199,12 @@ class SQLiteBackend:
                 try:
                     first = await self._first_with_key(db, idempotency_key, now)
                     if first is None:
-                        seq = await self._insert(db, topic, data, event, now)
+                        seq = await self._insert(db, topic, data, event, now, private)
                     if first is None and idempotency_key is not None:
                         await db.execute(
                             "INSERT OR REPLACE INTO idempotency (key, seq, fingerprint, time) "
                             "VALUES (?, ?, ?, ?)",
-                            (idempotency_key, seq, fingerprint(topic, data, event), now),
+                            (idempotency_key, seq, fingerprint(topic, data, event, private), now),
                         )
                     await db.execute("COMMIT")
                 except BaseException:
@@ -194,8 +214,8 @@ class SQLiteBackend:
                 raise BackendUnavailableError(f"SQLite append failed: {exc}") from exc
             if first is not None:
                 assert idempotency_key is not None
-                return replay(idempotency_key, *first, topic, data, event)
-            stored = StoredEvent(seq, topic, data, event, now)
+                return replay(idempotency_key, *first, topic, data, event, private)
+            stored = StoredEvent(seq, topic, data, event, now, private)
             if self._listener is not None:
                 self._listener.on_event(stored)
             return stored
@@ -214,12 +234,19 @@ class SQLiteBackend:
         return None if row is None else (str(row[0]), int(row[1]), float(row[2]))
 
     async def _insert(
-        self, db: aiosqlite.Connection, topic: str, data: str, event: str | None, now: float
+        self,
+        db: aiosqlite.Connection,
+        topic: str,
+        data: str,
+        event: str | None,
+        now: float,
+        private: bool,
     ) -> int:
         """Insert one event and apply the count bound; return its ``seq``."""
         async with db.execute(
-            "INSERT INTO events (topic, event, data, time) VALUES (?, ?, ?, ?) RETURNING seq",
-            (topic, event, data, now),
+            "INSERT INTO events (topic, event, data, time, private) VALUES (?, ?, ?, ?, ?) "
+            "RETURNING seq",
+            (topic, event, data, now, int(private)),
         ) as cursor:
             row = await cursor.fetchone()
         assert row is not None
@@ -286,7 +313,7 @@ class SQLiteBackend:
                     rows = await cursor.fetchmany(step)
                     if not rows:
                         break
-                    for seq, topic, data, event, when in rows:
+                    for seq, topic, data, event, when, private in rows:
                         if len(events) >= limit:
                             more = True
                             break
@@ -296,7 +323,9 @@ class SQLiteBackend:
                         if max_bytes is not None and events and size > max_bytes:
                             more = True
                             break
-                        events.append(StoredEvent(int(seq), topic, data, event, float(when)))
+                        events.append(
+                            StoredEvent(int(seq), topic, data, event, float(when), bool(private))
+                        )
                     step = _next_step(max_bytes, size, largest)
             async with db.execute(
                 f"SELECT count(*), coalesce(max(trimmed_through), 0), {_FORGOTTEN} "

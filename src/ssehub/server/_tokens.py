@@ -1,0 +1,305 @@
+"""Access tokens: JWS verified with PyJWT, and the grants their claims carry.
+
+The model is Mercure's (draft-08 and its authorization docs), so a token
+minted for a Mercure hub works here unchanged.  Conventions:
+
+* **Algorithms** come from the configured allowlist (``--jwt-alg``, default
+  ``HS256``), never from the token; ``none`` can't be configured.  The key is
+  an HS secret, a PEM public key (``@PATH``), or the JWKS at ``--jwks-url``
+  (``PyJWKClient``, keys cached; a token's ``kid`` picks one).  An HS
+  algorithm with a PEM key is refused by PyJWT (no algorithm confusion).
+* **Bounds**: a token longer than :data:`MAX_TOKEN_LENGTH` is refused before
+  anything is decoded; a claim may name at most :data:`MAX_SELECTORS`
+  selectors.
+* **Time**: ``exp`` is enforced and ``nbf`` too when present, with no leeway.
+* **Two dialects**, both accepted:
+
+  - Mercure 1.0 — header ``typ: at+jwt``; ``exp`` required; ``iss``/``aud``
+    checked when configured; ``authorization_details`` entries of type
+    :data:`MERCURE_DETAIL_TYPE` with ``actions`` (``publish``, ``subscribe``)
+    and ``topics`` ``[{"match": …, "match_type": "exact" | "urlpattern"}]``.
+    A token carrying ``authorization_details`` without ``typ: at+jwt`` is
+    refused (it would otherwise skip the ``iss``/``aud`` checks).
+  - legacy ``mercure`` claim — ``{"publish": [...], "subscribe": [...]}`` of
+    ``*``, URI templates or exact topics; verified by key, algorithm and
+    ``exp`` when present (as Mercure 0.x does), not by ``iss``/``aud``.
+
+  A verified token with neither claim grants nothing (it still identifies a
+  client for ``--no-anonymous-subscribe``).
+* **Admin**: a token whose ``subscribe`` grant selects :data:`ADMIN_TOPIC`
+  (``*`` does) may read the admin surface (``/metrics``, the stats feed).
+
+Every refusal raises :class:`~ssehub.errors.InvalidTokenError` with a short
+reason, answered ``401`` with ``WWW-Authenticate: Bearer error="invalid_token"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from ..errors import InvalidTokenError
+from ..hub import ALL_TOPICS, NO_GRANT, InvalidSelectorError, Selector, TopicGrant
+
+__all__ = [
+    "ADMIN_TOPIC",
+    "MAX_SELECTORS",
+    "MAX_TOKEN_LENGTH",
+    "MERCURE_DETAIL_TYPE",
+    "Claims",
+    "TokenVerifier",
+    "mint_token",
+]
+
+#: The longest token read, in characters (an RS4096 token with many topics fits).
+MAX_TOKEN_LENGTH = 8192
+#: Most selectors one token may carry (publish and subscribe together).
+MAX_SELECTORS = 256
+#: ``authorization_details`` entries of this type are Mercure's.
+MERCURE_DETAIL_TYPE = "https://mercure.rocks/authorization-detail"
+#: A subscribe grant that selects this topic opens the admin surface; it is the
+#: dashboard's stats feed, published private when a key is configured.
+ADMIN_TOPIC = "ssehub/stats"
+
+_AT_JWT = frozenset({"at+jwt", "application/at+jwt"})
+_HMAC = frozenset({"HS256", "HS384", "HS512"})
+_KNOWN = _HMAC | {
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+    "ES256", "ES384", "ES512", "ES256K", "EdDSA",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What a verified token allows, and until when (``expires_at``: epoch seconds)."""
+
+    publish: TopicGrant
+    subscribe: TopicGrant
+    expires_at: float | None
+
+    @property
+    def admin(self) -> bool:
+        return self.subscribe.allows(ADMIN_TOPIC)
+
+
+class TokenVerifier:
+    """Verifies tokens with a configured key and algorithm allowlist.
+
+    ``key`` is an HS secret, or ``@PATH`` naming a PEM public key file.
+    Raises ``ValueError`` at construction for a configuration that can't work.
+    """
+
+    def __init__(
+        self,
+        *,
+        key: str | None = None,
+        algorithms: Sequence[str] = ("HS256",),
+        jwks_url: str | None = None,
+        issuer: str | None = None,
+        audience: Sequence[str] = (),
+    ) -> None:
+        algs = list(dict.fromkeys(algorithms))
+        unknown = [a for a in algs if a not in _KNOWN]
+        if unknown or not algs:
+            raise ValueError(
+                f"unsupported JWT algorithm(s) {', '.join(unknown) or '(none given)'}; "
+                f"choose from {', '.join(sorted(_KNOWN))} ('none' is never allowed)"
+            )
+        if key is None and jwks_url is None:
+            raise ValueError("a token verifier needs --jwt-key or --jwks-url")
+        self.algorithms = algs
+        self.issuer = issuer
+        self.audience = list(audience)
+        self._key: str | bytes | None = None
+        if key is not None:
+            if key.startswith("@"):
+                self._key = Path(key[1:]).read_text(encoding="utf-8")
+                if set(algs) & _HMAC:
+                    raise ValueError("an HS algorithm can't be used with a PEM key (--jwt-key @…)")
+            else:
+                if not set(algs) & _HMAC:
+                    raise ValueError("--jwt-key KEY is an HS secret: allow HS256/384/512")
+                self._key = key.encode("utf-8")
+        self._jwks = (
+            jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
+            if jwks_url
+            else None
+        )
+
+    async def verify(self, token: str) -> Claims:
+        """The claims of a valid ``token``; raises :class:`InvalidTokenError` otherwise."""
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidTokenError(f"token over {MAX_TOKEN_LENGTH} characters")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidTokenError(f"malformed token: {exc}") from exc
+        if header.get("alg") not in self.algorithms:
+            raise InvalidTokenError(f"algorithm {str(header.get('alg'))[:20]!r} is not allowed")
+        key = await self._key_for(token, header)
+        typ = header.get("typ")
+        modern = isinstance(typ, str) and typ.lower() in _AT_JWT
+        try:
+            if modern:
+                payload = jwt.decode(
+                    token,
+                    key,
+                    algorithms=self.algorithms,
+                    audience=self.audience or None,
+                    issuer=self.issuer,
+                    options={"require": ["exp"], "verify_aud": bool(self.audience)},
+                )
+            else:
+                payload = jwt.decode(
+                    token, key, algorithms=self.algorithms, options={"verify_aud": False}
+                )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidTokenError("token expired") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise InvalidTokenError("token not valid yet (nbf)") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidTokenError(f"token refused: {exc}") from exc
+        exp = payload.get("exp")
+        expires_at = float(exp) if isinstance(exp, int | float) else None
+        if modern:
+            publish, subscribe = _modern_grants(payload)
+        elif "authorization_details" in payload:
+            raise InvalidTokenError("authorization_details needs the header typ: at+jwt")
+        else:
+            publish, subscribe = _legacy_grants(payload)
+        return Claims(publish, subscribe, expires_at)
+
+    async def _key_for(self, token: str, header: Mapping[str, Any]) -> Any:
+        if self._jwks is not None and (self._key is None or "kid" in header):
+            client = self._jwks
+            try:
+                # PyJWKClient fetches with urllib (blocking); its cache makes most calls instant.
+                signing = await asyncio.to_thread(client.get_signing_key_from_jwt, token)
+            except jwt.PyJWKClientError as exc:
+                raise InvalidTokenError(f"no key for this token: {exc}") from exc
+            except jwt.PyJWTError as exc:
+                raise InvalidTokenError(f"malformed token: {exc}") from exc
+            return signing.key
+        return self._key
+
+
+def _selectors(values: Any, build: Any, budget: list[int]) -> TopicGrant:
+    if values is None:
+        return NO_GRANT
+    if not isinstance(values, list):
+        raise InvalidTokenError("topic selectors must be a list")
+    budget[0] -= len(values)
+    if budget[0] < 0:
+        raise InvalidTokenError(f"token names over {MAX_SELECTORS} selectors")
+    found: list[Selector] = []
+    for value in values:
+        try:
+            found.append(build(value))
+        except InvalidSelectorError as exc:
+            raise InvalidTokenError(f"unusable topic selector: {exc}") from exc
+    return TopicGrant.of(found)
+
+
+def _legacy_grants(payload: Mapping[str, Any]) -> tuple[TopicGrant, TopicGrant]:
+    claim = payload.get("mercure")
+    if claim is None:
+        return NO_GRANT, NO_GRANT
+    if not isinstance(claim, dict):
+        raise InvalidTokenError("the mercure claim must be an object")
+
+    def build(value: Any) -> Selector:
+        if not isinstance(value, str):
+            raise InvalidSelectorError("a selector must be a string")
+        return Selector.template(value)
+
+    budget = [MAX_SELECTORS]
+    return (
+        _selectors(claim.get("publish"), build, budget),
+        _selectors(claim.get("subscribe"), build, budget),
+    )
+
+
+def _modern_selector(value: Any) -> Selector:
+    if not isinstance(value, dict) or not isinstance(value.get("match"), str):
+        raise InvalidSelectorError('a topic must be {"match": "…", "match_type": "…"}')
+    match, kind = value["match"], value.get("match_type", "exact")
+    if match == "*":
+        return ALL_TOPICS.selectors[0]
+    if kind == "exact":
+        return Selector.exact(match)
+    if kind == "urlpattern":
+        return Selector.urlpattern(match)
+    raise InvalidSelectorError(f"unknown match_type {str(kind)[:20]!r}")
+
+
+def _modern_grants(payload: Mapping[str, Any]) -> tuple[TopicGrant, TopicGrant]:
+    details = payload.get("authorization_details", [])
+    if not isinstance(details, list):
+        raise InvalidTokenError("authorization_details must be a list")
+    publish: list[Selector] = []
+    subscribe: list[Selector] = []
+    budget = [MAX_SELECTORS]
+    for detail in details:
+        if not isinstance(detail, dict) or detail.get("type") != MERCURE_DETAIL_TYPE:
+            continue  # someone else's authorization detail
+        actions = detail.get("actions", [])
+        if not isinstance(actions, list):
+            raise InvalidTokenError("actions must be a list")
+        grant = _selectors(detail.get("topics", []), _modern_selector, budget)
+        if "publish" in actions:
+            publish.extend(grant.selectors)
+        if "subscribe" in actions:
+            subscribe.extend(grant.selectors)
+    return TopicGrant.of(publish), TopicGrant.of(subscribe)
+
+
+def _topics(selectors: Sequence[str]) -> list[dict[str, str]]:
+    return [
+        {"match": s, "match_type": "urlpattern" if ("*" in s or ":" in s) else "exact"}
+        for s in selectors
+    ]
+
+
+def mint_token(
+    key: str | bytes,
+    *,
+    publish: Sequence[str] = (),
+    subscribe: Sequence[str] = (),
+    ttl: float = 3600.0,
+    algorithm: str = "HS256",
+    issuer: str | None = None,
+    audience: Sequence[str] = (),
+    legacy: bool = False,
+    now: float | None = None,
+) -> str:
+    """A signed token for development (``ssehub token``), Mercure 1.0 unless ``legacy``.
+
+    In the 1.0 dialect a selector with ``*`` or ``:`` is a ``urlpattern``, any
+    other is ``exact``; ``*`` alone is every topic.  ``key`` signs: an HS
+    secret, or a PEM *private* key for the asymmetric algorithms.
+    """
+    issued = int(time.time() if now is None else now)
+    payload: dict[str, Any] = {"iat": issued, "exp": issued + max(1, int(ttl))}
+    headers: dict[str, Any] = {}
+    if issuer:
+        payload["iss"] = issuer
+    if audience:
+        payload["aud"] = list(audience) if len(audience) > 1 else audience[0]
+    if legacy:
+        payload["mercure"] = {"publish": list(publish), "subscribe": list(subscribe)}
+    else:
+        headers["typ"] = "at+jwt"
+        details = []
+        for action, selectors in (("publish", publish), ("subscribe", subscribe)):
+            if selectors:
+                details.append(
+                    {"type": MERCURE_DETAIL_TYPE, "actions": [action], "topics": _topics(selectors)}
+                )
+        payload["authorization_details"] = details
+    return jwt.encode(payload, key, algorithm=algorithm, headers=headers)
