@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..hub import open_backend, validate_topic
+from ..hub import parse_store_url, validate_topic
 from ._bench_run import BenchConfig, BenchError, BenchResult, Snapshot, run_bench
 from ._output import (
     BadUsage,
@@ -215,7 +215,7 @@ def bench(
         if topic is not None:
             validate_topic(topic)
         if url is None:
-            open_backend(store)  # builds it, opens nothing: checks the store's form
+            parse_store_url(store)  # checks the store URL's form; builds nothing
     except ValueError as exc:
         raise BadUsage(str(exc)) from None
     stderr = terminal_console(stderr=True)
