@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -148,6 +149,7 @@ class HubApp:
                 "open_streams": self.hub.open_streams,
                 "head": head,
                 "epoch": self.hub.epoch,
+                "pid": os.getpid(),
             }
         )
 

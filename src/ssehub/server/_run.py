@@ -25,6 +25,7 @@ from ..hub import StoredEvent, open_backend
 from ._app import HubApp
 from ._plugin import Plugin
 from ._settings import ServerSettings
+from ._workers import WorkerApp, check_workers, run_workers
 
 __all__ = ["check_store", "raise_open_file_limit", "run"]
 
@@ -116,12 +117,18 @@ def run(
     *,
     plugins: Sequence[Plugin] = (),
 ) -> None:
-    """Serve the hub (with ``plugins``) until SIGTERM/SIGINT; blocks."""
+    """Serve the hub (with ``plugins``) until SIGTERM/SIGINT; blocks.
+
+    With ``settings.workers`` above 1, ``_workers.run_workers`` serves the port
+    from that many processes (each builds its own app); ``ValueError`` if the
+    store can't be shared.
+    """
+    workers = check_workers(settings)
     raise_open_file_limit()
     tune_garbage_collector()
-    hub_app = HubApp(settings, plugins=plugins)
+    hub_app = HubApp(settings, plugins=plugins) if workers == 1 else None
     config = uvicorn.Config(
-        hub_app,
+        hub_app or WorkerApp(settings, plugins),
         log_config=_log_config(settings.log_level),
         host=settings.host,
         port=settings.port,
@@ -133,6 +140,9 @@ def run(
         server_header=False,
         proxy_headers=False,
     )
+    if hub_app is None:
+        run_workers(config, workers)
+        return
     server = _HubServer(config, hub_app)
     try:
         server.run()
