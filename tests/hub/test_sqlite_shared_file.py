@@ -10,6 +10,7 @@ nothing but the file and the wake-up directory).  Real processes:
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,43 @@ async def test_the_registration_of_a_dead_process_is_removed(
     dead.touch()
     await a.append("t", "x")
     assert not dead.exists()
+
+
+async def test_concurrent_appends_share_commits_and_arrive_in_seq_order(
+    open_on_file: Opener,
+) -> None:
+    """Group commit: appends queued together share one transaction."""
+    a, heard_a = await open_on_file()
+    writer = a._writer
+    assert writer is not None
+    commits = writer.commits
+    stored = await asyncio.gather(*(a.append(f"t{i % 4}", str(i)) for i in range(100)))
+    assert [e.seq for e in stored] == list(range(1, 101))
+    assert heard_a.events == list(stored)
+    assert writer.commits - commits < 10
+
+
+async def test_appends_wait_in_the_writer_thread_while_another_process_holds_the_lock(
+    open_on_file: Opener, tmp_path: Path
+) -> None:
+    a, heard_a = await open_on_file()
+    writer = a._writer
+    assert writer is not None
+    other = sqlite3.connect(tmp_path / "hub.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process's writer holds the file's lock
+        pending = asyncio.ensure_future(asyncio.gather(*(a.append("t", str(i)) for i in range(5))))
+        await asyncio.wait_for(_until(lambda: writer._in_thread), timeout=10)
+        assert not pending.done()
+        assert heard_a.events == []
+        other.execute("COMMIT")
+        stored = await asyncio.wait_for(pending, timeout=10)
+    finally:
+        other.close()
+    assert heard_a.events == list(stored)
+    assert writer.thread_commits >= 1
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.001)  # a polling interval, bounded by the caller's wait_for
