@@ -20,6 +20,7 @@ import pytest
 from ssehub.hub import Retention
 from ssehub.hub.backends.sqlite import SQLiteBackend
 from tests.support.hubs import NO_BOUNDS
+from tests.support.polling import apoll_until
 from tests.support.recorder import Recorder
 
 Opener = Callable[..., Awaitable[tuple[SQLiteBackend, Recorder]]]
@@ -149,7 +150,7 @@ async def test_appends_wait_in_the_writer_thread_while_another_process_holds_the
     try:
         other.execute("BEGIN IMMEDIATE")  # another process's writer holds the file's lock
         pending = asyncio.ensure_future(asyncio.gather(*(a.append("t", str(i)) for i in range(5))))
-        await asyncio.wait_for(_until(lambda: writer._in_thread), timeout=10)
+        await apoll_until(lambda: writer._in_thread, "the batch to wait in the writer thread")
         assert not pending.done()
         assert heard_a.events == []
         other.execute("COMMIT")
@@ -158,8 +159,3 @@ async def test_appends_wait_in_the_writer_thread_while_another_process_holds_the
         other.close()
     assert heard_a.events == list(stored)
     assert writer.thread_commits >= 1
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    while not condition():
-        await asyncio.sleep(0.001)  # a polling interval, bounded by the caller's wait_for
