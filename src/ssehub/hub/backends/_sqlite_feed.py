@@ -46,6 +46,11 @@ __all__ = ["SQLiteFeed"]
 
 logger = logging.getLogger("ssehub.hub.sqlite")
 
+#: Failed reads in a row before the feed reports itself unhealthy (``/readyz`` 503).
+_UNHEALTHY_AFTER = 3
+#: Seconds before a failed read is retried.
+_RETRY_DELAY = 0.05
+
 _AFTER = "SELECT seq, topic, data, event, time FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
 
 
@@ -77,8 +82,9 @@ class SQLiteFeed:
         self.reads = 0
         self.read_rows = 0
         self.gaps = 0
-        #: False after a catch-up read failed, until one succeeds again.
+        #: False after :data:`_UNHEALTHY_AFTER` failed reads in a row, until one succeeds.
         self.healthy = True
+        self._failures = 0
 
     def start(self) -> None:
         if self._wake is not None:
@@ -148,10 +154,17 @@ class SQLiteFeed:
             finally:
                 cursor.close()
         except sqlite3.Error as exc:
-            if self.healthy:
+            # A WAL read rarely fails (SQLITE_BUSY while another connection resets the
+            # WAL index): retry soon; report unhealthy only when it keeps failing.
+            self._failures += 1
+            if self._failures == _UNHEALTHY_AFTER:
                 logger.warning("SQLite live feed read failed: %s; retrying", exc)
-            self.healthy = False
+                self.healthy = False
+            asyncio.get_running_loop().call_later(_RETRY_DELAY, self.schedule)
             return False
+        if not self.healthy:
+            logger.warning("SQLite live feed reads again at seq %d", self.last)
+        self._failures = 0
         self.healthy = True
         self.reads += 1
         if count >= self._step or size >= self._step_bytes:
