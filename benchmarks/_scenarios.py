@@ -145,7 +145,14 @@ def fanout(
         deadline_ns = time.monotonic_ns() + int(timeout * 1e9)
         load.arm(events, latency=False, deadline_ns=deadline_ns, lanes=publishers)
         sent = asyncio.run(
-            publish_all(server.publish_url, topic, events, publishers=publishers, window=window)
+            publish_all(
+                server.publish_url,
+                topic,
+                events,
+                publishers=publishers,
+                window=window,
+                text=server.text_publish,
+            )
         )
         got = load.collect(timeout=timeout + 30)
         end_ns = got.last_delivery_ns if got.complete == opened.opened else time.monotonic_ns()
@@ -193,7 +200,14 @@ def latency(
         deadline_ns = time.monotonic_ns() + int((seconds + drain) * 1e9)
         load.arm(events, latency=True, deadline_ns=deadline_ns, lanes=publishers)
         sent = asyncio.run(
-            publish_all(server.publish_url, topic, events, publishers=publishers, rate=rate)
+            publish_all(
+                server.publish_url,
+                topic,
+                events,
+                publishers=publishers,
+                rate=rate,
+                text=server.text_publish,
+            )
         )
         got = load.collect(timeout=seconds + drain + 30)
         end_ns = got.last_delivery_ns if got.complete == opened.opened else time.monotonic_ns()

@@ -30,6 +30,7 @@ from ssehub.cli._bench_streams import raise_nofile
 
 __all__ = [
     "PEERS",
+    "SYSTEM_PEERS",
     "RedisServer",
     "RunningServer",
     "ServerSpec",
@@ -44,6 +45,13 @@ __all__ = [
 PEERS = {
     "sse-starlette": "benchmarks.peers.sse_starlette_app",
     "aiohttp-sse": "benchmarks.peers.aiohttp_sse_app",
+}
+
+#: Peers that need system packages (nginx + Nchan): run only when named in ``--servers``.
+#: Name -> the module and its arguments.
+SYSTEM_PEERS = {
+    "nchan": ("benchmarks.peers.nchan_app", "--workers", "1"),
+    "nchan-2w": ("benchmarks.peers.nchan_app", "--workers", "2"),
 }
 
 
@@ -65,10 +73,20 @@ class ServerSpec:
     description: str = ""
     #: Processes that serve with it (a shared Redis): weighed and timed with it.
     companions: tuple[int, ...] = ()
+    #: Publish plain-text bodies (``?event=``) instead of JSON (servers that can't parse it).
+    text_publish: bool = False
 
 
 def peer_spec(name: str) -> ServerSpec:
-    """The spec of a peer app from :data:`PEERS`."""
+    """The spec of a peer app from :data:`PEERS` or :data:`SYSTEM_PEERS`."""
+    if name in SYSTEM_PEERS:
+        module, *args = SYSTEM_PEERS[name]
+        return ServerSpec(
+            name=name,
+            argv=lambda port, _node: [sys.executable, "-m", module, "--port", str(port), *args],
+            description=f"{module} {' '.join(args)} (nginx + Nchan, text publishes)",
+            text_publish=True,
+        )
     module = PEERS[name]
     return ServerSpec(
         name=name,
@@ -123,6 +141,7 @@ class RunningServer:
     ports: list[int]
     log_paths: list[Path] = field(default_factory=list)
     companions: tuple[int, ...] = ()
+    text_publish: bool = False
 
     @property
     def endpoints(self) -> list[tuple[str, int]]:
@@ -209,7 +228,13 @@ def start_server(spec: ServerSpec, log_dir: Path, timeout: float = 30.0) -> Iter
     root = str(Path(__file__).resolve().parent.parent)  # so ``-m benchmarks.peers…`` imports
     path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path}
-    server = RunningServer(name=spec.name, procs=[], ports=[], companions=spec.companions)
+    server = RunningServer(
+        name=spec.name,
+        procs=[],
+        ports=[],
+        companions=spec.companions,
+        text_publish=spec.text_publish,
+    )
     try:
         for node in range(spec.nodes):
             port = free_port()

@@ -35,6 +35,7 @@ from rich.console import Console
 from benchmarks import _report, _scenarios
 from benchmarks._servers import (
     PEERS,
+    SYSTEM_PEERS,
     ServerSpec,
     hub_spec,
     peer_spec,
@@ -48,7 +49,9 @@ __all__ = ["main"]
 
 HERE = Path(__file__).parent
 SCENARIOS = ("idle", "fanout", "latency")
-ALL_SERVERS = ("ssehub", *PEERS)
+DEFAULT_SERVERS = ("ssehub", *PEERS)
+#: Also Nchan (nginx-light + libnginx-mod-nchan from apt), only when named.
+ALL_SERVERS = (*DEFAULT_SERVERS, *SYSTEM_PEERS)
 
 
 def _csv(value: str) -> list[str]:
@@ -98,7 +101,7 @@ python -m benchmarks.bench_hub --servers ssehub --nodes 2 --redis
 @click.command(help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--servers",
-    default=",".join(ALL_SERVERS),
+    default=",".join(DEFAULT_SERVERS),
     show_default=True,
     help=f"Servers to run, comma-separated, from: {', '.join(ALL_SERVERS)}.",
 )

@@ -262,7 +262,9 @@ class Publisher:
     and no rate is a burst.  httpx cannot pipeline, hence the hand-made requests.
     """
 
-    def __init__(self, base_url: str, topic: str, event: str = "tick", size: int = 0) -> None:
+    def __init__(
+        self, base_url: str, topic: str, event: str = "tick", size: int = 0, *, text: bool = False
+    ) -> None:
         url = httpx.URL(base_url)
         self.tls = url.scheme == "https"
         self.host = url.host
@@ -270,6 +272,8 @@ class Publisher:
         self.path = f"{url.raw_path.decode('ascii').rstrip('/')}/topics/{topic}"
         self.event = event
         self.size = size
+        #: Plain-text bodies (``?event=`` names the type) instead of JSON.
+        self.text = text
         #: Publishes answered 201 so far (for a progress display).
         self.accepted = 0
 
@@ -277,10 +281,14 @@ class Publisher:
         data = f"{seq} {time.monotonic_ns()}"
         if self.size > len(data) + 1:
             data = f"{data} {'x' * (self.size - len(data) - 1)}"
-        body = json.dumps({"data": data, "event": self.event}).encode()
+        if self.text:
+            body, kind, path = data.encode(), "text/plain", f"{self.path}?event={self.event}"
+        else:
+            body = json.dumps({"data": data, "event": self.event}).encode()
+            kind, path = "application/json", self.path
         head = (
-            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: {kind}\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         return head.encode() + body
 
@@ -369,6 +377,7 @@ async def publish_all(
     publishers: int = 1,
     window: int | None = None,
     rate: float | None = None,
+    text: bool = False,
 ) -> PublishReport:
     """``count`` numbered events from ``publishers`` concurrent connections, one lane each.
 
@@ -378,7 +387,7 @@ async def publish_all(
     start_ns = time.monotonic_ns() + 20_000_000  # every connection is open by then
     reports = await asyncio.gather(
         *(
-            Publisher(base_url, topic).run(
+            Publisher(base_url, topic, text=text).run(
                 count, rate=rate, window=window, lane=lane, lanes=publishers, start_ns=start_ns
             )
             for lane in range(publishers)

@@ -55,6 +55,7 @@ def _serve(config: str | None, **values: Any) -> None:
     from ..errors import HubError
     from ..hub import parse_store_url
     from ..server import check_store, run
+    from ..server._workers import check_workers
 
     try:
         built = build(ROOTS, values)
@@ -67,6 +68,10 @@ def _serve(config: str | None, **values: Any) -> None:
         parse_store_url(server.store)
     except ValueError as exc:
         raise BadUsage(f"--store: {exc}") from exc
+    try:
+        check_workers(server)
+    except ValueError as exc:
+        raise BadUsage(str(exc)) from exc
     try:
         check_store(server)
     except HubError as exc:

@@ -144,6 +144,10 @@ class DemosPlugin:
         self.settings = settings or DemoSettings()
         self._demos: weakref.WeakKeyDictionary[Hub, Demos] = weakref.WeakKeyDictionary()
 
+    def __reduce__(self) -> tuple[type[DemosPlugin], tuple[DemoSettings]]:
+        """Pickled as its settings alone (``--workers`` spawns each worker's plug-in anew)."""
+        return (DemosPlugin, (self.settings,))
+
     def demos(self, hub: Hub, server: ServerSettings) -> Demos:
         """The one :class:`Demos` of ``hub`` (built on first use)."""
         demos = self._demos.get(hub)

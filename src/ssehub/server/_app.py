@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -113,6 +114,8 @@ class HubApp:
         ]
         return [
             Route("/healthz", self.healthz, methods=["GET"]),
+            Route("/livez", self.livez, methods=["GET"]),
+            Route("/readyz", self.readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             *self._stream_routes,
             *plugin_routes,
@@ -130,6 +133,8 @@ class HubApp:
                     "subscribe_many": "events?topic={topic}&topic={topic}",
                     "publish": "POST topics/{topic}",
                     "health": "healthz",
+                    "liveness": "livez",
+                    "readiness": "readyz",
                     "metrics": "metrics",
                 },
             }
@@ -166,8 +171,42 @@ class HubApp:
                 "open_streams": self.hub.open_streams,
                 "head": head,
                 "epoch": self.hub.epoch,
+                "pid": os.getpid(),
             }
         )
+
+    async def livez(self, request: Request) -> Response:
+        """``GET /livez``: this process and its event loop answer.  Never touches the store.
+
+        For an orchestrator's liveness probe: a store outage (a Redis blip) must
+        not get every pod restarted, so only a process that can't run this
+        handler fails it.
+        """
+        return JSONResponse({"status": "alive", "pid": os.getpid()})
+
+    async def readyz(self, request: Request) -> Response:
+        """``GET /readyz``: 200 when this process can serve — store and live feed usable.
+
+        503 while the store does not answer within 2 s, while the live feed is
+        disconnected (subscribers would miss events) and while draining.  For a
+        readiness probe: traffic goes elsewhere until it is 200 again.
+        """
+        problem = ""
+        if self.hub.closing:
+            problem = "draining"
+        else:
+            try:
+                async with asyncio.timeout(2.0):
+                    await self.hub.head()
+            except (HubError, TimeoutError) as exc:
+                problem = f"store unreachable: {exc}"
+            else:
+                if not self.hub.feed_connected:
+                    problem = "live feed disconnected"
+        body = {"status": "not_ready" if problem else "ready", "pid": os.getpid()}
+        if problem:
+            body["message"] = problem
+        return JSONResponse(body, status_code=503 if problem else 200)
 
     @asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:

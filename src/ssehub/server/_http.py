@@ -64,6 +64,8 @@ __all__ = [
     "ABORT_EXTENSION",
     "ConnectionGate",
     "HttpLimits",
+    "WorkerHttpProtocol",
+    "bind_worker_gate",
     "bounded_protocol",
     "open_descriptor_count",
     "plan_connection_limits",
@@ -493,3 +495,18 @@ def bounded_protocol(gate: ConnectionGate) -> type[BoundedHttpProtocol]:
         gate = shared
 
     return Bound
+
+
+class WorkerHttpProtocol(BoundedHttpProtocol):
+    """The bounded protocol of a ``--workers`` process, bound by :func:`bind_worker_gate`.
+
+    uvicorn imports it by name in each worker (a class made by
+    :func:`bounded_protocol` can't be sent to a spawned process).
+    """
+
+    __slots__ = ()
+
+
+def bind_worker_gate(gate: ConnectionGate) -> None:
+    """Give this process's :class:`WorkerHttpProtocol` its gate (once per worker)."""
+    WorkerHttpProtocol.gate = gate

@@ -43,6 +43,7 @@ from ._http import (
 )
 from ._plugin import Plugin
 from ._settings import ServerSettings
+from ._workers import WORKER_PROTOCOL, WorkerApp, check_workers, run_workers
 
 __all__ = ["check_store", "raise_open_file_limit", "run"]
 
@@ -201,27 +202,17 @@ def run(
     *,
     plugins: Sequence[Plugin] = (),
 ) -> None:
-    """Serve the hub (with ``plugins``) until SIGTERM/SIGINT; blocks."""
+    """Serve the hub (with ``plugins``) until SIGTERM/SIGINT; blocks.
+
+    With ``settings.workers`` above 1, ``_workers.run_workers`` serves the port
+    from that many processes (each builds its own app and its own bounded HTTP
+    protocol); ``ValueError`` if the store can't be shared.
+    """
+    workers = check_workers(settings)
     descriptor_limit = raise_open_file_limit()
     tune_garbage_collector()
-    hub_app = HubApp(served_settings(settings), plugins=plugins, install_signal_handlers=False)
+    served = served_settings(settings)
     limits = http_limits(settings, descriptor_limit)
-    gate = ConnectionGate(limits)
-    config = uvicorn.Config(
-        hub_app,
-        http=bounded_protocol(gate),
-        ws="none",
-        log_config=_log_config(settings.log_level),
-        host=settings.host,
-        port=settings.port,
-        lifespan="on",
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=10,
-        backlog=4096,
-        server_header=False,
-        proxy_headers=False,
-    )
     if limits.max_connections < settings.max_connections:
         logger.warning(
             "--max-connections %d cannot be honoured with %d open files (ulimit -n): "
@@ -230,6 +221,26 @@ def run(
             descriptor_limit,
             limits.max_connections,
         )
+    common: dict[str, Any] = {
+        "ws": "none",
+        "log_config": _log_config(settings.log_level),
+        "host": settings.host,
+        "port": settings.port,
+        "lifespan": "on",
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
+        "timeout_graceful_shutdown": 10,
+        "backlog": 4096,
+        "server_header": False,
+        "proxy_headers": False,
+    }
+    if workers > 1:
+        worker_app = WorkerApp(served, plugins, limits)
+        run_workers(uvicorn.Config(worker_app, http=WORKER_PROTOCOL, **common), workers)
+        return
+    hub_app = HubApp(served, plugins=plugins, install_signal_handlers=False)
+    gate = ConnectionGate(limits)
+    config = uvicorn.Config(hub_app, http=bounded_protocol(gate), **common)
     server = _HubServer(config, hub_app, gate, drain_timeout=settings.hub.drain_timeout)
     try:
         server.run()

@@ -83,6 +83,14 @@ class ServerSettings:
             metavar="STORE",
         ),
     )
+    workers: str = field(
+        default="1",
+        metadata=option(
+            "Processes serving the port, each with its own event loop: a number, or auto "
+            "(one per core).  Needs a store processes share (sqlite:PATH or redis://).",
+            metavar="N|auto",
+        ),
+    )
     max_body_size: int = field(
         default=1024 * 1024,
         metadata=option(

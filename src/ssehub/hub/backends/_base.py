@@ -76,9 +76,10 @@ class Backend(Protocol):
     def feed_connected(self) -> bool:
         """Whether the live feed reaches this process now.
 
-        Always true for the in-process stores (memory, SQLite: the feed is a
-        call inside ``append``); for Redis, whether the follower's last round
-        trip succeeded.  ``/healthz`` reports ``degraded`` while it is false.
+        Always true for the memory store (the feed is a call inside
+        ``append``); for SQLite, whether the feed's last read of the file
+        succeeded; for Redis, whether the follower's last round trip
+        succeeded.  ``/healthz`` reports ``degraded`` while it is false.
         """
 
     async def start(self, listener: LiveListener) -> None:
@@ -102,7 +103,8 @@ class Backend(Protocol):
         through the live feed (``StoredEvent.private``); the hub filters on it.
 
         The event reaches ``listener.on_event`` through the live feed (for the
-        in-process backends before this returns).  Raises
+        memory store before this returns; for SQLite before this returns unless
+        another process appended in between).  Raises
         :class:`~ssehub.errors.BackendUnavailableError` if the store can't be
         reached.  When the store refused or could not be reached, nothing was
         stored; after a timeout on a networked store
