@@ -22,11 +22,11 @@ from tests.support.raw_http import connect, read_answer
 
 NOFILE = 256
 STREAM = (
-    b"GET /topics/t HTTP/1.1\r\nHost: hub\r\n"
+    b"GET /topics/t HTTP/1.1\r\nHost: 127.0.0.1\r\n"
     b"Accept: text/event-stream, application/json;q=0.5\r\n\r\n"
 )
 #: What a browser's EventSource sends: it must never get a 503 (issue 9, finding 18).
-BROWSER_STREAM = b"GET /topics/t HTTP/1.1\r\nHost: hub\r\nAccept: text/event-stream\r\n\r\n"
+BROWSER_STREAM = b"GET /topics/t HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
 
 
 def _low_nofile() -> None:

@@ -25,7 +25,7 @@ def hub(tmp_path: Path) -> Iterator[HubProcess]:
 
 def test_a_header_line_over_the_limit_gets_a_json_431(hub: HubProcess) -> None:
     line = b"X-Big: " + b"a" * (70 * 1024)  # over the default 64 KiB, unterminated
-    answer = request(hub.port, b"GET /healthz HTTP/1.1\r\nHost: hub\r\n" + line)
+    answer = request(hub.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + line)
     assert answer.status == 431
     assert answer.json()["error"] == "headers_too_large"
     assert answer.headers["connection"] == "close"
@@ -33,7 +33,7 @@ def test_a_header_line_over_the_limit_gets_a_json_431(hub: HubProcess) -> None:
 
 def test_more_header_fields_than_the_limit_get_a_json_431(hub: HubProcess) -> None:
     fields = b"".join(b"X-F%d: v\r\n" % i for i in range(101))
-    answer = request(hub.port, b"GET /healthz HTTP/1.1\r\nHost: hub\r\n" + fields + b"\r\n")
+    answer = request(hub.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + fields + b"\r\n")
     assert answer.status == 431
     assert answer.json() == {"error": "too_many_headers", "message": "more than 100 header fields"}
 

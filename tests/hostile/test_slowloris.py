@@ -14,7 +14,7 @@ from tests.support.processes import HubProcess, start_hub
 from tests.support.procfs import socket_count, wait_until
 from tests.support.raw_http import connect, read_answer
 
-REQUEST = b"GET /healthz HTTP/1.1\r\nHost: hub\r\nUser-Agent: " + b"s" * 40 + b"\r\n\r\n"
+REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: " + b"s" * 40 + b"\r\n\r\n"
 
 
 @pytest.fixture

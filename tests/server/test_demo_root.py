@@ -31,7 +31,7 @@ def fast_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
 
 def _raw_get(hub: HubProcess, headers: str = "") -> bytes:
     """One HTTP/1.1 request on a bare socket; everything until the server closes (bounded)."""
-    request = f"GET / HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n{headers}"
+    request = f"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n{headers}"
     request += "Connection: close\r\n\r\n"
     deadline = time.monotonic() + 15
     with socket.create_connection(("127.0.0.1", hub.port), timeout=10) as sock:

@@ -73,7 +73,7 @@ def request(port: int, data: bytes, *, timeout: float = 10.0) -> Answer:
 def stalled_stream(port: int, path: str = "/topics/t") -> socket.socket:
     """A stream that read its opening block and will read nothing more (tiny receive buffer)."""
     sock = connect(port, receive_buffer=4096)
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: hub\r\n\r\n".encode())
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     received = b""
     while b"retry: 3000" not in received:
         chunk = sock.recv(4096)
