@@ -39,7 +39,9 @@ def test_sigterm_with_a_non_reading_client_drains_with_503s_and_exits_without_er
         while hub.proc.poll() is None and len(answers) < 20:
             try:
                 path = b"/healthz" if len(answers) % 2 else b"/topics/t"
-                answers.append(request(hub.port, b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path))
+                answers.append(
+                    request(hub.port, b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path)
+                )
             except OSError:
                 break  # the drain is over: the listener is closed
         assert len(answers) >= 2, "the hub stopped accepting as the drain began"
