@@ -7,6 +7,7 @@ in ``tests/e2e``.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 
@@ -159,3 +160,16 @@ async def test_cors_follows_the_allowlist() -> None:
         assert allowed.headers["access-control-allow-origin"] == "https://app.example"
         other = await client.get("/healthz", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize("path", ["/topics/t", "/events?topic=t"])
+async def test_head_on_a_stream_route_answers_its_headers_and_opens_no_stream(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    # Bounded: a HEAD that opened a stream would never end here.
+    answer = await asyncio.wait_for(client.head(path), 10)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "text/event-stream"
+    assert answer.content == b""
+    health = (await client.get("/healthz")).json()
+    assert health["open_streams"] == 0

@@ -133,8 +133,12 @@ class TopicsAPI:
         """Open a resumable stream of ``topics`` for ``request``.
 
         The hub's refusals are answered by the table in ``_errors``; a passing
-        one (503) becomes a come-back-later stream for a browser.
+        one (503) becomes a come-back-later stream for a browser.  ``HEAD``
+        (which Starlette routes with ``GET``) gets the stream's headers and
+        opens nothing.
         """
+        if request.method == "HEAD":
+            return Response(headers={k.decode(): v.decode() for k, v in SSE_HEADERS})
         try:
             return await self._stream(request, topics)
         except HubError as exc:
