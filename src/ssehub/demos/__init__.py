@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import os
 import weakref
 from collections.abc import AsyncIterator
@@ -28,7 +27,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..hub import Hub
-from ..server import AccessPolicy, ServerSettings
+from ..server import AccessPolicy, ServerSettings, is_loopback
 from ._answers import AnswerBook
 from ._chat import ChatAPI
 from ._dashboard import StatsFeed
@@ -49,13 +48,7 @@ def demos_by_default(host: str) -> bool:
     Only on a loopback interface (``127.0.0.1``, ``::1``, ``localhost``): a hub
     reachable from other machines serves its API and nothing it was not asked for.
     """
-    name = host.strip().strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(host)
 
 
 def _responder(settings: DemoSettings) -> Responder:

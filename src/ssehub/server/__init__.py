@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ._admission import admit_stream, counted_stream
 from ._app import HubApp, create_app
-from ._auth import AccessPolicy, Subscriber
+from ._auth import AccessPolicy, Subscriber, is_loopback
 from ._errors import ApiError
 from ._plugin import Plugin
 from ._run import check_store, run
@@ -35,6 +35,7 @@ __all__ = [
     "check_store",
     "counted_stream",
     "create_app",
+    "is_loopback",
     "last_event_id_of",
     "mint_token",
     "option",

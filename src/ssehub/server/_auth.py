@@ -57,8 +57,12 @@ _TOKEN_PARAMS = ("authorization", "access_token")
 
 
 def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a bind address or a host name) is loopback only."""
-    name = host.strip("[]").lower()
+    """Whether ``host`` (a bind address or a host name) is loopback only.
+
+    ``localhost`` and its subdomains, and loopback addresses (``127.0.0.0/8``,
+    ``::1``, bracketed or not); anything else, ``0.0.0.0`` included, is not.
+    """
+    name = host.strip().strip("[]").lower()
     if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
