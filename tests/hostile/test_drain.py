@@ -14,8 +14,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.polling import poll_until
 from tests.support.processes import start_hub
-from tests.support.procfs import sockets_left, tcp_sockets, wait_until
+from tests.support.procfs import sockets_left, tcp_sockets
 from tests.support.raw_http import request, stalled_stream
 
 
@@ -49,9 +50,9 @@ def test_sigterm_with_a_non_reading_client_drains_with_503s_and_exits_without_er
         assert all(a.json()["error"] == "shutting_down" for a in answers)
         assert all(a.headers.get("retry-after") for a in answers)
         assert hub.proc.wait(timeout=20) in (0, -signal.SIGTERM)
-        wait_until(
+        poll_until(
             lambda: not sockets_left(hub.port, [stalled]),
-            message=f"socket {sockets_left(hub.port, [stalled])}",
+            what=f"socket {sockets_left(hub.port, [stalled])}",
         )
         stalled.close()
     log = hub.log()

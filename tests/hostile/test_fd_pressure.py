@@ -16,8 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.polling import poll_until
 from tests.support.processes import HubProcess, start_hub
-from tests.support.procfs import fd_count, wait_until
+from tests.support.procfs import fd_count
 from tests.support.raw_http import connect, read_answer
 
 NOFILE = 256
@@ -88,9 +89,9 @@ def test_streams_over_the_cap_get_a_json_503_and_descriptors_never_run_out(
         assert answer.json()["error"] == "too_many_connections"
         for sock in streams[:10]:
             sock.close()
-        wait_until(
+        poll_until(
             lambda: httpx.get(f"{hub.url}/healthz", timeout=10).status_code == 200,
-            message="a normal client is served once streams leave",
+            what="a normal client is served once streams leave",
         )
     log = hub.log()
     assert "Too many open files" not in log
@@ -109,10 +110,10 @@ def test_a_flood_beyond_the_descriptor_budget_is_reset_and_the_hub_recovers(
         except OSError:
             continue  # refused or reset on connect: fine, the hub shed it
     assert fd_count(hub.proc.pid) < NOFILE
-    wait_until(
+    poll_until(
         lambda: _served(hub),
         timeout=15,
-        message="the hub serves a normal client after the flood's header timeout",
+        what="the hub serves a normal client after the flood's header timeout",
     )
     for sock in flood:
         sock.close()

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.polling import poll_until
 from tests.support.processes import HubProcess, start_hub
-from tests.support.procfs import rss_bytes, sockets_left, wait_until
+from tests.support.procfs import rss_bytes, sockets_left
 from tests.support.raw_http import stalled_stream
 from tests.support.sse import open_stream
 
@@ -63,8 +64,8 @@ def test_abandoned_non_readers_are_reset_and_free_their_connection_slots(tmp_pat
                 published += 1
             # Each abandoned connection is reset within a second of the decision:
             # no socket left on the hub's side, whatever its Send-Q held.
-            wait_until(
-                lambda: not sockets_left(hub.port, stalled), message="abandoned sockets still there"
+            poll_until(
+                lambda: not sockets_left(hub.port, stalled), what="abandoned sockets still there"
             )
             assert rss_bytes(hub.proc.pid) - base < 32 * MiB
             # Their slots are free: 20 new streams fit under --max-connections 30.

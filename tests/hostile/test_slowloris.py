@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.polling import poll_until
 from tests.support.processes import HubProcess, start_hub
-from tests.support.procfs import socket_count, wait_until
+from tests.support.procfs import socket_count
 from tests.support.raw_http import connect, read_answer
 
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: " + b"s" * 40 + b"\r\n\r\n"
@@ -63,7 +64,7 @@ def test_slowloris_connection_gets_408_before_its_headers_are_complete(hub: HubP
     assert b'"error": "request_timeout"' in answers[0]
     for sock in clients:
         sock.close()
-    wait_until(lambda: socket_count(hub.proc.pid) <= base, message="hub sockets back to base")
+    poll_until(lambda: socket_count(hub.proc.pid) <= base, what="hub sockets back to base")
     assert httpx.get(f"{hub.url}/healthz", timeout=10).status_code == 200
 
 
@@ -73,7 +74,7 @@ def test_a_connection_idle_before_its_first_request_is_closed(hub: HubProcess) -
     for sock in clients:  # each read is bounded by the 10 s socket timeout
         assert sock.recv(1) == b"", "the hub answered a connection that sent nothing"
         sock.close()
-    wait_until(lambda: socket_count(hub.proc.pid) <= base, message="hub sockets back to base")
+    poll_until(lambda: socket_count(hub.proc.pid) <= base, what="hub sockets back to base")
 
 
 def test_a_kept_alive_connection_is_closed_after_the_idle_timeout(hub: HubProcess) -> None:

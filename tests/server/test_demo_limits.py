@@ -12,13 +12,13 @@ needs (an answer must be created by a POST) are therefore made before it fills.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.support.polling import poll_until
 from tests.support.processes import HubProcess, start_hub
 from tests.support.sse import StreamReader, open_stream
 
@@ -66,14 +66,6 @@ def _admits_a_stream(hub: HubProcess) -> bool:
         return response.status_code == 200
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("holder", sorted(OPENERS))
 def test_every_stream_route_is_refused_at_the_limit_whatever_holds_it(
     small_hub: HubProcess, holder: str
@@ -96,7 +88,9 @@ def test_every_stream_route_is_refused_at_the_limit_whatever_holds_it(
             assert answer.json()["error"] == "too_many_connections"
             assert answer.headers["retry-after"] == "5"
     # the streams are gone: the hub admits new ones again
-    _wait_until(lambda: all(_admits_a_stream(hub) for _ in range(LIMIT)))
+    poll_until(
+        lambda: all(_admits_a_stream(hub) for _ in range(LIMIT)), "the hub to admit streams again"
+    )
 
 
 def test_a_refused_one_shot_chat_starts_no_answer(small_hub: HubProcess) -> None:
@@ -110,7 +104,7 @@ def test_a_refused_one_shot_chat_starts_no_answer(small_hub: HubProcess) -> None
             reader.read_until(b"retry: 3000")
         for _ in range(3):
             assert _refused(url, headers).status_code == 503
-    _wait_until(lambda: _open_streams(hub) == 0)
+    poll_until(lambda: _open_streams(hub) == 0, "the streams to close")
     after = httpx.get(f"{hub.url}/chat/answers", timeout=10).json()["running"]
     assert after == before
-    _wait_until(lambda: _open_streams(hub) == 0)
+    poll_until(lambda: _open_streams(hub) == 0, "the streams to close")

@@ -1,15 +1,13 @@
 """Bounds read from ``/proc``: a process's memory and descriptors, TCP socket states.
 
 Hostile-client tests assert what the kernel reports, never how long something took.
-Every wait here polls with a bounded deadline.
+Waits use :func:`tests.support.polling.poll_until`.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
@@ -19,7 +17,6 @@ __all__ = [
     "socket_count",
     "sockets_left",
     "tcp_sockets",
-    "wait_until",
 ]
 
 #: /proc/net/tcp state codes.
@@ -100,17 +97,6 @@ def tcp_sockets(local_port: int) -> list[TcpSocket]:
         except FileNotFoundError:
             continue
     return found
-
-
-def wait_until(
-    condition: Callable[[], bool], *, timeout: float = 10.0, message: str = "condition"
-) -> None:
-    """Poll ``condition`` until it holds; fail with ``message`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{message}: still not true after {timeout} s")
-        time.sleep(0.05)
 
 
 def sockets_left(local_port: int, clients: list[socket.socket]) -> list[TcpSocket]:
