@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import assert_one_line_error, run_cli
 from tests.support.processes import HubProcess, free_port
 
 
@@ -62,3 +63,24 @@ def test_python_dash_m_is_the_same_command() -> None:
     )
     assert result.returncode == 0
     assert "serve" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--jwt-key", "secret", "--jwt-alg", "none"], "'none' is never allowed"),
+        (["--jwt-key", "@/nonexistent/key.pem"], "cannot read it"),
+        (["--jwt-key", "@/"], "cannot read it"),
+        (["--jwt-key", "@{not_pem}"], "not a PEM file"),
+        (["--workers", "abc"], "--workers must be a number or auto"),
+    ],
+)
+def test_a_bad_access_or_worker_flag_is_one_line_before_serving(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    not_pem = tmp_path / "key.txt"
+    not_pem.write_text("just text\n")
+    args = [arg.format(not_pem=not_pem) for arg in args]
+    result = run_cli("serve", "--store", "memory", "--port", "0", *args)
+    line = assert_one_line_error(result, 2)
+    assert expected in line

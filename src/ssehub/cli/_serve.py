@@ -54,8 +54,7 @@ def _serve(config: str | None, **values: Any) -> None:
     """
     from ..errors import HubError
     from ..hub import parse_store_url
-    from ..server import check_store, run
-    from ..server._workers import check_workers
+    from ..server import AccessPolicy, check_store, check_workers, run
 
     try:
         built = build(ROOTS, values)
@@ -70,8 +69,9 @@ def _serve(config: str | None, **values: Any) -> None:
         raise BadUsage(f"--store: {exc}") from exc
     try:
         check_workers(server)
+        AccessPolicy(server)  # keys, algorithms and PEM files are checked here, once
     except ValueError as exc:
-        raise BadUsage(str(exc)) from exc
+        raise BadUsage(str(exc)) from None
     try:
         check_store(server)
     except HubError as exc:

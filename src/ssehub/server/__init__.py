@@ -16,6 +16,7 @@ from ._run import check_store, run
 from ._settings import ServerSettings, Settings, option
 from ._stream import SSE_HEADERS, EventSourceResponse, HubStreamResponse, last_event_id_of
 from ._tokens import ADMIN_TOPIC, Claims, TokenVerifier, mint_token
+from ._workers import check_workers
 
 __all__ = [
     "ADMIN_TOPIC",
@@ -33,6 +34,7 @@ __all__ = [
     "TokenVerifier",
     "admit_stream",
     "check_store",
+    "check_workers",
     "counted_stream",
     "create_app",
     "is_loopback",

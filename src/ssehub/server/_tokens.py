@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from jwt.algorithms import has_crypto
 
 from ..errors import InvalidTokenError
 from ..hub import ALL_TOPICS, NO_GRANT, InvalidSelectorError, Selector, TopicGrant
@@ -119,9 +120,14 @@ class TokenVerifier:
         self._key: str | bytes | None = None
         if key is not None:
             if key.startswith("@"):
-                self._key = Path(key[1:]).read_text(encoding="utf-8")
+                self._key = _read_pem(Path(key[1:]))
                 if set(algs) & _HMAC:
                     raise ValueError("an HS algorithm can't be used with a PEM key (--jwt-key @…)")
+                if not has_crypto:
+                    raise ValueError(
+                        "a PEM key (--jwt-key @…) needs the cryptography package: "
+                        "pip install 'PyJWT[crypto]'"
+                    )
             else:
                 if not set(algs) & _HMAC:
                     raise ValueError("--jwt-key KEY is an HS secret: allow HS256/384/512")
@@ -303,3 +309,25 @@ def mint_token(
                 )
         payload["authorization_details"] = details
     return jwt.encode(payload, key, algorithm=algorithm, headers=headers)
+
+
+#: Largest PEM file read for ``--jwt-key @PATH`` (a public key is a few kilobytes).
+MAX_PEM_BYTES = 64 * 1024
+
+
+def _read_pem(path: Path) -> str:
+    """The text of a PEM key file; ``ValueError`` naming the file for anything unusable."""
+    try:
+        with path.open("rb") as file:
+            raw = file.read(MAX_PEM_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"--jwt-key @{path}: cannot read it ({exc.strerror or exc})") from None
+    if len(raw) > MAX_PEM_BYTES:
+        raise ValueError(f"--jwt-key @{path}: over {MAX_PEM_BYTES} bytes, not a PEM key")
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise ValueError(f"--jwt-key @{path}: not a PEM file (not ASCII text)") from None
+    if "-----BEGIN" not in text:
+        raise ValueError(f"--jwt-key @{path}: not a PEM file (no -----BEGIN line)")
+    return text
