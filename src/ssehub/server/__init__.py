@@ -15,11 +15,12 @@ from ._plugin import Plugin
 from ._run import check_store, run
 from ._settings import ServerSettings, Settings, option
 from ._stream import SSE_HEADERS, EventSourceResponse, HubStreamResponse, last_event_id_of
-from ._tokens import ADMIN_TOPIC, Claims, TokenVerifier, mint_token
+from ._tokens import ADMIN_TOPIC, MERCURE_DETAIL_TYPE, Claims, TokenVerifier, mint_token
 from ._workers import check_workers
 
 __all__ = [
     "ADMIN_TOPIC",
+    "MERCURE_DETAIL_TYPE",
     "SSE_HEADERS",
     "AccessPolicy",
     "ApiError",

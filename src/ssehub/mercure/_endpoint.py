@@ -1,0 +1,212 @@
+"""``GET`` and ``POST /.well-known/mercure``: the Mercure protocol over the hub.
+
+Subscribe (``GET``): the matchers of the query (``_matchers``), the token
+(``Authorization: Bearer``, the hub's configured cookie, or Mercure's
+``mercureAuthorization`` / ``__Secure-mercure_access_token`` cookies) and the
+last event id (``_cursors``) open one hub stream of the adapter topic whose
+``accept`` test keeps an update when a matcher selects any of its topics and,
+for a private update, the token's ``subscribe`` grant selects any of them —
+live and on replay, re-checked with the token presented now.  The response
+carries ``Last-Event-ID`` and ``Mercure-Last-Event-ID``; heartbeats, write
+deadlines, the ``exp`` bound and every queue bound are the hub's.
+
+Publish (``POST``, ``application/x-www-form-urlencoded``): ``topic`` (one or
+more: the first canonical), ``data``, ``id``, ``type``, ``retry``,
+``private`` (present = private, whatever its value); unknown fields are
+ignored.  The token must grant ``publish`` on every topic.  Answer ``200
+text/plain`` with the update's id.  Refused with ``400``: no topic, a topic
+``*`` or in the hub's own namespace, an ``id`` starting with ``#`` or equal to
+``earliest``, ``type: mercure``, a non-digit ``retry``, control characters;
+``413`` for a body over ``--max-body`` or over :data:`MAX_TOPICS` topics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import parse_qsl
+
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import PlainTextResponse, Response
+
+from ..errors import MissingTokenError
+from ..hub import Hub, StoredEvent, TopicGrant
+from ..server import SSE_HEADERS, AccessPolicy, ApiError, ServerSettings, admit_stream
+from ..server import Subscriber as Grant
+from ._cursors import EARLIEST, requested_id, resolve_start
+from ._matchers import HUB_PATH, Matcher, addresses_hub, check_text, parse_matchers
+from ._subscriptions import SubscriptionBook
+from ._updates import ADAPTER_TOPIC, Update, UpdateCodec, dump, hub_id
+
+__all__ = ["MAX_TOPICS", "MERCURE_COOKIES", "MercureEndpoint"]
+
+#: Cookies a Mercure client may carry its token in (0.x, then 1.0's recommended name).
+MERCURE_COOKIES = ("mercureAuthorization", "__Secure-mercure_access_token")
+#: Most ``topic`` fields one publish may carry.
+MAX_TOPICS = 100
+_MAX_FIELDS = 1000
+
+
+def hub_url(conn: HTTPConnection) -> str:
+    """The hub's own URL as this request reached it (the base of relative topics)."""
+    return str(conn.url.replace(path=HUB_PATH, query="", fragment=""))
+
+
+class MercureEndpoint:
+    """The Mercure hub endpoint, bound to one hub, its settings and access policy."""
+
+    def __init__(
+        self, hub: Hub, settings: ServerSettings, access: AccessPolicy, book: SubscriptionBook
+    ) -> None:
+        self.hub = hub
+        self.settings = settings
+        self.access = access
+        self.book = book
+        self.codec = UpdateCodec(lambda: hub.epoch)
+        hub.adopt_topic(ADAPTER_TOPIC, self.codec.encode)
+
+    async def handle(self, request: Request) -> Response:
+        """``GET`` subscribes, ``POST`` publishes."""
+        if request.method == "POST":
+            return await self.publish(request)
+        return await self.subscribe(request)
+
+    # -- tokens ------------------------------------------------------------------
+
+    async def subscriber(self, conn: HTTPConnection) -> Grant:
+        """The subscriber's grant (see ``AccessPolicy.subscriber``), Mercure's cookies too."""
+        token, _ = self.access.token_of(conn)
+        if token is None:
+            for name in MERCURE_COOKIES:
+                token = conn.cookies.get(name) or None
+                if token is not None:
+                    break
+        verifier = self.access.verifier
+        if token is None or verifier is None:
+            if not self.access.anonymous_subscribe:
+                raise MissingTokenError("subscribing needs a token (--no-anonymous-subscribe)")
+            return Grant()
+        claims = await verifier.verify(token)
+        return Grant(claims.subscribe, claims.expires_at)
+
+    # -- subscribe ---------------------------------------------------------------
+
+    async def subscribe(self, request: Request) -> Response:
+        base = hub_url(request)
+        matchers = parse_matchers(request.query_params.multi_items(), base)
+        if not matchers:
+            raise ApiError(
+                400, "missing_topic", "name at least one topic matcher: ?match=… or ?topic=…"
+            )
+        if request.method == "HEAD":
+            return Response(headers={k.decode(): v.decode() for k, v in SSE_HEADERS})
+        admit_stream(self.hub, self.settings)
+        grant = await self.subscriber(request)
+        requested = requested_id(request)
+        if requested is not None:
+            check_text(requested, "Last-Event-ID")
+        start = await resolve_start(self.hub, requested)
+        stream = await self.hub.open(
+            [ADAPTER_TOPIC],
+            start.cursor,
+            accept=self._accept(matchers, grant.grant),
+            expires_at=grant.expires_at,
+        )
+        headers = {"Last-Event-ID": start.echoed}
+        if requested is not None or start.echoed == EARLIEST:
+            headers["Mercure-Last-Event-ID"] = start.echoed
+        return await self.book.stream(stream, matchers, grant, headers)
+
+    def _accept(self, matchers: list[Matcher], grant: TopicGrant) -> Callable[[StoredEvent], bool]:
+        decode = self.codec.decode
+        tests = [m.test for m in matchers]
+        everything = grant.everything
+
+        def accept(event: StoredEvent) -> bool:
+            update = decode(event)
+            if update is None:
+                return False
+            topics = update.topics
+            if not any(test(t) for t in topics for test in tests):
+                return False
+            return not update.private or everything or any(grant.allows(t) for t in topics)
+
+        return accept
+
+    # -- publish -----------------------------------------------------------------
+
+    async def _form(self, request: Request) -> list[tuple[str, str]]:
+        limit = self.settings.max_body_size
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, "payload_too_large", f"body over the limit of {limit} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise ApiError(413, "payload_too_large", f"body over the limit of {limit} bytes")
+        try:
+            text = bytes(body).decode("utf-8")
+            return parse_qsl(
+                text,
+                keep_blank_values=True,
+                strict_parsing=False,
+                errors="strict",
+                max_num_fields=_MAX_FIELDS,
+            )
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ApiError(400, "invalid_body", f"not a UTF-8 form body: {exc}") from exc
+
+    async def publish(self, request: Request) -> Response:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in ("application/x-www-form-urlencoded", ""):
+            raise ApiError(
+                415, "unsupported_media_type", "publish with application/x-www-form-urlencoded"
+            )
+        form = await self._form(request)
+        update = self._update(form, hub_url(request))
+        await self.access.authorize_publish(request, update.topics)
+        published = await self.hub.publish(
+            ADAPTER_TOPIC, dump(update), private=update.private, adapter=True
+        )
+        update_id = update.id if update.id is not None else hub_id(self.hub.epoch, published.seq)
+        return PlainTextResponse(update_id)
+
+    def _update(self, form: list[tuple[str, str]], base: str) -> Update:
+        topics: list[str] = []
+        fields: dict[str, str] = {}
+        private = False
+        for name, value in form:
+            if name == "topic":
+                if len(topics) >= MAX_TOPICS:
+                    raise ApiError(413, "too_many_topics", f"at most {MAX_TOPICS} topics")
+                check_text(value, "a topic")
+                if value == "*" or not value:
+                    raise ApiError(400, "invalid_topic", "a topic may not be '*' or empty")
+                if addresses_hub(value, base):
+                    raise ApiError(
+                        400, "reserved_topic", "topics under the hub's own path are the hub's"
+                    )
+                topics.append(value)
+            elif name == "private":
+                private = True
+            elif name in ("data", "id", "type", "retry"):
+                fields.setdefault(name, value)
+        if not topics:
+            raise ApiError(400, "missing_topic", "a publish needs at least one topic field")
+        update_id = fields.get("id") or None
+        if update_id is not None:
+            check_text(update_id, "the id")
+            if update_id.startswith("#") or update_id == EARLIEST:
+                raise ApiError(400, "invalid_id", "an id may not start with '#' or be 'earliest'")
+        event_type = fields.get("type") or None
+        if event_type is not None:
+            check_text(event_type, "the type")
+            if event_type == "mercure":
+                raise ApiError(400, "invalid_type", "the type 'mercure' is the hub's own")
+        retry_text = fields.get("retry")
+        retry = None
+        if retry_text:
+            if not (retry_text.isascii() and retry_text.isdigit()) or len(retry_text) > 10:
+                raise ApiError(400, "invalid_retry", "retry must be ASCII digits")
+            retry = int(retry_text)
+        return Update(tuple(topics), fields.get("data", ""), update_id, event_type, retry, private)
