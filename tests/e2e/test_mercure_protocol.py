@@ -242,10 +242,11 @@ def test_publishing_needs_a_token_granting_every_topic(hub: HubProcess) -> None:
 
 
 def test_a_bad_subscriber_token_is_401_never_ignored(hub: HubProcess) -> None:
+    stranger_key = "a-key-this-hub-does-not-know-0123456789"
     for headers in (
         {"Authorization": "Bearer garbage"},
         {"Cookie": "mercureAuthorization=garbage"},
-        {"Authorization": f"Bearer {mint(subscribe=['*'], key='other-key-0123456789abcdef')}"},
+        {"Authorization": f"Bearer {mint(subscribe=['*'], key=stranger_key)}"},
     ):
         answer = httpx.get(subscribe_url(hub, ("match", "t")), headers=headers, timeout=10)
         assert answer.status_code == 401, headers
@@ -323,6 +324,27 @@ def test_the_adapter_topic_is_not_reachable_through_the_topic_api(hub: HubProces
     )
     assert answer.status_code == 400
     assert httpx.get(f"{hub.url}/topics/ssehub/mercure", timeout=10).status_code == 400
+
+
+def test_a_stream_ends_by_its_tokens_exp_with_a_retry(hub: HubProcess) -> None:
+    token = mint(subscribe=["*"], ttl=3)
+    url = subscribe_url(hub, ("match", "expiring"))
+    with open_stream(url, headers={"Authorization": f"Bearer {token}"}) as reader:
+        raw = reader.read_to_end(timeout=10)
+    assert raw.count(b"retry: ") == 2  # the opening one, and the one sent at exp
+
+
+def test_cors_with_credentials_only_for_listed_origins(tmp_path: Path) -> None:
+    args = ["--store", "memory", *ARGS, "--cors-origin", "https://app.example"]
+    with start_hub(args, log_dir=tmp_path) as node:
+        url = subscribe_url(node, ("match", "t"))
+        with open_stream(url, headers={"Origin": "https://app.example"}) as listed:
+            headers = listed.response.headers
+            assert headers["access-control-allow-origin"] == "https://app.example"
+            assert headers["access-control-allow-credentials"] == "true"
+            assert "mercure-last-event-id" in headers["access-control-expose-headers"].lower()
+        with open_stream(url, headers={"Origin": "https://evil.example"}) as other:
+            assert "access-control-allow-origin" not in other.response.headers
 
 
 @pytest.mark.redis

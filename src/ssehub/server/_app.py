@@ -150,6 +150,10 @@ class HubApp:
                 allow_origins=origins,
                 allow_methods=["GET", "POST"],
                 allow_headers=["Last-Event-ID", "Content-Type", "Authorization"],
+                # Credentials (the token cookie) only for an explicit allowlist: with '*'
+                # Starlette would reflect any origin, so any site could read with the cookie.
+                allow_credentials="*" not in origins,
+                expose_headers=["Last-Event-ID", "Mercure-Last-Event-ID", "Link"],
                 max_age=600,
             )
         ]
