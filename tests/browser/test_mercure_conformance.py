@@ -57,7 +57,8 @@ def _cases(r: list[str], *, legacy: bool) -> list[dict[str, Any]]:
     cases = [
         ("raw string", True, [r[0]], [r[0]], False),
         ("multiple topic selectors", True, [r[2]], ["foo", r[2]], False),
-        ("URI", True, [f"https://example.net/foo/{r[3]}"], [f"https://example.net/foo/{r[3]}"], False),
+        ("URI", True, [f"https://example.net/foo/{r[3]}"],
+         [f"https://example.net/foo/{r[3]}"], False),
         (name, True, [f"https://example.net/foo/{r[4]}"], [pattern], False),
         ("nonmatching raw string", False, [f"will-not-match{brace}"], ["another-name"], False),
         ("nonmatching URI", False, [f"https://example.net/foo/will-not-match{brace}"],
