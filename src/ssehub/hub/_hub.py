@@ -528,7 +528,7 @@ class Hub:
             stats.count_topic(stats.per_topic_published, event.topic, 1)
         subs = self._by_topic.get(event.topic)
         if subs and (event.private or event.topic in self._adapter_topics):
-            subs = {sub for sub in subs if sub.admits(event)}
+            subs = _admitted(subs, event)
         delivered = 0
         if subs:
             try:
@@ -770,3 +770,22 @@ class Hub:
                 subs.discard(sub)
                 if not subs:
                     del self._by_topic[topic]
+
+
+def _admitted(subs: Iterable[Subscription], event: StoredEvent) -> set[Subscription]:
+    """The subscriptions that admit ``event``; each distinct ``accept`` test runs once.
+
+    Streams that share a test object (an adapter interns equal ones) share its answer.
+    """
+    answers: dict[Accept, bool] = {}
+    admitted: set[Subscription] = set()
+    for sub in subs:
+        accept = sub.accept
+        if accept is None:
+            ok = sub.admits(event)
+        else:
+            known = answers.get(accept)
+            ok = answers[accept] = accept(event) if known is None else known
+        if ok:
+            admitted.add(sub)
+    return admitted

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..hub import Hub
-from ..server import MERCURE_DETAIL_TYPE, AccessPolicy, ServerSettings
+from ..server import MERCURE_DETAIL_TYPE, AccessPolicy, ServerSettings, StreamRoute
 from ._endpoint import MERCURE_COOKIES, MercureEndpoint, hub_url
 from ._matchers import HUB_PATH
 from ._subscriptions import SUBSCRIPTIONS_PATH, SubscriptionBook
@@ -69,7 +69,7 @@ class MercurePlugin:
             return JSONResponse(body)
 
         return [
-            Route(HUB_PATH, endpoint.handle, methods=["GET", "POST"]),
+            StreamRoute(HUB_PATH, endpoint.handle, methods=["GET", "POST"]),
             Route(SUBSCRIPTIONS_PATH, book.api, methods=["GET"]),
             Route(SUBSCRIPTIONS_PATH + "/{rest:path}", book.api, methods=["GET"]),
             Route(METADATA_PATH, metadata, methods=["GET"]),

@@ -22,6 +22,7 @@ text/plain`` with the update's id.  Refused with ``400``: no topic, a topic
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
@@ -47,8 +48,17 @@ _MAX_FIELDS = 1000
 
 
 def hub_url(conn: HTTPConnection) -> str:
-    """The hub's own URL as this request reached it (the base of relative topics)."""
-    return str(conn.url.replace(path=HUB_PATH, query="", fragment=""))
+    """The hub's own URL as this request reached it (the base of relative topics).
+
+    Built from the scope's scheme and the ``Host`` header (no ``Request.url``,
+    which a stream's request would keep for the stream's life).
+    """
+    scope = conn.scope
+    host = conn.headers.get("host")
+    if not host:
+        server = scope.get("server") or ("localhost", None)
+        host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}{HUB_PATH}"
 
 
 class MercureEndpoint:
@@ -63,6 +73,10 @@ class MercureEndpoint:
         self.book = book
         self.codec = UpdateCodec(lambda: hub.epoch)
         hub.adopt_topic(ADAPTER_TOPIC, self.codec.encode)
+        #: Equal subscriptions share one test (the hub then runs it once per update).
+        self._tests: weakref.WeakValueDictionary[object, Callable[[StoredEvent], bool]] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def handle(self, request: Request) -> Response:
         """``GET`` subscribes, ``POST`` publishes."""
@@ -108,7 +122,7 @@ class MercureEndpoint:
         stream = await self.hub.open(
             [ADAPTER_TOPIC],
             start.cursor,
-            accept=self._accept(matchers, grant.grant),
+            accept=self._shared_accept(matchers, grant.grant, base),
             expires_at=grant.expires_at,
         )
         headers = {"Last-Event-ID": start.echoed}
@@ -116,19 +130,41 @@ class MercureEndpoint:
             headers["Mercure-Last-Event-ID"] = start.echoed
         return await self.book.stream(stream, matchers, grant, headers)
 
+    def _shared_accept(
+        self, matchers: list[Matcher], grant: TopicGrant, base: str
+    ) -> Callable[[StoredEvent], bool]:
+        """The test of these matchers and grant, shared with every stream that has the same."""
+        key = (frozenset((m.match_type, m.match) for m in matchers), grant, base)
+        test = self._tests.get(key)
+        if test is None:
+            test = self._tests[key] = self._accept(matchers, grant)
+        return test
+
     def _accept(self, matchers: list[Matcher], grant: TopicGrant) -> Callable[[StoredEvent], bool]:
+        """The stream's test of each update: called once per update per stream, so cheap.
+
+        Exact matchers are one set (``isdisjoint`` on the update's topics); the
+        others are tested one by one; a private update also needs the grant.
+        """
         decode = self.codec.decode
-        tests = [m.test for m in matchers]
-        everything = grant.everything
+        everything = any(m.match == "*" for m in matchers)
+        exact = frozenset(m.match for m in matchers if m.match_type == "exact")
+        others = tuple(m.test for m in matchers if m.match_type != "exact" and m.match != "*")
+        granted_all = grant.everything
+        allows = grant.allows
 
         def accept(event: StoredEvent) -> bool:
             update = decode(event)
             if update is None:
                 return False
             topics = update.topics
-            if not any(test(t) for t in topics for test in tests):
+            if not (
+                everything
+                or not exact.isdisjoint(topics)
+                or any(test(t) for test in others for t in topics)
+            ):
                 return False
-            return not update.private or everything or any(grant.allows(t) for t in topics)
+            return not update.private or granted_all or any(map(allows, topics))
 
         return accept
 

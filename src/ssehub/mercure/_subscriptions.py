@@ -146,7 +146,7 @@ class SubscriptionBook:
         if len(parts) > 1:
             docs = [d for d in docs if d["match"] == parts[1]]
         head = await self.hub.head()
-        hub_url = str(request.url.replace(path=HUB_PATH, query="", fragment=""))
+        hub_url = f"{request.url.scheme}://{request.url.netloc}{HUB_PATH}"
         headers = {
             "Link": f'<{hub_url}>; rel="mercure"; last-event-id="{hub_id(self.hub.epoch, head)}"; '
             'type="mercure"; content-type="application/json"',

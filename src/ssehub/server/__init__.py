@@ -8,7 +8,7 @@ until SIGTERM with :func:`run` (what ``ssehub serve`` does).
 from __future__ import annotations
 
 from ._admission import admit_stream, counted_stream
-from ._app import HubApp, create_app
+from ._app import HubApp, StreamRoute, create_app
 from ._auth import AccessPolicy, Subscriber, is_loopback
 from ._errors import ApiError
 from ._plugin import Plugin
@@ -31,6 +31,7 @@ __all__ = [
     "Plugin",
     "ServerSettings",
     "Settings",
+    "StreamRoute",
     "Subscriber",
     "TokenVerifier",
     "admit_stream",
