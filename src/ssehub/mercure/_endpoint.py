@@ -31,7 +31,14 @@ from starlette.responses import PlainTextResponse, Response
 
 from ..errors import MissingTokenError
 from ..hub import Hub, StoredEvent, TopicGrant
-from ..server import SSE_HEADERS, AccessPolicy, ApiError, ServerSettings, admit_stream
+from ..server import (
+    SSE_HEADERS,
+    AccessPolicy,
+    ApiError,
+    ServerSettings,
+    admit_stream,
+    read_body,
+)
 from ..server import Subscriber as Grant
 from ._cursors import EARLIEST, requested_id, resolve_start
 from ._matchers import HUB_PATH, Matcher, addresses_hub, check_text, parse_matchers
@@ -171,17 +178,9 @@ class MercureEndpoint:
     # -- publish -----------------------------------------------------------------
 
     async def _form(self, request: Request) -> list[tuple[str, str]]:
-        limit = self.settings.max_body_size
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, "payload_too_large", f"body over the limit of {limit} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise ApiError(413, "payload_too_large", f"body over the limit of {limit} bytes")
+        body = await read_body(request, self.settings.max_body_size)
         try:
-            text = bytes(body).decode("utf-8")
+            text = body.decode("utf-8")
             return parse_qsl(
                 text,
                 keep_blank_values=True,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._admission import admit_stream, counted_stream
 from ._app import HubApp, StreamRoute, create_app
 from ._auth import AccessPolicy, Subscriber, is_loopback
+from ._body import read_body
 from ._errors import ApiError
 from ._plugin import Plugin
 from ._run import check_store, run
@@ -43,5 +44,6 @@ __all__ = [
     "last_event_id_of",
     "mint_token",
     "option",
+    "read_body",
     "run",
 ]

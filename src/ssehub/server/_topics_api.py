@@ -46,6 +46,7 @@ from ..errors import HubError
 from ..hub import Hub
 from ._admission import admit_stream
 from ._auth import AccessPolicy
+from ._body import read_body
 from ._come_back import come_back_later, wants_only_event_stream
 from ._errors import ApiError
 from ._settings import ServerSettings
@@ -76,23 +77,11 @@ class TopicsAPI:
         self.access = access or AccessPolicy(settings)
         self._rng = rng or random.Random()
 
-    async def _read_body(self, request: Request) -> bytes:
-        limit = self.settings.max_body_size
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, "payload_too_large", f"body over the limit of {limit} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise ApiError(413, "payload_too_large", f"body over the limit of {limit} bytes")
-        return bytes(body)
-
     async def publish(self, request: Request) -> Response:
         topic = request.path_params["topic"]
         await self.access.authorize_publish(request, [topic])
         private = _flag(request.query_params.get("private"))
-        body = await self._read_body(request)
+        body = await read_body(request, self.settings.max_body_size)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type == "application/json" or content_type.endswith("+json"):
             data, event, private_field = _parse_json_body(body)
