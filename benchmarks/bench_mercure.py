@@ -173,23 +173,38 @@ async def _measure(targets: list[_Target], streams: int, events: int, repeat: in
             client.close()
 
 
-@contextmanager
-def _server() -> Iterator[tuple[int, int]]:
-    """A fresh ``ssehub serve --store memory`` (Mercure on, as by default): (port, pid)."""
+def _start() -> tuple[subprocess.Popen[bytes], int] | None:
+    """A started server and its port, or ``None`` if it lost its port to another process."""
     port = _free_port()
     args = [sys.executable, "-m", "ssehub", "serve", "--store", "memory", "--no-demos"]
     args += ["--port", str(port), "--log-level", "warning", "--heartbeat", "0"]
     proc = subprocess.Popen(args, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 30
+    while proc.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                time.sleep(0.2)
+                if proc.poll() is None:  # the answer was ours, not another process's
+                    return proc, port
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.05)
+    return None
+
+
+@contextmanager
+def _server() -> Iterator[tuple[int, int]]:
+    """A fresh ``ssehub serve --store memory`` (Mercure on, as by default): (port, pid)."""
+    for _ in range(5):
+        started = _start()
+        if started is not None:
+            break
+    else:
+        raise RuntimeError("could not start ssehub serve on a free port")
+    proc, port = started
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
         yield port, proc.pid
     finally:
         proc.terminate()

@@ -39,9 +39,15 @@ _STEP_BYTES = 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Start:
-    """Where a stream starts: ``cursor`` for ``Hub.open``; ``echoed`` for the headers."""
+    """Where a stream starts: ``cursor`` for ``Hub.open``; ``echoed`` for the headers.
 
-    cursor: str
+    ``cursor`` is ``None`` for a subscriber that named nothing: it starts live
+    (no replay step is set up), and ``echoed`` is the head read just before,
+    at or before where the stream starts (a client resuming there may see an
+    update twice, never miss one).
+    """
+
+    cursor: str | None
     echoed: str
 
 
@@ -82,8 +88,7 @@ async def resolve_start(hub: Hub, requested: str | None) -> Start:
     """Where a subscription that names ``requested`` starts (see the module docstring)."""
     epoch = hub.epoch
     if requested is None:
-        head = await hub.head()
-        return Start(hub.format_cursor(head), hub_id(epoch, head))
+        return Start(None, hub_id(epoch, await hub.head()))
     if requested == EARLIEST:
         return Start(hub.format_cursor(await _first_seq(hub)), EARLIEST)
     text = requested[len(HUB_ID_PREFIX) :] if requested.startswith(HUB_ID_PREFIX) else requested
