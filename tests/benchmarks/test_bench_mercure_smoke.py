@@ -14,4 +14,3 @@ def test_both_endpoints_are_measured_with_every_event_delivered() -> None:
     assert set(figures) == {"topic API", "Mercure"}
     for row in figures.values():
         assert row["deliveries_per_s"] > 0
-
