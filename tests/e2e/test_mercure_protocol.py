@@ -77,6 +77,19 @@ def test_publish_answers_200_text_plain_with_the_publisher_id_or_a_hub_id(hub: H
     assert generated.startswith("urn:ssehub:")
 
 
+def test_type_retry_and_multi_line_data_reach_the_wire(hub: HubProcess) -> None:
+    topic = f"fields-{unique()}"
+    with open_stream(subscribe_url(hub, ("match", topic))) as reader:
+        reader.read_until(b"retry: ")
+        fields = [("topic", topic), ("data", "a\r\nb\nc"), ("type", "t"), ("retry", "1500")]
+        update_id = published(hub, *fields, ("id", f"{topic}-1"))
+        published(hub, ("topic", topic), ("data", "end"))
+        reader.read_until(b"data: end\n")
+    first = reader.events[0]
+    assert (first.event, first.data, first.id) == ("t", "a\nb\nc", update_id)
+    assert reader.parser.retry == 1500
+
+
 N = "https://example.net"
 SELECTOR_CASES = [
     # (name, update topics, selector params, received)
