@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from mcp.server.lowlevel.server import Server
+from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http import (
     GET_STREAM_KEY,
     LAST_EVENT_ID_HEADER,
@@ -52,14 +53,15 @@ _SESSION_ID = re.compile(r"[\x21-\x7e]{1,128}")
 class HubSessionManager(StreamableHTTPSessionManager):
     """A ``StreamableHTTPSessionManager`` on a :class:`HubEventStore`; see the module docstring.
 
-    ``app`` is the MCP server (``MCPServer(...)._lowlevel_server`` or a
-    low-level ``Server``); ``kwargs`` are the SDK manager's (``retry_interval``,
+    ``app`` is the MCP server (an ``MCPServer``, or a low-level ``Server``); ``kwargs`` are the SDK manager's (``retry_interval``,
     ``security_settings``, ``session_idle_timeout``...).  Mount it with the
     SDK's ``StreamableHTTPASGIApp(manager)`` and run ``manager.run()`` in the
     app's lifespan.
     """
 
-    def __init__(self, app: Server[Any], store: HubEventStore, **kwargs: Any) -> None:
+    def __init__(self, app: Server[Any] | MCPServer, store: HubEventStore, **kwargs: Any) -> None:
+        if isinstance(app, MCPServer):
+            app = app._lowlevel_server
         if kwargs.get("stateless"):
             raise ValueError("stateless MCP servers store no events: HubSessionManager is stateful")
         super().__init__(app, event_store=store, **kwargs)
