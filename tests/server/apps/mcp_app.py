@@ -32,7 +32,7 @@ async def count(n: int, hold_at: int, gate: str, ctx: Context) -> str:
     for step in range(1, n + 1):
         if step == hold_at:
             # The gate is a file the test process creates: polled, as nothing else crosses.
-            while not os.path.exists(gate):  # noqa: ASYNC110
+            while not os.path.exists(gate):  # noqa: ASYNC110, ASYNC240
                 await asyncio.sleep(0.01)
         await ctx.report_progress(step, n, f"step {step}")
     return f"counted to {n} on pid {os.getpid()}"
