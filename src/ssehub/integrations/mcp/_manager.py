@@ -53,8 +53,9 @@ _SESSION_ID = re.compile(r"[\x21-\x7e]{1,128}")
 class HubSessionManager(StreamableHTTPSessionManager):
     """A ``StreamableHTTPSessionManager`` on a :class:`HubEventStore`; see the module docstring.
 
-    ``app`` is the MCP server (an ``MCPServer``, or a low-level ``Server``); ``kwargs`` are the SDK manager's (``retry_interval``,
-    ``security_settings``, ``session_idle_timeout``...).  Mount it with the
+    ``app`` is the MCP server (an ``MCPServer``, or a low-level ``Server``);
+    ``kwargs`` are the SDK manager's (``retry_interval``, ``security_settings``,
+    ``session_idle_timeout``...).  Mount it with the
     SDK's ``StreamableHTTPASGIApp(manager)`` and run ``manager.run()`` in the
     app's lifespan.
     """
