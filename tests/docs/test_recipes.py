@@ -82,11 +82,11 @@ def test_the_celery_recipe_publishes_once_when_a_task_runs_twice(hub: HubProcess
     ]
 
 
-WORDS = "You asked about life, here is the answer.".split()
+WORDS = ["You", "asked", "about", "life,", "here", "is", "the", "answer."]
 
 
 def test_the_resumable_recipe_resumes_on_another_process_with_no_loss(tmp_path: Path) -> None:
-    """Two uvicorn processes on one SQLite file: read part of an answer on one, the rest on the other."""
+    """Two uvicorn processes on one SQLite file: part of an answer on one, the rest on the other."""
     folder = tmp_path / "app"
     folder.mkdir()
     (folder / "readme_resumable.py").write_text(claimed("hub_app.resumable("))
