@@ -41,6 +41,8 @@ from rich.table import Table
 from benchmarks._servers import redis_server
 from ssehub.integrations.mcp import HubEventStore
 
+Make = Callable[[], contextlib.AbstractAsyncContextManager[EventStore]]
+
 
 class DictEventStore(EventStore):
     """In memory, the shape of the SDK example: a list per stream, an index by event id."""
@@ -82,19 +84,17 @@ async def _session(store: EventStore, events: int) -> EventId:
 
 
 async def _measure(
-    make: Callable[[], contextlib.AbstractAsyncContextManager[EventStore]],
+    make: Make,
     sessions: int,
     events: int,
 ) -> tuple[float, float]:
     async with make() as store:
-        views = [
-            store.for_session(f"session-{i}") if isinstance(store, HubEventStore) else store
-            for i in range(sessions)
-        ]
-        if isinstance(store, DictEventStore):  # one dict: give each session its own stream
-            views = [_Renamed(store, f"s{i}") for i in range(sessions)]
+        views: list[EventStore]
         if isinstance(store, HubEventStore):
             await store.start()
+            views = [store.for_session(f"session-{i}") for i in range(sessions)]
+        else:  # no scopes: give each session its own stream ids
+            views = [_Renamed(store, f"s{i}") for i in range(sessions)]
         started = time.perf_counter()
         primings = await asyncio.gather(*(_session(view, events) for view in views))
         stored = sessions * events / (time.perf_counter() - started)
@@ -134,7 +134,7 @@ async def _dict() -> AsyncIterator[EventStore]:
     yield DictEventStore()
 
 
-def _hub(url: str) -> Callable[[], contextlib.AbstractAsyncContextManager[EventStore]]:
+def _hub(url: str) -> Make:
     @contextlib.asynccontextmanager
     async def make() -> AsyncIterator[EventStore]:
         store = HubEventStore(url)
@@ -147,10 +147,13 @@ def _hub(url: str) -> Callable[[], contextlib.AbstractAsyncContextManager[EventS
 
 
 @contextlib.contextmanager
-def _stores(folder: Path) -> Iterator[list[tuple[str, Callable[..., object]]]]:
+def _stores(folder: Path) -> Iterator[list[tuple[str, Make]]]:
     runs = itertools.count()
-    sqlite = lambda: _hub(f"sqlite:{folder / f'mcp-{next(runs)}.db'}")()  # noqa: E731
-    stores: list[tuple[str, Callable[..., object]]] = [
+
+    def sqlite() -> contextlib.AbstractAsyncContextManager[EventStore]:
+        return _hub(f"sqlite:{folder / f'mcp-{next(runs)}.db'}")()  # a fresh file each run
+
+    stores: list[tuple[str, Make]] = [
         ("dict (SDK example shape)", _dict),
         ("HubEventStore memory", _hub("memory")),
         ("HubEventStore sqlite", sqlite),
@@ -182,9 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, make in stores:
             best_store, best_replay = 0.0, 0.0
             for _ in range(options.repeat):
-                stored, replayed = asyncio.run(
-                    _measure(make, options.sessions, options.events)  # type: ignore[arg-type]
-                )
+                stored, replayed = asyncio.run(_measure(make, options.sessions, options.events))
                 best_store, best_replay = max(best_store, stored), max(best_replay, replayed)
             table.add_row(name, f"{best_store:,.0f}", f"{best_replay:,.0f}")
     Console().print(table)
