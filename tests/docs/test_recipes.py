@@ -103,6 +103,11 @@ def test_the_resumable_recipe_resumes_on_another_process_with_no_loss(tmp_path: 
         ) as stream:
             stream.read_until(b"event: done")
             rest = stream.events
+        # A late reader, fresh, on either process: the whole answer from one run.
+        with open_stream(f"{first.url}/answers/life") as stream:
+            stream.read_until(b"event: done")
+            late = [e.data for e in stream.events if e.event == "token"]
+        assert late == WORDS
     tokens = [e.data for e in [*seen, *rest] if e.event == "token"]
     assert tokens == WORDS
     assert [e.event for e in rest][-1] == "done"

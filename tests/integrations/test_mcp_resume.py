@@ -14,13 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import TextContent
 
+from tests.server.apps.mcp_app import build_app
 from tests.support.redis_server import redis_or_skip
-from tests.support.servers import start_uvicorn
+from tests.support.servers import serve_in_thread, start_uvicorn
 from tests.support.tcp_proxy import run_proxy
 
 APP = "tests.server.apps.mcp_app:app"
@@ -81,3 +83,46 @@ async def test_a_cut_client_resumes_on_the_other_process_with_no_loss_and_no_dup
     assert isinstance(content, TextContent)
     # The tool ran on the first process; the second only served the stream.
     assert content.text == f"counted to 10 on pid {first.proc.pid}"
+
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"},
+    },
+}
+HEADERS = {"Accept": "application/json, text/event-stream", "Host": "127.0.0.1"}
+
+
+def test_another_process_resumes_a_session_only_with_that_sessions_ids(tmp_path: Path) -> None:
+    """Over HTTP, two managers on one file: B replays A's session to its owner, 404 to others."""
+    store = f"sqlite:{tmp_path / 'mcp.db'}"
+    with (
+        serve_in_thread(build_app(store)) as first,
+        serve_in_thread(build_app(store)) as second,
+        httpx.Client(timeout=10) as client,
+    ):
+        with client.stream("POST", f"{first}/mcp", json=INITIALIZE, headers=HEADERS) as answer:
+            session_id = answer.headers["mcp-session-id"]
+            body = answer.read().decode()
+        priming = next(line[4:] for line in body.splitlines() if line.startswith("id: "))
+
+        resumed = client.get(
+            f"{second}/mcp",
+            headers={**HEADERS, "mcp-session-id": session_id, "Last-Event-ID": priming},
+        )
+        assert resumed.status_code == 200, resumed.text
+        assert '"id":1' in resumed.text
+        assert '"serverInfo"' in resumed.text  # the initialize response, replayed by B
+
+        for claimed_session in ("someone-else", "x" * 200, session_id[::-1]):
+            refused = client.get(
+                f"{second}/mcp",
+                headers={**HEADERS, "mcp-session-id": claimed_session, "Last-Event-ID": priming},
+            )
+            assert refused.status_code == 404, refused.text
+            assert refused.json()["error"]["message"] == "Session not found"

@@ -22,7 +22,6 @@ from starlette.routing import Route
 
 from ssehub.integrations.mcp import HubEventStore, HubSessionManager
 
-store = HubEventStore(os.environ.get("SSEHUB_TEST_MCP_STORE", "memory"))
 server = MCPServer("ssehub-test")
 
 
@@ -38,16 +37,20 @@ async def count(n: int, hold_at: int, gate: str, ctx: Context) -> str:
     return f"counted to {n} on pid {os.getpid()}"
 
 
-manager = HubSessionManager(server, store, retry_interval=50)
+def build_app(store_url: str) -> Starlette:
+    """The server on a new ``HubEventStore(store_url)``, as a Starlette app."""
+    store = HubEventStore(store_url)
+    manager = HubSessionManager(server, store, retry_interval=50)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with manager.run():
+            try:
+                yield
+            finally:
+                await store.aclose()
+
+    return Starlette(routes=[Route("/mcp", StreamableHTTPASGIApp(manager))], lifespan=lifespan)
 
 
-@asynccontextmanager
-async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    async with manager.run():
-        try:
-            yield
-        finally:
-            await store.aclose()
-
-
-app = Starlette(routes=[Route("/mcp", StreamableHTTPASGIApp(manager))], lifespan=lifespan)
+app = build_app(os.environ.get("SSEHUB_TEST_MCP_STORE", "memory"))
