@@ -24,12 +24,13 @@ and returns their ids.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import httpx
@@ -47,8 +48,7 @@ class _Call:
     """One publish, as sent on every attempt (the same key each time)."""
 
     path: str
-    body: dict[str, Any]
-    headers: dict[str, str]
+    request: dict[str, Any]  # keyword arguments of ``client.post``
 
 
 class _Policy:
@@ -90,7 +90,13 @@ class _Policy:
             body["private"] = True
         key = idempotency_key or uuid.uuid4().hex
         path = "/topics/" + quote(topic, safe="/~:@")
-        return _Call(path, body, {"Idempotency-Key": key})
+        request = {
+            "url": self.base_url + path,
+            "json": body,
+            "headers": {**self.headers, "Idempotency-Key": key},
+            "timeout": self.timeout,
+        }
+        return _Call(path, request)
 
     def outcome(self, response: httpx.Response) -> str | None:
         """The event id; ``None`` for a status worth retrying; raises for any other."""
@@ -103,8 +109,12 @@ class _Policy:
             return None
         raise BadStatusError(response.status_code, _message(response))
 
-    def delay(self, attempt: int, response: httpx.Response | None) -> float:
-        """Seconds to wait before retry ``attempt`` (1-based)."""
+    def retry_after(
+        self, attempt: int, call: _Call, response: httpx.Response | None, exc: Exception | None
+    ) -> float:
+        """Seconds to wait before retry ``attempt`` (1-based); raises when retries ran out."""
+        if attempt > self.retries:
+            self.give_up(call, response, exc)
         ceiling = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
         wait = self.rng.uniform(0, ceiling)
         if response is not None:
@@ -113,7 +123,9 @@ class _Policy:
                 wait = max(wait, min(float(hint), self.max_backoff))
         return wait
 
-    def give_up(self, call: _Call, response: httpx.Response | None, exc: Exception | None) -> None:
+    def give_up(
+        self, call: _Call, response: httpx.Response | None, exc: Exception | None
+    ) -> NoReturn:
         if response is not None:
             raise BadStatusError(response.status_code, _message(response))
         if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
@@ -178,28 +190,19 @@ class Publisher:
         idempotency_key: str | None = None,
     ) -> str:
         """Publish one event; return its id.  ``data`` that is not a ``str`` is sent as JSON."""
-        policy = self._policy
-        call = policy.call(topic, data, event, private, idempotency_key)
-        attempt = 0
-        while True:
+        call = self._policy.call(topic, data, event, private, idempotency_key)
+        for attempt in itertools.count(1):
             response: httpx.Response | None = None
             error: Exception | None = None
             try:
-                response = self._client.post(
-                    policy.base_url + call.path,
-                    json=call.body,
-                    headers={**policy.headers, **call.headers},
-                    timeout=policy.timeout,
-                )
-                event_id = policy.outcome(response)
+                response = self._client.post(**call.request)
+                event_id = self._policy.outcome(response)
                 if event_id is not None:
                     return event_id
             except httpx.TransportError as exc:
                 error = exc
-            attempt += 1
-            if attempt > policy.retries:
-                policy.give_up(call, response, error)
-            self._sleep(policy.delay(attempt, response))
+            self._sleep(self._policy.retry_after(attempt, call, response, error))
+        raise AssertionError("unreachable")
 
     def publish_many(self, events: Iterable[Mapping[str, Any] | str], topic: str) -> list[str]:
         """Publish ``events`` to ``topic`` in order; return their ids.
@@ -258,28 +261,19 @@ class AsyncPublisher:
         idempotency_key: str | None = None,
     ) -> str:
         """Publish one event; return its id (see :meth:`Publisher.publish`)."""
-        policy = self._policy
-        call = policy.call(topic, data, event, private, idempotency_key)
-        attempt = 0
-        while True:
+        call = self._policy.call(topic, data, event, private, idempotency_key)
+        for attempt in itertools.count(1):
             response: httpx.Response | None = None
             error: Exception | None = None
             try:
-                response = await self._client.post(
-                    policy.base_url + call.path,
-                    json=call.body,
-                    headers={**policy.headers, **call.headers},
-                    timeout=policy.timeout,
-                )
-                event_id = policy.outcome(response)
+                response = await self._client.post(**call.request)
+                event_id = self._policy.outcome(response)
                 if event_id is not None:
                     return event_id
             except httpx.TransportError as exc:
                 error = exc
-            attempt += 1
-            if attempt > policy.retries:
-                policy.give_up(call, response, error)
-            await self._sleep(policy.delay(attempt, response))
+            await self._sleep(self._policy.retry_after(attempt, call, response, error))
+        raise AssertionError("unreachable")
 
     async def publish_many(
         self, events: Iterable[Mapping[str, Any] | str], topic: str
