@@ -24,6 +24,7 @@ PUBLIC = [
     "ssehub.demos",
     "ssehub.mercure",
     "ssehub.errors",
+    "ssehub.integrations.mcp",
 ]
 
 
