@@ -10,7 +10,9 @@ A subscriber names the last update it saw by (first found wins) the
 * anything else — a publisher-supplied id, looked up in history, oldest first
   (the spec's rule for a reused id); found: resumed after that update.  A
   lookup reads the history in bounded steps, like a replay, and stops at the
-  first hit; Mercure's own Bolt store scans the same way.
+  first hit; Mercure's own Bolt store scans the same way.  One scan runs at a
+  time per endpoint (the ``scans`` lock), so clients that reconnect with unknown
+  ids queue behind each other instead of multiplying the work.
 
 The answer is the cursor to hand to ``Hub.open`` (always a cursor of this
 store, so the hub's exact resume does the rest) and the value for the
@@ -21,6 +23,7 @@ the id was not found (the stream then starts with live updates).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -71,7 +74,12 @@ async def _first_seq(hub: Hub) -> int:
     return await hub.head()
 
 
-async def _find(hub: Hub, update_id: str) -> int | None:
+async def _find(hub: Hub, update_id: str, scans: asyncio.Lock) -> int | None:
+    async with scans:
+        return await _scan(hub, update_id)
+
+
+async def _scan(hub: Hub, update_id: str) -> int | None:
     prefix = id_prefix(update_id)
     after = 0
     while True:
@@ -84,7 +92,7 @@ async def _find(hub: Hub, update_id: str) -> int | None:
         after = result.events[-1].seq
 
 
-async def resolve_start(hub: Hub, requested: str | None) -> Start:
+async def resolve_start(hub: Hub, requested: str | None, scans: asyncio.Lock) -> Start:
     """Where a subscription that names ``requested`` starts (see the module docstring)."""
     epoch = hub.epoch
     if requested is None:
@@ -96,7 +104,7 @@ async def resolve_start(hub: Hub, requested: str | None) -> Start:
     if cursor is not None and cursor.epoch == epoch:
         return Start(text, requested)
     if len(requested) <= MAX_ID_LENGTH:
-        seq = await _find(hub, requested)
+        seq = await _find(hub, requested, scans)
         if seq is not None:
             return Start(hub.format_cursor(seq), requested)
     head = await hub.head()

@@ -22,6 +22,7 @@ text/plain`` with the update's id.  Refused with ``400``: no topic, a topic
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import Callable
 from urllib.parse import parse_qsl
@@ -80,6 +81,8 @@ class MercureEndpoint:
         self.book = book
         self.codec = UpdateCodec(lambda: hub.epoch)
         hub.adopt_topic(ADAPTER_TOPIC, self.codec.encode)
+        #: Publisher-id lookups in history run one at a time (see ``_cursors``).
+        self._scans = asyncio.Lock()
         #: Equal subscriptions share one test (the hub then runs it once per update).
         self._tests: weakref.WeakValueDictionary[object, Callable[[StoredEvent], bool]] = (
             weakref.WeakValueDictionary()
@@ -125,7 +128,7 @@ class MercureEndpoint:
         requested = requested_id(request)
         if requested is not None:
             check_text(requested, "Last-Event-ID")
-        start = await resolve_start(self.hub, requested)
+        start = await resolve_start(self.hub, requested, self._scans)
         stream = await self.hub.open(
             [ADAPTER_TOPIC],
             start.cursor,
