@@ -360,6 +360,20 @@ def test_cors_with_credentials_only_for_listed_origins(tmp_path: Path) -> None:
             assert "access-control-allow-origin" not in other.response.headers
 
 
+def test_a_full_hub_tells_a_mercure_eventsource_to_come_back_later(tmp_path: Path) -> None:
+    args = ["--store", "memory", "--no-demos", "--max-connections", "1"]
+    with start_hub(args, log_dir=tmp_path) as node:
+        url = subscribe_url(node, ("match", "a"))
+        with open_stream(url) as first:
+            first.read_until(b"retry: ")
+            browser = httpx.get(url, headers={"Accept": "text/event-stream"}, timeout=10)
+            program = httpx.get(url, headers={"Accept": "application/json"}, timeout=10)
+    assert browser.status_code == 200
+    assert browser.text.startswith(": 503 too_many_connections")
+    assert "retry: " in browser.text
+    assert program.status_code == 503
+
+
 @pytest.mark.redis
 def test_two_nodes_on_one_redis_are_one_mercure_hub(
     redis_server: RedisProcess, tmp_path: Path

@@ -8,7 +8,9 @@ last event id (``_cursors``) open one hub stream of the adapter topic whose
 for a private update, the token's ``subscribe`` grant selects any of them —
 live and on replay, re-checked with the token presented now.  The response
 carries ``Last-Event-ID`` and ``Mercure-Last-Event-ID``; heartbeats, write
-deadlines, the ``exp`` bound and every queue bound are the hub's.
+deadlines, the ``exp`` bound and every queue bound are the hub's; a passing
+refusal (``503``) of a browser's ``EventSource`` comes back later, as on the
+topic API (``stream_or_come_back``).
 
 Publish (``POST``, ``application/x-www-form-urlencoded``): ``topic`` (one or
 more: the first canonical), ``data``, ``id``, ``type``, ``retry``,
@@ -23,6 +25,7 @@ text/plain`` with the update's id.  Refused with ``400``: no topic, a topic
 from __future__ import annotations
 
 import asyncio
+import random
 import weakref
 from collections.abc import Callable
 from urllib.parse import parse_qsl
@@ -39,6 +42,7 @@ from ..server import (
     ServerSettings,
     admit_stream,
     read_body,
+    stream_or_come_back,
 )
 from ..server import Subscriber as Grant
 from ._cursors import EARLIEST, requested_id, resolve_start
@@ -83,6 +87,7 @@ class MercureEndpoint:
         hub.adopt_topic(ADAPTER_TOPIC, self.codec.encode)
         #: Publisher-id lookups in history run one at a time (see ``_cursors``).
         self._scans = asyncio.Lock()
+        self._rng = random.Random()
         #: Equal subscriptions share one test (the hub then runs it once per update).
         self._tests: weakref.WeakValueDictionary[object, Callable[[StoredEvent], bool]] = (
             weakref.WeakValueDictionary()
@@ -123,6 +128,11 @@ class MercureEndpoint:
             )
         if request.method == "HEAD":
             return Response(headers={k.decode(): v.decode() for k, v in SSE_HEADERS})
+        return await stream_or_come_back(
+            request, lambda: self._open(request, matchers, base), self._rng
+        )
+
+    async def _open(self, request: Request, matchers: list[Matcher], base: str) -> Response:
         admit_stream(self.hub, self.settings)
         grant = await self.subscriber(request)
         requested = requested_id(request)

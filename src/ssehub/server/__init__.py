@@ -11,6 +11,7 @@ from ._admission import admit_stream, counted_stream
 from ._app import HubApp, StreamRoute, create_app
 from ._auth import AccessPolicy, Subscriber, is_loopback
 from ._body import read_body
+from ._come_back import stream_or_come_back
 from ._errors import ApiError
 from ._plugin import Plugin
 from ._run import check_store, run
@@ -46,4 +47,5 @@ __all__ = [
     "option",
     "read_body",
     "run",
+    "stream_or_come_back",
 ]
