@@ -8,7 +8,30 @@ its cursor with no repeats and no gaps.  Events of an answer topic, in order:
 * ``thinking`` ``{"step"}`` (several)
 * ``content`` ``{"text"}`` (one per token)
 * then exactly one terminal event: ``done`` ``{"reason"}`` (``complete``,
-  ``stopped``, ``length``) or ``error`` ``{"message"}``.
+  ``stopped``, ``length``; a stopped answer also says ``"cause"``:
+  ``requested`` or ``no-readers``) or ``error`` ``{"message"}``.
+
+Other nodes may add ``stop`` ``{"cause"}`` (a stop asked on a node that does
+not run the answer: the node that runs it hears it and stops).  Every event
+of an answer is *private*: the hub's own topic API never shows it to a
+client without a token granting it; the demo's routes read it for its owner.
+
+**Lifecycle, kept in the store.**  An answer's state is read from its topic,
+so any node (and a restarted hub) can answer it: no terminal event yet →
+``running``; ``done`` ``complete``/``length`` → ``done``; ``done``
+``stopped`` → ``stopped``; ``error`` → ``failed``.  The ``connected`` event
+names the owner (a hash of the browser's session, see ``_chat``).
+
+**Readers.**  A running answer with no reader on this node (no stream of its
+topic, see :meth:`~ssehub.hub.Hub.subscriber_count`) for ``reader_grace``
+seconds is stopped upstream (its responder is cancelled, which closes the
+``--llm-url`` request): nobody pays for tokens nobody reads.  :meth:`tick`
+checks, with the injected monotonic ``clock``.
+
+**Limits per client.**  At most ``max_running_per_client`` answers run at
+once per owner (browser session) and per client address, and at most
+``max_running`` in all (the memory bound).  The counts come from the running
+answers themselves, so the per-client table is never larger than they are.
 
 Memory stays bounded: at most ``max_running`` answers at once, each at most
 ``max_chars`` characters and ``max_seconds`` long; only the last
@@ -40,7 +63,15 @@ from ..errors import HubError
 from ..hub import Hub, StoredEvent
 from ._responders import ChatMessage, Responder, ResponderError
 
-__all__ = ["ANSWER_ID", "TERMINAL_EVENTS", "Answer", "AnswerBook", "TooManyAnswersError"]
+__all__ = [
+    "ANSWER_ID",
+    "TERMINAL_EVENTS",
+    "Answer",
+    "AnswerBook",
+    "RunInfo",
+    "TooManyAnswersError",
+    "state_of",
+]
 
 logger = logging.getLogger("ssehub.demos")
 
@@ -50,19 +81,50 @@ TERMINAL_EVENTS = frozenset({"done", "error"})
 INTERRUPTED = "回答被中断：hub 重启了（the answer was interrupted by a restart）"
 
 
+#: The event another node publishes to ask the answer's node to stop it.
+STOP_EVENT = "stop"
+
+
 class TooManyAnswersError(Exception):
-    """``max_running`` answers are already being written."""
+    """Too many answers are being written (in all, or for this client)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """An answer's lifecycle as the store tells it: ``state`` and ``owner``."""
+
+    state: str
+    owner: str
+
+
+def state_of(terminal: StoredEvent | None) -> str:
+    """The lifecycle state an answer's last event gives (``None``: ``running``)."""
+    if terminal is None or terminal.event not in TERMINAL_EVENTS:
+        return "running"
+    if terminal.event == "error":
+        return "failed"
+    try:
+        reason = json.loads(terminal.data).get("reason")
+    except (ValueError, AttributeError):
+        reason = None
+    return "stopped" if reason == "stopped" else "done"
 
 
 @dataclass(slots=True)
 class Answer:
-    """One answer: its id, topic, state and task."""
+    """One answer: its id, owner, client address, state and task."""
 
     id: str
-    #: ``running``, then ``done``, ``stopped`` or ``error``.
+    owner: str = ""
+    client: str = ""
+    #: ``running``, then ``done``, ``stopped`` or ``failed``.
     state: str = "running"
     stop_requested: bool = False
+    #: Why it was stopped: ``requested`` or ``no-readers``.
+    stop_cause: str = "requested"
     task: asyncio.Task[None] | None = None
+    #: ``clock`` time since which no stream reads it (``None``: read now).
+    unread_since: float | None = None
 
     @property
     def topic(self) -> str:
@@ -85,7 +147,10 @@ class AnswerBook:
         hub: Hub,
         responder: Responder,
         *,
-        max_running: int = 32,
+        max_running: int = 256,
+        max_running_per_client: int = 4,
+        reader_grace: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
         max_chars: int = 20_000,
         max_seconds: float = 600.0,
         keep_finished: int = 1000,
@@ -99,6 +164,9 @@ class AnswerBook:
         self.hub = hub
         self.responder = responder
         self.max_running = max_running
+        self.max_running_per_client = max_running_per_client
+        self.reader_grace = reader_grace
+        self._clock = clock
         self.max_chars = max_chars
         self.max_seconds = max_seconds
         self.keep_finished = keep_finished
@@ -107,7 +175,8 @@ class AnswerBook:
         self._new_id = new_id
         self.started_at = wall_clock()
         self.running: dict[str, Answer] = {}
-        self.finished: OrderedDict[str, str] = OrderedDict()
+        #: answer id -> its lifecycle, once it ended (or was read from the store).
+        self.finished: OrderedDict[str, RunInfo] = OrderedDict()
         self.scan_batch = scan_batch
         #: An answer is at most ``max_chars`` tokens, a few thinking steps and two more events.
         self.max_scan_events = max_scan_events or max_chars + 1000
@@ -119,32 +188,95 @@ class AnswerBook:
 
     # -- life cycle ----------------------------------------------------------
 
-    async def start(self, messages: Sequence[ChatMessage]) -> tuple[Answer, str]:
-        """Begin answering ``messages``; return the answer and a cursor before its events.
+    async def start(
+        self, messages: Sequence[ChatMessage], *, owner: str = "", client: str = ""
+    ) -> tuple[Answer, str]:
+        """Begin answering ``messages`` for ``owner`` (a session hash) at ``client`` (an address).
 
-        Raises :class:`TooManyAnswersError` when ``max_running`` answers run.
+        Returns the answer and a cursor before its events.  Raises
+        :class:`TooManyAnswersError` when ``max_running`` answers run, or
+        ``max_running_per_client`` of this owner or of this address.
         """
         if len(self.running) >= self.max_running:
             raise TooManyAnswersError(f"{self.max_running} answers are already being written")
-        answer = Answer(self._new_id())
+        limit = self.max_running_per_client
+        mine = sum(1 for a in self.running.values() if owner and a.owner == owner)
+        here = sum(1 for a in self.running.values() if client and a.client == client)
+        if mine >= limit or here >= limit:
+            raise TooManyAnswersError(f"{limit} of your answers are already being written")
+        answer = Answer(self._new_id(), owner, client, unread_since=self._clock())
         cursor = self.hub.format_cursor(await self.hub.head())
         self.running[answer.id] = answer
         answer.task = asyncio.create_task(self._run(answer, list(messages)))
         return answer, cursor
 
-    def stop(self, answer_id: str) -> str | None:
-        """Ask a running answer to stop; return its state (``None``: unknown here)."""
+    def stop(self, answer_id: str, cause: str = "requested") -> str | None:
+        """Stop an answer running here; return its state (``None``: not known here)."""
         answer = self.running.get(answer_id)
         if answer is None:
-            return self.finished.get(answer_id)
+            info = self.finished.get(answer_id)
+            return info.state if info is not None else None
         if answer.task is not None and not answer.stop_requested:
             answer.stop_requested = True
+            answer.stop_cause = cause
             answer.task.cancel()
         return "stopping"
 
+    async def request_stop(self, answer_id: str) -> str:
+        """Stop an answer wherever it runs: here at once, else through a ``stop`` event."""
+        state = self.stop(answer_id)
+        if state is not None:
+            return state
+        payload = json.dumps({"cause": "requested"})
+        await self.hub.publish(f"chat/{answer_id}", payload, STOP_EVENT, private=True)
+        return "stopping"
+
+    def observe(self, event: StoredEvent, deliveries: int) -> None:
+        """A hub observer: a ``stop`` event for an answer running here stops it."""
+        if event.event == STOP_EVENT and event.topic.startswith("chat/"):
+            self.stop(event.topic.removeprefix("chat/"))
+
     def state(self, answer_id: str) -> str | None:
+        """The state of an answer known to this process (``None``: not known here)."""
         answer = self.running.get(answer_id)
-        return answer.state if answer is not None else self.finished.get(answer_id)
+        if answer is not None:
+            return answer.state
+        info = self.finished.get(answer_id)
+        return info.state if info is not None else None
+
+    async def info(self, answer_id: str) -> RunInfo | None:
+        """The answer's lifecycle from the store (``None``: no such answer).
+
+        An answer running here is answered from memory; any other is read
+        (and settled, see :meth:`settle`) from its topic, so every node and a
+        restarted hub give the same answer.
+        """
+        return await self._settled(answer_id)
+
+    async def run(self) -> None:
+        """Call :meth:`tick` every second (or half the grace, if shorter), until cancelled."""
+        interval = max(0.05, min(1.0, self.reader_grace / 2))
+        while True:
+            await asyncio.sleep(interval)
+            self.tick(self._clock())
+
+    def tick(self, now: float) -> list[str]:
+        """Stop the answers nobody has read for ``reader_grace`` seconds; return their ids."""
+        stopped: list[str] = []
+        for answer in list(self.running.values()):
+            if self.hub.subscriber_count(answer.topic):
+                answer.unread_since = None
+            elif answer.unread_since is None:
+                answer.unread_since = now
+            elif now - answer.unread_since >= self.reader_grace and not answer.stop_requested:
+                logger.info(
+                    "chat answer %s: no reader for %gs, stopped",
+                    answer.id,
+                    now - answer.unread_since,
+                )
+                self.stop(answer.id, cause="no-readers")
+                stopped.append(answer.id)
+        return stopped
 
     async def aclose(self) -> None:
         """Cancel every running answer (the hub is going away) and close the responder."""
@@ -159,40 +291,44 @@ class AnswerBook:
     # -- writing an answer ---------------------------------------------------
 
     async def _publish(self, answer: Answer, event: str, payload: dict[str, Any]) -> None:
-        await self.hub.publish(answer.topic, json.dumps(payload, ensure_ascii=False), event)
+        data = json.dumps(payload, ensure_ascii=False)
+        await self.hub.publish(answer.topic, data, event, private=True)
 
     async def _run(self, answer: Answer, messages: list[ChatMessage]) -> None:
         try:
             answer.state = await self._write(answer, messages)
         except asyncio.CancelledError:
             if not answer.stop_requested:
-                answer.state = "error"
+                answer.state = "failed"
                 raise
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
             answer.state = "stopped"
-            await self._finish(answer, "done", {"reason": "stopped"})
+            payload = {"reason": "stopped"}
+            if answer.stop_cause != "requested":
+                payload["cause"] = answer.stop_cause
+            await self._finish(answer, "done", payload)
         except ResponderError as exc:
-            answer.state = "error"
+            answer.state = "failed"
             await self._finish(answer, "error", {"message": str(exc)})
         except TimeoutError:
-            answer.state = "error"
+            answer.state = "failed"
             await self._finish(
                 answer,
                 "error",
                 {"message": f"回答超过 {self.max_seconds:g} 秒，已中止（answer took too long）"},
             )
         except HubError as exc:
-            answer.state = "error"
+            answer.state = "failed"
             logger.warning("chat answer %s could not be published: %s", answer.id, exc)
         except Exception:
-            answer.state = "error"
+            answer.state = "failed"
             logger.exception("chat answer %s failed", answer.id)
             await self._finish(answer, "error", {"message": "内部错误（internal error）"})
         finally:
             self.running.pop(answer.id, None)
-            self._remember(answer.id, answer.state)
+            self._remember(answer.id, RunInfo(answer.state, answer.owner))
 
     async def _finish(self, answer: Answer, event: str, payload: dict[str, Any]) -> None:
         try:
@@ -209,6 +345,7 @@ class AnswerBook:
                 "message": "服务器连接成功",
                 "answer_id": answer.id,
                 "responder": self.responder.name,
+                "owner": answer.owner,
             },
         )
         written = 0
@@ -248,27 +385,36 @@ class AnswerBook:
         it is logged, left as it is and not scanned again.  Answers are settled
         one at a time *per answer*, never behind one another.
         """
-        if answer_id in self.running or answer_id in self.finished:
-            return True
-        if answer_id in self._unchecked:
-            return True
+        return await self._settled(answer_id) is not None
+
+    async def _settled(self, answer_id: str) -> RunInfo | None:
+        """:meth:`settle`, returning the answer's lifecycle (``None``: no history)."""
+        known = self._known(answer_id)
+        if known is not None:
+            return known
         settling = self._settling.get(answer_id)
         if settling is None:
             settling = self._settling[answer_id] = _Settling()
         settling.users += 1
         try:
             async with settling.lock:
-                return await self._settle(answer_id)
+                return self._known(answer_id) or await self._settle(answer_id)
         finally:
             settling.users -= 1
             if not settling.users:
                 del self._settling[answer_id]
 
-    async def _settle(self, answer_id: str) -> bool:
-        if answer_id in self.running or answer_id in self.finished:
-            return True  # settled by a request that held the lock before us
+    def _known(self, answer_id: str) -> RunInfo | None:
+        answer = self.running.get(answer_id)
+        if answer is not None:
+            return RunInfo(answer.state, answer.owner)
+        if answer_id in self._unchecked:
+            return RunInfo("failed", "")  # not an answer: nobody owns it
+        return self.finished.get(answer_id)
+
+    async def _settle(self, answer_id: str) -> RunInfo | None:
         topic = f"chat/{answer_id}"
-        last, complete = await self._last_event(topic)
+        first, last, complete = await self._scan(topic)
         if not complete:
             logger.warning(
                 "chat answer %s: history over %d events or %d bytes, not an answer; left as is",
@@ -279,37 +425,55 @@ class AnswerBook:
             self._unchecked[answer_id] = None
             while len(self._unchecked) > self.keep_finished:
                 self._unchecked.popitem(last=False)
-            return True
-        if last is None:
-            return False
+            return RunInfo("failed", "")
+        if first is None or last is None:
+            return None
+        owner = _owner_of(first)
         if last.event in TERMINAL_EVENTS:
-            self._remember(answer_id, "done" if last.event == "done" else "error")
-            return True
+            info = RunInfo(state_of(last), owner)
+            self._remember(answer_id, info)
+            return info
         now = self._wall_clock()
         if last.time < self.started_at or now - last.time > self.stale_after:
             interrupted = {"message": INTERRUPTED}
-            await self.hub.publish(topic, json.dumps(interrupted, ensure_ascii=False), "error")
-            self._remember(answer_id, "error")
-        return True
+            data = json.dumps(interrupted, ensure_ascii=False)
+            await self.hub.publish(topic, data, "error", private=True)
+            info = RunInfo("failed", owner)
+            self._remember(answer_id, info)
+            return info
+        return RunInfo("running", owner)  # running on another node: read again next time
 
-    def _remember(self, answer_id: str, state: str) -> None:
-        self.finished[answer_id] = state
+    def _remember(self, answer_id: str, info: RunInfo) -> None:
+        self.finished[answer_id] = info
         while len(self.finished) > self.keep_finished:
             self.finished.popitem(last=False)
 
-    async def _last_event(self, topic: str) -> tuple[StoredEvent | None, bool]:
-        """The topic's last event (``None``: no event), and ``False`` if over the scan bounds."""
+    async def _scan(self, topic: str) -> tuple[StoredEvent | None, StoredEvent | None, bool]:
+        """The topic's first and last events, and ``False`` if over the scan bounds."""
         after = 0
+        first: StoredEvent | None = None
         last: StoredEvent | None = None
         events = size = 0
         while True:
             result = await self.hub.read([topic], after, self.scan_batch)
             if result.events:
+                first = first or result.events[0]
                 last = result.events[-1]
                 after = last.seq
                 events += len(result.events)
                 size += sum(len(e.data) for e in result.events)
             if not result.more:
-                return last, True
+                return first, last, True
             if events >= self.max_scan_events or size >= self.max_scan_bytes:
-                return last, False
+                return first, last, False
+
+
+def _owner_of(first: StoredEvent) -> str:
+    """The owner named by an answer's ``connected`` event (``""``: none)."""
+    if first.event != "connected":
+        return ""
+    try:
+        owner = json.loads(first.data).get("owner")
+    except (ValueError, AttributeError):
+        return ""
+    return owner if isinstance(owner, str) else ""

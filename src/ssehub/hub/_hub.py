@@ -570,6 +570,10 @@ class Hub:
         listed = self.stats.listed
         return {topic: len(subs) for topic, subs in self._by_topic.items() if listed(topic)}
 
+    def subscriber_count(self, topic: str) -> int:
+        """How many streams of this process listen to ``topic`` now (private topics too)."""
+        return len(self._by_topic.get(topic, ()))
+
     async def open(
         self,
         topics: Sequence[str],

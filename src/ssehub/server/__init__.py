@@ -16,11 +16,20 @@ from ._run import check_store, run
 from ._settings import ServerSettings, Settings, option
 from ._stream import SSE_HEADERS, EventSourceResponse, HubStreamResponse, last_event_id_of
 from ._tokens import ADMIN_TOPIC, Claims, TokenVerifier, mint_token
+from ._ui_messages import (
+    TERMINAL_CHUNKS,
+    UI_MESSAGE_STREAM_HEADERS,
+    RunLog,
+    UIMessageStreamResponse,
+    stream_events,
+)
 from ._workers import check_workers
 
 __all__ = [
     "ADMIN_TOPIC",
     "SSE_HEADERS",
+    "TERMINAL_CHUNKS",
+    "UI_MESSAGE_STREAM_HEADERS",
     "AccessPolicy",
     "ApiError",
     "Claims",
@@ -28,10 +37,12 @@ __all__ = [
     "HubApp",
     "HubStreamResponse",
     "Plugin",
+    "RunLog",
     "ServerSettings",
     "Settings",
     "Subscriber",
     "TokenVerifier",
+    "UIMessageStreamResponse",
     "admit_stream",
     "check_store",
     "check_workers",
@@ -42,4 +53,5 @@ __all__ = [
     "mint_token",
     "option",
     "run",
+    "stream_events",
 ]
