@@ -5,7 +5,8 @@
 user message picks a behaviour: ``[fail]`` breaks the connection mid-answer,
 ``[401]`` refuses, ``[hang]`` sends one token and then nothing, ``[error]``
 sends an error object mid-stream, ``[nodone]`` ends cleanly but without
-``[DONE]``.  The chat demo's server and browser tests use it.
+``[DONE]``.  ``abandoned`` counts the answers whose client went away before
+their end (the upstream request was cancelled).  The chat demo's server and browser tests use it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class FakeLLM:
     def __init__(self) -> None:
         self.port = free_port()
         self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
+        self.abandoned = 0
         app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
         config = uvicorn.Config(
             app,
@@ -94,6 +96,14 @@ class FakeLLM:
         return StreamingResponse(self._stream(question), media_type="text/event-stream")
 
     async def _stream(self, question: str) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._chunks(question):
+                yield chunk
+        except (asyncio.CancelledError, GeneratorExit):
+            self.abandoned += 1
+            raise
+
+    async def _chunks(self, question: str) -> AsyncIterator[bytes]:
         yield _chunk({"role": "assistant"})
         for index, token in enumerate(FAKE_TOKENS):
             if index == 3 and "[fail]" in question:
