@@ -27,6 +27,7 @@ import pytest
 from ssehub.client import EventSource
 from ssehub.protocol import EventStreamParser
 from tests.support.fake_llm import FAKE_ANSWER, FakeLLM
+from tests.support.node import run_peer
 from tests.support.polling import poll_until
 from tests.support.processes import HubProcess
 from tests.support.servers import serve_in_process
@@ -251,3 +252,15 @@ def test_recipe_streams_a_model_answer_to_use_chat_and_resumes_it(recipe_app: st
             {"type": "text-delta", "id": "t", "delta": "你好"},
         ]
         assert client.get(f"{recipe_app}/api/chat/bad%20id/stream").status_code == 400
+
+
+def test_recipe_serves_the_ai_sdks_own_default_chat_transport(recipe_app: str) -> None:
+    """The real ``ai`` package (pinned in tests/peers/ai_sdk) sends, reads, and resumes."""
+    findings = run_peer("ai_sdk", "resume.mjs", recipe_app)
+    assert findings["answer"] == FAKE_ANSWER
+    assert findings["reconnectAfterEnd"] is None  # 204: no active run
+    assert findings["resumedChunks"][:3] == [
+        {"type": "start"},
+        {"type": "text-start", "id": "t"},
+        {"type": "text-delta", "id": "t", "delta": "你好"},
+    ]

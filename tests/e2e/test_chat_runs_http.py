@@ -20,6 +20,7 @@ import pytest
 
 from ssehub.demos._responders import simulated_answer
 from ssehub.protocol import EventStreamParser
+from tests.support.node import run_peer
 from tests.support.polling import poll_until
 from tests.support.processes import HubProcess, RedisProcess, free_port, start_hub
 
@@ -96,6 +97,23 @@ def test_a_late_reader_gets_the_whole_run_then_live_then_204(tmp_path: Path) -> 
         assert text_of(chunks) == simulated_answer("续传")
         assert me.get(stream).status_code == 204  # no run is active any more
         assert state(me, hub, answer_id) == "done"
+
+
+def test_the_ai_sdk_itself_resumes_a_running_answer_and_sees_204_after(tmp_path: Path) -> None:
+    """The ``ai`` package's DefaultChatTransport + readUIMessageStream accept every chunk."""
+    with (
+        start_hub(["--store", "memory", *ARGS], env=SLOW, log_dir=tmp_path) as hub,
+        browser() as me,
+    ):
+        created = me.post(f"{hub.url}/chat/answers", json={"message": "AI SDK"}).json()
+        cookie = "; ".join(f"{name}={value}" for name, value in me.cookies.items())
+        wait_for_a_token(me, hub, created)
+        message = run_peer("ai_sdk", "demo.mjs", hub.url, created["answer_id"], cookie)
+        assert message["id"] == created["answer_id"]
+        assert message["text"] == simulated_answer("AI SDK")
+        assert message["reasoning"] == "分析问题\n搜索知识\n构建回答\n"
+        after = run_peer("ai_sdk", "demo.mjs", hub.url, created["answer_id"], cookie)
+        assert after == {"status": 204}
 
 
 def test_nobody_else_can_read_or_stop_an_answer_and_its_owner_can_stop_it(
