@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from ssehub.demos._responders import ChatMessage, Chunk, OpenAIResponder, Simula
 from ssehub.hub import Hub
 from tests.support.clock import FakeClock
 from tests.support.fake_llm import FakeLLM
-from tests.support.hubs import open_hub
+from tests.support.hubs import make_backend, open_hub
 from tests.support.polling import apoll_until
 
 ASK = [ChatMessage("user", "hi")]
@@ -206,3 +207,43 @@ async def test_limits_are_per_client_not_for_everyone(hub: Hub) -> None:
     await book.start(ASK, owner="bob", client="10.0.0.2")  # everyone else still gets answers
     assert len(book.running) == 3
     await book.aclose()
+
+
+async def test_a_reader_on_another_node_keeps_the_answer_going(tmp_path: Path) -> None:
+    """Two hubs on one SQLite file are two nodes: node B's reader counts on node A."""
+    clock, waiting = FakeClock(), Waiting()
+    path = tmp_path / "hub.db"
+    async with (
+        open_hub(make_backend("sqlite", path=path)) as hub_a,
+        open_hub(make_backend("sqlite", path=path)) as hub_b,
+    ):
+        node_a = AnswerBook(hub_a, waiting, reader_grace=30.0, clock=clock)
+        node_b = AnswerBook(hub_b, SimulatedResponder(), reader_grace=30.0, clock=clock)
+        hub_a.add_observer(node_a.observe)
+        hub_b.add_observer(node_b.observe)
+        answer, _ = await node_a.start(ASK)
+        await apoll_until(lambda: answer.id in node_b.remote, "node B to hear of the answer")
+        reader = await hub_b.open([answer.topic])  # the only reader is on node B
+
+        async def node_a_heard_it() -> bool:
+            return answer.read_elsewhere_at == clock()
+
+        for _ in range(12):  # two minutes, in steps of a third of the grace
+            clock.advance(10)
+            node_b.tick(clock())
+            await apoll_until(node_a_heard_it, "node B's reader event to reach node A")
+            assert node_a.tick(clock()) == []
+        reader.close()
+        reader.end()
+        stopped: list[str] = []
+        for _ in range(7):  # its last reader event ages out (30 s), then the grace runs (30 s)
+            clock.advance(10)
+            node_b.tick(clock())
+            stopped += node_a.tick(clock())
+        assert stopped == [answer.id]
+        assert answer.task is not None
+        await asyncio.wait_for(answer.task, 10)
+        assert waiting.cancelled == 1
+        info = await node_b.info(answer.id)
+        assert info is not None
+        assert info.state == "stopped"  # the reader events never count as the last event

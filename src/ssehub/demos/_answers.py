@@ -2,42 +2,23 @@
 
 An answer runs as a background task, independent of any browser connection,
 so a page reloaded mid-answer finds it still going (or done) and resumes from
-its cursor with no repeats and no gaps.  Events of an answer topic, in order:
+its cursor with no repeats and no gaps.  Its events (all *private*: the hub's
+topic API shows them to no client without a token granting them) and its
+lifecycle, read from the store by any node, are described in ``_lifecycle``.
 
-* ``connected`` ``{"message", "answer_id", "responder"}``
-* ``thinking`` ``{"step"}`` (several)
-* ``content`` ``{"text"}`` (one per token)
-* then exactly one terminal event: ``done`` ``{"reason"}`` (``complete``,
-  ``stopped``, ``length``; a stopped answer also says ``"cause"``:
-  ``requested`` or ``no-readers``) or ``error`` ``{"message"}``.
-
-Other nodes may add ``stop`` ``{"cause"}`` (a stop asked on a node that does
-not run the answer: the node that runs it hears it and stops).  Every event
-of an answer is *private*: the hub's own topic API never shows it to a
-client without a token granting it; the demo's routes read it for its owner.
-
-**Lifecycle, kept in the store.**  An answer's state is read from its topic,
-so any node (and a restarted hub) can answer it: no terminal event yet →
-``running``; ``done`` ``complete``/``length`` → ``done``; ``done``
-``stopped`` → ``stopped``; ``error`` → ``failed``.  The ``connected`` event
-names the owner (a hash of the browser's session, see ``_chat``).
-
-**Readers.**  A running answer with no reader on this node (no stream of its
-topic, see :meth:`~ssehub.hub.Hub.subscriber_count`) for ``reader_grace``
-seconds is stopped upstream (its responder is cancelled, which closes the
-``--llm-url`` request): nobody pays for tokens nobody reads.  :meth:`tick`
-checks, with the injected monotonic ``clock``.
-
-**Limits per client.**  At most ``max_running_per_client`` answers run at
-once per owner (browser session) and per client address, and at most
-``max_running`` in all (the memory bound).  The counts come from the running
-answers themselves, so the per-client table is never larger than they are.
-
-Memory stays bounded: at most ``max_running`` answers at once, each at most
-``max_chars`` characters and ``max_seconds`` long; only the last
-``keep_finished`` finished answers are remembered for status queries.
-Checking an answer's history (:meth:`AnswerBook.settle`) reads a bounded
-number of events and bytes, under a lock of that answer only.
+* **Readers.**  A running answer that nobody reads — no stream of its topic
+  here (:meth:`~ssehub.hub.Hub.subscriber_count`), no ``reader`` event from
+  another node — for ``reader_grace`` seconds is stopped upstream (its
+  responder is cancelled, closing the ``--llm-url`` request).  :meth:`AnswerBook.tick`
+  checks, with the injected monotonic ``clock``.
+* **Limits per client.**  At most ``max_running_per_client`` answers run at
+  once per owner (browser session) and per client address, ``max_running``
+  in all; the counts come from the running answers, so the per-client table
+  is never larger than they are.
+* **Bounded memory.**  Each answer is at most ``max_chars`` characters and
+  ``max_seconds`` long; only the last ``keep_finished`` finished answers are
+  remembered.  Checking an answer's history (:meth:`AnswerBook.settle`) reads
+  a bounded number of events and bytes, under a lock of that answer only.
 
 An answer whose task died with its hub process (a restart) is *orphaned*: its
 topic has history but no terminal event.  :meth:`AnswerBook.settle` publishes
@@ -51,7 +32,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import secrets
 import time
 from collections import OrderedDict
@@ -61,53 +41,28 @@ from typing import Any
 
 from ..errors import HubError
 from ..hub import Hub, StoredEvent
+from ._lifecycle import (
+    ANSWER_ID,
+    READER_EVENT,
+    STOP_EVENT,
+    TERMINAL_EVENTS,
+    RunInfo,
+    answer_of,
+    owner_of,
+    scan,
+    state_of,
+)
 from ._responders import ChatMessage, Responder, ResponderError
 
-__all__ = [
-    "ANSWER_ID",
-    "TERMINAL_EVENTS",
-    "Answer",
-    "AnswerBook",
-    "RunInfo",
-    "TooManyAnswersError",
-    "state_of",
-]
+__all__ = ["ANSWER_ID", "TERMINAL_EVENTS", "Answer", "AnswerBook", "RunInfo", "TooManyAnswersError"]
 
 logger = logging.getLogger("ssehub.demos")
 
-#: The shape of an answer id (also the last segment of its topic).
-ANSWER_ID = re.compile(r"[0-9a-f]{16}")
-TERMINAL_EVENTS = frozenset({"done", "error"})
 INTERRUPTED = "回答被中断：hub 重启了（the answer was interrupted by a restart）"
-
-
-#: The event another node publishes to ask the answer's node to stop it.
-STOP_EVENT = "stop"
 
 
 class TooManyAnswersError(Exception):
     """Too many answers are being written (in all, or for this client)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunInfo:
-    """An answer's lifecycle as the store tells it: ``state`` and ``owner``."""
-
-    state: str
-    owner: str
-
-
-def state_of(terminal: StoredEvent | None) -> str:
-    """The lifecycle state an answer's last event gives (``None``: ``running``)."""
-    if terminal is None or terminal.event not in TERMINAL_EVENTS:
-        return "running"
-    if terminal.event == "error":
-        return "failed"
-    try:
-        reason = json.loads(terminal.data).get("reason")
-    except (ValueError, AttributeError):
-        reason = None
-    return "stopped" if reason == "stopped" else "done"
 
 
 @dataclass(slots=True)
@@ -125,6 +80,8 @@ class Answer:
     task: asyncio.Task[None] | None = None
     #: ``clock`` time since which no stream reads it (``None``: read now).
     unread_since: float | None = None
+    #: ``clock`` time of the last ``reader`` event from another node (``None``: none yet).
+    read_elsewhere_at: float | None = None
 
     @property
     def topic(self) -> str:
@@ -185,6 +142,11 @@ class AnswerBook:
         self._settling: dict[str, _Settling] = {}
         #: Answers whose topic was over the scan bounds (not scanned again).
         self._unchecked: OrderedDict[str, None] = OrderedDict()
+        #: Answers running on another node (as far as this one heard), oldest first.
+        self.remote: OrderedDict[str, None] = OrderedDict()
+        #: answer id -> ``clock`` time this node last said it has a reader of it.
+        self._announced: dict[str, float] = {}
+        self._announcing: set[asyncio.Task[None]] = set()
 
     # -- life cycle ----------------------------------------------------------
 
@@ -232,9 +194,31 @@ class AnswerBook:
         return "stopping"
 
     def observe(self, event: StoredEvent, deliveries: int) -> None:
-        """A hub observer: a ``stop`` event for an answer running here stops it."""
-        if event.event == STOP_EVENT and event.topic.startswith("chat/"):
-            self.stop(event.topic.removeprefix("chat/"))
+        """A hub observer of every answer's control and lifecycle events, on every node.
+
+        ``stop`` stops an answer running here; ``reader`` marks one as read on
+        another node; ``connected`` of an answer not running here notes it as
+        running elsewhere, and its terminal event forgets it.
+        """
+        answer_id = answer_of(event.topic)
+        if answer_id is None:
+            return
+        answer = self.running.get(answer_id)
+        if event.event == STOP_EVENT:
+            self.stop(answer_id)
+        elif event.event == READER_EVENT:
+            if answer is not None:
+                answer.read_elsewhere_at = self._clock()
+        elif event.event == "connected" and answer is None:
+            self._note_remote(answer_id)
+        elif event.event in TERMINAL_EVENTS:
+            self.remote.pop(answer_id, None)
+            self._announced.pop(answer_id, None)
+
+    def _note_remote(self, answer_id: str) -> None:
+        self.remote[answer_id] = None
+        while len(self.remote) > self.max_running * 4:
+            self._announced.pop(self.remote.popitem(last=False)[0], None)
 
     def state(self, answer_id: str) -> str | None:
         """The state of an answer known to this process (``None``: not known here)."""
@@ -261,10 +245,21 @@ class AnswerBook:
             self.tick(self._clock())
 
     def tick(self, now: float) -> list[str]:
-        """Stop the answers nobody has read for ``reader_grace`` seconds; return their ids."""
+        """Stop the answers nobody has read for ``reader_grace`` seconds; return their ids.
+
+        Read means: a stream of its topic on this node, or a ``reader`` event
+        from another node within the grace.  For the answers running on
+        other nodes that have a reader here, this node publishes such an
+        event every third of the grace.
+        """
+        self._announce_readers(now)
         stopped: list[str] = []
+        grace = self.reader_grace
         for answer in list(self.running.values()):
-            if self.hub.subscriber_count(answer.topic):
+            elsewhere = answer.read_elsewhere_at
+            if self.hub.subscriber_count(answer.topic) or (
+                elsewhere is not None and now - elsewhere < grace
+            ):
                 answer.unread_since = None
             elif answer.unread_since is None:
                 answer.unread_since = now
@@ -278,9 +273,28 @@ class AnswerBook:
                 stopped.append(answer.id)
         return stopped
 
+    def _announce_readers(self, now: float) -> None:
+        """Tell the nodes running answers read here that they have a reader."""
+        for answer_id in list(self.remote):
+            if answer_id in self.running or not self.hub.subscriber_count(f"chat/{answer_id}"):
+                continue
+            if now - self._announced.get(answer_id, float("-inf")) < self.reader_grace / 3:
+                continue
+            self._announced[answer_id] = now
+            task = asyncio.create_task(self._announce(answer_id))
+            self._announcing.add(task)
+            task.add_done_callback(self._announcing.discard)
+
+    async def _announce(self, answer_id: str) -> None:
+        try:
+            await self.hub.publish(f"chat/{answer_id}", "{}", READER_EVENT, private=True)
+        except HubError as exc:
+            logger.warning("chat answer %s: reader not announced: %s", answer_id, exc)
+
     async def aclose(self) -> None:
         """Cancel every running answer (the hub is going away) and close the responder."""
         tasks = [a.task for a in self.running.values() if a.task is not None]
+        tasks += self._announcing
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -414,8 +428,15 @@ class AnswerBook:
 
     async def _settle(self, answer_id: str) -> RunInfo | None:
         topic = f"chat/{answer_id}"
-        first, last, complete = await self._scan(topic)
-        if not complete:
+        found = await scan(
+            self.hub,
+            topic,
+            batch=self.scan_batch,
+            max_events=self.max_scan_events,
+            max_bytes=self.max_scan_bytes,
+        )
+        first, last = found.first, found.last
+        if not found.complete:
             logger.warning(
                 "chat answer %s: history over %d events or %d bytes, not an answer; left as is",
                 answer_id,
@@ -428,7 +449,7 @@ class AnswerBook:
             return RunInfo("failed", "")
         if first is None or last is None:
             return None
-        owner = _owner_of(first)
+        owner = owner_of(first)
         if last.event in TERMINAL_EVENTS:
             info = RunInfo(state_of(last), owner)
             self._remember(answer_id, info)
@@ -441,39 +462,10 @@ class AnswerBook:
             info = RunInfo("failed", owner)
             self._remember(answer_id, info)
             return info
+        self._note_remote(answer_id)
         return RunInfo("running", owner)  # running on another node: read again next time
 
     def _remember(self, answer_id: str, info: RunInfo) -> None:
         self.finished[answer_id] = info
         while len(self.finished) > self.keep_finished:
             self.finished.popitem(last=False)
-
-    async def _scan(self, topic: str) -> tuple[StoredEvent | None, StoredEvent | None, bool]:
-        """The topic's first and last events, and ``False`` if over the scan bounds."""
-        after = 0
-        first: StoredEvent | None = None
-        last: StoredEvent | None = None
-        events = size = 0
-        while True:
-            result = await self.hub.read([topic], after, self.scan_batch)
-            if result.events:
-                first = first or result.events[0]
-                last = result.events[-1]
-                after = last.seq
-                events += len(result.events)
-                size += sum(len(e.data) for e in result.events)
-            if not result.more:
-                return first, last, True
-            if events >= self.max_scan_events or size >= self.max_scan_bytes:
-                return first, last, False
-
-
-def _owner_of(first: StoredEvent) -> str:
-    """The owner named by an answer's ``connected`` event (``""``: none)."""
-    if first.event != "connected":
-        return ""
-    try:
-        owner = json.loads(first.data).get("owner")
-    except (ValueError, AttributeError):
-        return ""
-    return owner if isinstance(owner, str) else ""

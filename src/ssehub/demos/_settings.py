@@ -104,7 +104,7 @@ class DemoSettings:
     chat_reader_grace: float = field(
         default=30.0,
         metadata=option(
-            "A chat answer with no reader on the node running it for this long is stopped "
+            "A chat answer that nobody reads, on any node, for this long is stopped "
             "upstream (its --llm-url request is cancelled).",
             unit="duration",
         ),
