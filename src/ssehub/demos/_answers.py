@@ -37,7 +37,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..errors import HubError
 from ..hub import Hub, StoredEvent
@@ -52,7 +51,8 @@ from ._lifecycle import (
     scan,
     state_of,
 )
-from ._responders import ChatMessage, Responder, ResponderError
+from ._responders import ChatMessage, Responder
+from ._writer import AnswerWriter
 
 __all__ = ["ANSWER_ID", "TERMINAL_EVENTS", "Answer", "AnswerBook", "RunInfo", "TooManyAnswersError"]
 
@@ -304,13 +304,12 @@ class AnswerBook:
 
     # -- writing an answer ---------------------------------------------------
 
-    async def _publish(self, answer: Answer, event: str, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload, ensure_ascii=False)
-        await self.hub.publish(answer.topic, data, event, private=True)
-
     async def _run(self, answer: Answer, messages: list[ChatMessage]) -> None:
+        writer = AnswerWriter(self.hub, answer.topic, self.max_chars, self.max_seconds)
         try:
-            answer.state = await self._write(answer, messages)
+            answer.state = await writer.write(
+                self.responder, messages, answer_id=answer.id, owner=answer.owner
+            )
         except asyncio.CancelledError:
             if not answer.stop_requested:
                 answer.state = "failed"
@@ -319,68 +318,13 @@ class AnswerBook:
             if task is not None:
                 task.uncancel()
             answer.state = "stopped"
-            payload = {"reason": "stopped"}
-            if answer.stop_cause != "requested":
-                payload["cause"] = answer.stop_cause
-            await self._finish(answer, "done", payload)
-        except ResponderError as exc:
+            await writer.stopped(answer.stop_cause)
+        except Exception as exc:
             answer.state = "failed"
-            await self._finish(answer, "error", {"message": str(exc)})
-        except TimeoutError:
-            answer.state = "failed"
-            await self._finish(
-                answer,
-                "error",
-                {"message": f"回答超过 {self.max_seconds:g} 秒，已中止（answer took too long）"},
-            )
-        except HubError as exc:
-            answer.state = "failed"
-            logger.warning("chat answer %s could not be published: %s", answer.id, exc)
-        except Exception:
-            answer.state = "failed"
-            logger.exception("chat answer %s failed", answer.id)
-            await self._finish(answer, "error", {"message": "内部错误（internal error）"})
+            await writer.failed(exc)
         finally:
             self.running.pop(answer.id, None)
             self._remember(answer.id, RunInfo(answer.state, answer.owner))
-
-    async def _finish(self, answer: Answer, event: str, payload: dict[str, Any]) -> None:
-        try:
-            await self._publish(answer, event, payload)
-        except HubError as exc:
-            logger.warning("chat answer %s: terminal event not published: %s", answer.id, exc)
-
-    async def _write(self, answer: Answer, messages: list[ChatMessage]) -> str:
-        """Publish the whole answer; return its final state."""
-        await self._publish(
-            answer,
-            "connected",
-            {
-                "message": "服务器连接成功",
-                "answer_id": answer.id,
-                "responder": self.responder.name,
-                "owner": answer.owner,
-            },
-        )
-        written = 0
-        reason = "complete"
-        async with asyncio.timeout(self.max_seconds):
-            async with contextlib.aclosing(self.responder.respond(messages)) as chunks:
-                async for chunk in chunks:
-                    if chunk.kind == "thinking":
-                        await self._publish(answer, "thinking", {"step": chunk.text})
-                        continue
-                    text = chunk.text
-                    if written + len(text) > self.max_chars:
-                        text = text[: self.max_chars - written]
-                        reason = "length"
-                    if text:
-                        written += len(text)
-                        await self._publish(answer, "content", {"text": text})
-                    if reason == "length":
-                        break
-        await self._publish(answer, "done", {"reason": reason})
-        return "done"
 
     # -- answers left behind by a previous process ---------------------------
 
