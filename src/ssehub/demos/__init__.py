@@ -8,7 +8,7 @@ log tailers, dashboard feed) and the chat answers.
 
 Pages (``ssehub/web``): ``/test.html``, ``/chat``, ``/ticker``, ``/logs``,
 ``/dashboard``.  Streams besides the hub's own: ``GET /`` (the seed's demo),
-``/chat/{message}``, ``/chat/answers/{id}/events``, ``/ticker/events`` — each
+``/chat/{message}``, ``/chat/answers/{id}/events`` and ``/stream``, ``/ticker/events`` — each
 counted against ``--max-connections`` through ``ssehub.server.admit_stream``.
 Topics: ``chat/<answer_id>``, ``ticker/<SYMBOL>``, ``logs/<n>``, ``ssehub/stats``.
 Every knob is a field of :class:`DemoSettings`.
