@@ -60,6 +60,7 @@ from ..server import (
     stream_events,
 )
 from ._answers import ANSWER_ID, TERMINAL_EVENTS, Answer, AnswerBook, RunInfo, TooManyAnswersError
+from ._lifecycle import CONTROL_EVENTS
 from ._responders import ChatMessage
 from ._sessions import Session, client_address, session_of
 from ._ui_chunks import ui_chunks
@@ -158,8 +159,8 @@ class ChatAPI:
         session = _session(request)
         if resume is not None:
             answer_id, cursor = resume.group(1), resume.group(2)
-            await self._owned(request, answer_id)
-            if await self._is_over(answer_id, cursor):
+            info = await self._owned(request, answer_id)
+            if info.state != "running" and await self._is_over(answer_id, cursor):
                 return Response(status_code=204)
         else:
             if len(message) > MAX_MESSAGE_CHARS:
@@ -197,14 +198,12 @@ class ChatAPI:
         return info
 
     async def _is_over(self, answer_id: str, cursor: str) -> bool:
-        """True when the answer has ended and nothing of it follows ``cursor``."""
-        if answer_id in self.book.running:
-            return False
+        """True when nothing of the (ended) answer but control events follows ``cursor``."""
         parsed = parse_cursor(cursor)
         if parsed is None or parsed.epoch != self.hub.epoch:
             return False
-        result = await self.hub.read([f"chat/{answer_id}"], parsed.seq, 1)
-        return not result.events
+        result = await self.hub.read([f"chat/{answer_id}"], parsed.seq, 16)
+        return all(e.event in CONTROL_EVENTS for e in result.events) and not result.more
 
     async def _open(
         self, answer_id: str, last_event_id: str | None, *, rewind: Rewind | None = None
@@ -228,6 +227,8 @@ async def _relay(answer_id: str, stream: Stream) -> AsyncIterator[ServerSentEven
         async with contextlib.aclosing(chunks):
             async for chunk in chunks:
                 for event in parser.feed(chunk):
+                    if event.event in CONTROL_EVENTS:
+                        continue  # another node's stop or reader note: not the answer's
                     if event.event == RESET_EVENT:
                         yield ServerSentEvent(
                             data=json.dumps(
