@@ -24,7 +24,11 @@ from tests.support.node import run_peer
 from tests.support.polling import poll_until
 from tests.support.processes import HubProcess, RedisProcess, free_port, start_hub
 
-SLOW = {"SSEHUB_CHAT_TOKEN_DELAY": "0.05", "SSEHUB_CHAT_THINK_DELAY": "0.01"}
+SLOW = {"SSEHUB_CHAT_TOKEN_DELAY": "0.08", "SSEHUB_CHAT_THINK_DELAY": "0.01"}
+#: Answers that think long (three 1.5 s steps), then write quickly.
+THOUGHTFUL = {"SSEHUB_CHAT_TOKEN_DELAY": "0.005", "SSEHUB_CHAT_THINK_DELAY": "1.5"}
+#: Answers that a stop always reaches before their end.
+SLOWEST = {"SSEHUB_CHAT_TOKEN_DELAY": "1", "SSEHUB_CHAT_THINK_DELAY": "0.01"}
 FAST = {"SSEHUB_CHAT_TOKEN_DELAY": "0.001", "SSEHUB_CHAT_THINK_DELAY": "0.001"}
 ARGS = ["--no-ticker"]
 
@@ -102,12 +106,12 @@ def test_a_late_reader_gets_the_whole_run_then_live_then_204(tmp_path: Path) -> 
 def test_the_ai_sdk_itself_resumes_a_running_answer_and_sees_204_after(tmp_path: Path) -> None:
     """The ``ai`` package's DefaultChatTransport + readUIMessageStream accept every chunk."""
     with (
-        start_hub(["--store", "memory", *ARGS], env=SLOW, log_dir=tmp_path) as hub,
+        start_hub(["--store", "memory", *ARGS], env=THOUGHTFUL, log_dir=tmp_path) as hub,
         browser() as me,
     ):
         created = me.post(f"{hub.url}/chat/answers", json={"message": "AI SDK"}).json()
         cookie = "; ".join(f"{name}={value}" for name, value in me.cookies.items())
-        wait_for_a_token(me, hub, created)
+        # it resumes while the answer still thinks: the replay, then live, to the end
         message = run_peer("ai_sdk", "demo.mjs", hub.url, created["answer_id"], cookie)
         assert message["id"] == created["answer_id"]
         assert message["text"] == simulated_answer("AI SDK")
@@ -204,7 +208,7 @@ def test_two_redis_nodes_share_the_lifecycle_resume_and_stop(
     args = ["--store", redis_server.url, *ARGS]
     with ExitStack() as stack, browser() as me:
         node_a, node_b = (
-            stack.enter_context(start_hub(args, env=SLOW, log_dir=tmp_path)) for _ in range(2)
+            stack.enter_context(start_hub(args, env=SLOWEST, log_dir=tmp_path)) for _ in range(2)
         )
         answer_id = ask(me, node_a, "两个节点")
         assert state(me, node_b, answer_id) == "running"
