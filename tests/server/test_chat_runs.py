@@ -19,7 +19,7 @@ import pytest
 
 from ssehub.demos._answers import AnswerBook, TooManyAnswersError
 from ssehub.demos._responders import ChatMessage, Chunk, OpenAIResponder, SimulatedResponder
-from ssehub.hub import Hub
+from ssehub.hub import Hub, Selector, TopicGrant
 from tests.support.clock import FakeClock
 from tests.support.fake_llm import FakeLLM
 from tests.support.hubs import make_backend, open_hub
@@ -247,3 +247,22 @@ async def test_a_reader_on_another_node_keeps_the_answer_going(tmp_path: Path) -
         info = await node_b.info(answer.id)
         assert info is not None
         assert info.state == "stopped"  # the reader events never count as the last event
+
+
+async def test_the_one_shot_relay_leaves_out_other_nodes_control_events(hub: Hub) -> None:
+    from ssehub.demos._chat import _relay  # the one-shot stream's relay, as ssehub serves it
+
+    topic = "chat/00000000000000a7"
+    before = hub.format_cursor(await hub.head())
+    for event, data in [
+        ("connected", {"owner": "me"}),
+        ("content", {"text": "一"}),
+        ("reader", {}),
+        ("stop", {"cause": "requested"}),
+        ("done", {"reason": "stopped"}),
+    ]:
+        await hub.publish(topic, json.dumps(data), event, private=True)
+    grant = TopicGrant.of([Selector.exact(topic)])
+    stream = await hub.open([topic], before, grant=grant)
+    relayed = [e.event async for e in _relay("00000000000000a7", stream) if e.event]
+    assert relayed == ["connected", "content", "done"]

@@ -191,8 +191,8 @@ class ChatAPI:
 
     async def _owned(self, request: Request, answer_id: str) -> RunInfo:
         """The answer's lifecycle, if this request's session owns it; else ``404``."""
-        info = await self.book.info(answer_id)
         session = session_of(request)
+        info = await self.book.info(answer_id) if session is not None else None
         if info is None or session is None or not session.owns(info.owner):
             raise ApiError(404, "unknown_answer", f"no answer {answer_id} for this browser")
         return info
