@@ -87,7 +87,7 @@ class RunLog:
     """The runs of one chat, kept in the hub topic ``topic`` (see the module docstring).
 
     ``max_scan`` bounds the events read to find the last run (retention bounds
-    the topic too).
+    the topic too); each read holds at most 500 events and about 1 MiB.
     """
 
     def __init__(
@@ -126,7 +126,7 @@ class RunLog:
         after = start = read = 0
         last: StoredEvent | None = None
         while read < self.max_scan:
-            result = await self.hub.read([self.topic], after, 500)
+            result = await self.hub.read([self.topic], after, 500, max_bytes=1 << 20)
             for row in result.events:
                 if row.event == "start":
                     start = row.seq - 1
