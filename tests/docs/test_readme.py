@@ -31,7 +31,7 @@ from tests.support.polling import poll_until
 from tests.support.processes import HubProcess
 from tests.support.readme import RUNNER, claimed, snippets
 from tests.support.servers import serve_in_process
-from tests.support.sse import open_stream
+from tests.support.sse import open_stream, read_ui_message_stream
 
 MARKERS = {
     "client": "EventSource(",
@@ -176,21 +176,6 @@ def recipe_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield url
 
 
-def _ui_message(client: httpx.Client, method: str, url: str, **kwargs: Any) -> list[Any]:
-    """A UI message stream's chunks up to ``[DONE]``."""
-    chunks: list[Any] = []
-    parser = EventStreamParser()
-    with client.stream(method, url, **kwargs) as response:
-        assert response.status_code == 200, response.read()
-        assert response.headers["x-vercel-ai-ui-message-stream"] == "v1"
-        for raw in response.iter_bytes():
-            for event in parser.feed(raw):
-                if event.data == "[DONE]":
-                    return chunks
-                chunks.append(json.loads(event.data))
-    raise AssertionError(f"no [DONE] after {chunks}")
-
-
 def _user(text: str) -> dict[str, Any]:
     return {"id": "m1", "role": "user", "parts": [{"type": "text", "text": text}]}
 
@@ -198,7 +183,8 @@ def _user(text: str) -> dict[str, Any]:
 def test_recipe_streams_a_model_answer_to_use_chat_and_resumes_it(recipe_app: str) -> None:
     with httpx.Client(timeout=20) as client:
         body = {"id": "chat-1", "messages": [_user("你好")], "trigger": "submit-message"}
-        chunks = _ui_message(client, "POST", f"{recipe_app}/api/chat", json=body)
+        *chunks, done = read_ui_message_stream(client, "POST", f"{recipe_app}/api/chat", json=body)
+        assert done == "[DONE]"
         assert [c["type"] for c in chunks][:2] == ["start", "text-start"]
         assert chunks[-1] == {"type": "finish"}
         assert "".join(c["delta"] for c in chunks if c["type"] == "text-delta") == FAKE_ANSWER

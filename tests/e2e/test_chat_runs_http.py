@@ -23,6 +23,7 @@ from ssehub.protocol import EventStreamParser
 from tests.support.node import run_peer
 from tests.support.polling import poll_until
 from tests.support.processes import HubProcess, RedisProcess, free_port, start_hub
+from tests.support.sse import read_ui_message_stream
 
 SLOW = {"SSEHUB_CHAT_TOKEN_DELAY": "0.08", "SSEHUB_CHAT_THINK_DELAY": "0.01"}
 #: Answers that think long (three 1.5 s steps), then write quickly.
@@ -52,19 +53,7 @@ def state(client: httpx.Client, hub: HubProcess, answer_id: str) -> str:
 
 
 def ui_stream(client: httpx.Client, url: str) -> list[Any]:
-    """Every chunk of a UI message stream, up to ``[DONE]`` (kept as the string)."""
-    chunks: list[Any] = []
-    parser = EventStreamParser()
-    with client.stream("GET", url) as response:
-        assert response.status_code == 200, response.read()
-        assert response.headers["x-vercel-ai-ui-message-stream"] == "v1"
-        assert response.headers["content-type"].startswith("text/event-stream")
-        for raw in response.iter_bytes():
-            for event in parser.feed(raw):
-                chunks.append("[DONE]" if event.data == "[DONE]" else json.loads(event.data))
-                if event.data == "[DONE]":
-                    return chunks
-    raise AssertionError(f"the stream ended without [DONE]: {chunks}")
+    return read_ui_message_stream(client, "GET", url)
 
 
 def text_of(chunks: list[Any]) -> str:
