@@ -40,6 +40,7 @@ import json
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -53,7 +54,8 @@ from ..errors import (
 )
 from ..protocol import ServerSentEvent, encode
 from ._access import NO_GRANT, TopicGrant
-from ._cursor import RESET_EVENT, CursorOutcome, check_cursor, format_cursor
+from ._cursor import RESET_EVENT, CursorCheck, CursorOutcome, check_cursor, format_cursor
+from ._rewind import Rewind
 from ._stream import Stream
 from ._subscription import Accept, Subscription
 from ._topics import validate_event_type, validate_topic
@@ -602,6 +604,10 @@ class Hub:
         listed = self.stats.listed
         return {topic: len(subs) for topic, subs in self._by_topic.items() if listed(topic)}
 
+    def subscriber_count(self, topic: str) -> int:
+        """How many streams of this process listen to ``topic`` now (private topics too)."""
+        return len(self._by_topic.get(topic, ()))
+
     async def open(
         self,
         topics: Sequence[str],
@@ -610,8 +616,13 @@ class Hub:
         grant: TopicGrant = NO_GRANT,
         expires_at: float | None = None,
         accept: Accept | None = None,
+        rewind: Rewind | None = None,
     ) -> Stream:
         """Open a stream of ``topics``, resuming after ``last_event_id`` if given.
+
+        Without a cursor, ``rewind`` (``hub/_rewind.py``) starts the stream in
+        the retained history (everything, the last N events, the last S
+        seconds) instead of at the head; a cursor always wins.
 
         ``grant`` selects the topics whose *private* events the stream gets
         (live and on replay; public events reach every stream).  With
@@ -648,6 +659,15 @@ class Hub:
             self._unregister(sub)
             raise
         check = check_cursor(last_event_id, epoch=self.backend.epoch, head=head)
+        lenient = False
+        if rewind is not None and check.outcome is CursorOutcome.FRESH:
+            try:
+                after = await self._rewind_after(names, rewind, head, grant)
+            except BaseException:
+                self._unregister(sub)
+                raise
+            check = CursorCheck(CursorOutcome.RESUME, after)
+            lenient = True
         self.stats.opened += 1
         epoch, retry = self.backend.epoch, config.retry
         replay: Callable[[], AsyncIterator[bytes]] | None = None
@@ -657,7 +677,7 @@ class Hub:
             after = check.after
 
             def replay() -> AsyncIterator[bytes]:
-                return self._replay(sub, after, head)
+                return self._replay(sub, after, head, lenient=lenient)
 
         elif check.outcome is CursorOutcome.RESET:
             start = self._reset_chunk(check.reason, last_event_id, head, retry=retry)
@@ -693,14 +713,54 @@ class Hub:
             )
         )
 
-    async def _replay(self, sub: Subscription, after: int, head: int) -> AsyncIterator[bytes]:
+    async def _rewind_after(
+        self, topics: Sequence[str], rewind: Rewind, head: int, grant: TopicGrant
+    ) -> int:
+        """The ``seq`` a rewound stream replays after (see ``hub/_rewind.py``).
+
+        ``since=earliest`` reads nothing.  A count or a duration scans the
+        topics' retained history forward in bounded steps (``replay_batch``
+        events, half of ``max_queue_bytes``), keeping at most N seqs: the
+        cost is one read of the retained history, which retention bounds.
+        Private events the grant does not select are not counted.
+        """
+        if rewind.events is None and rewind.seconds is None:
+            return 0
+        config = self.config
+        step_bytes = max(1, config.max_queue_bytes // 2)
+        cutoff = self.wall_clock() - rewind.seconds if rewind.seconds is not None else None
+        last: deque[int] = deque(maxlen=rewind.events or 1)
+        after = 0
+        while True:
+            result = await self.backend.read(
+                topics, after, config.replay_batch, max_bytes=step_bytes
+            )
+            for row in result.events:
+                if row.private and not grant.allows(row.topic):
+                    continue
+                if cutoff is not None and row.time >= cutoff:
+                    return row.seq - 1
+                last.append(row.seq)
+            if result.events:
+                after = result.events[-1].seq
+            if not result.more or after >= head:
+                break
+        if cutoff is not None:
+            return head
+        return last[0] - 1 if len(last) == last.maxlen else 0
+
+    async def _replay(
+        self, sub: Subscription, after: int, head: int, *, lenient: bool = False
+    ) -> AsyncIterator[bytes]:
         """History after ``after`` in bounded steps, then switch ``sub`` to live events.
 
         A step holds at most ``replay_batch`` events and about half of
         ``max_queue_bytes`` bytes (one event more when a single event is larger),
         and only its encoded chunk is kept while the client takes it.
         If retention removed anything after the cursor (at the start or while a
-        slow client replayed), the client gets the reset event and goes live.
+        slow client replayed), the client gets the reset event and goes live —
+        except at the first step of a rewind (``lenient``), which asked for what
+        is retained.
         """
         config = self.config
         # Half the queue bound per step: one step may sit in the transport's buffer
@@ -715,7 +775,8 @@ class Hub:
                 logger.warning("replay for a subscriber of %s failed: %s", sub.topics, exc)
                 sub.close("store-unavailable")
                 return
-            if result.gap:
+            gap, lenient = result.gap and not lenient, False
+            if gap:
                 # What the client already got stays got: the reset's id is past it.
                 top = max(head, after)
                 sub.go_live(top)

@@ -18,12 +18,21 @@ from ._run import check_store, run
 from ._settings import ServerSettings, Settings, option
 from ._stream import SSE_HEADERS, EventSourceResponse, HubStreamResponse, last_event_id_of
 from ._tokens import ADMIN_TOPIC, MERCURE_DETAIL_TYPE, Claims, TokenVerifier, mint_token
+from ._ui_messages import (
+    TERMINAL_CHUNKS,
+    UI_MESSAGE_STREAM_HEADERS,
+    RunLog,
+    UIMessageStreamResponse,
+    stream_events,
+)
 from ._workers import check_workers
 
 __all__ = [
     "ADMIN_TOPIC",
     "MERCURE_DETAIL_TYPE",
     "SSE_HEADERS",
+    "TERMINAL_CHUNKS",
+    "UI_MESSAGE_STREAM_HEADERS",
     "AccessPolicy",
     "ApiError",
     "Claims",
@@ -31,11 +40,13 @@ __all__ = [
     "HubApp",
     "HubStreamResponse",
     "Plugin",
+    "RunLog",
     "ServerSettings",
     "Settings",
     "StreamRoute",
     "Subscriber",
     "TokenVerifier",
+    "UIMessageStreamResponse",
     "admit_stream",
     "check_store",
     "check_workers",
@@ -47,5 +58,6 @@ __all__ = [
     "option",
     "read_body",
     "run",
+    "stream_events",
     "stream_or_come_back",
 ]

@@ -105,7 +105,8 @@ class HubApp:
         """Stream ``topics`` from your own endpoint, with resume, heartbeats, limits.
 
         The client's ``Last-Event-ID`` (or ``?last_event_id=``) is honoured
-        exactly as on ``GET /topics/…``; refusals raise :class:`ApiError`
+        exactly as on ``GET /topics/…``, and so are ``?since=earliest`` /
+        ``?rewind=…`` for a late joiner; refusals raise :class:`ApiError`
         (a JSON error when the app uses ssehub's exception handlers), the
         hub's own translated by the one table of ``_errors``.
         """

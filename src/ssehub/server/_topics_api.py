@@ -23,6 +23,12 @@ up for good on any non-200 answer, so such a client gets ``200`` with a stream
 that carries only a comment naming the problem and a jittered ``retry:``, then
 ends: the browser comes back later by itself.
 
+Late joiners: a stream without a cursor may start in the retained history
+— ``?since=earliest`` (all of it), ``?rewind=N`` (the last N events) or
+``?rewind=30s`` (``ms``/``s``/``m``/``h``) — then continues live; a
+``Last-Event-ID`` (header or ``?last_event_id=``) wins over both.  Anything
+else is ``400 invalid_rewind`` (``hub/_rewind.py``).
+
 Idempotency: an ``Idempotency-Key`` request header (1 to 128 visible ASCII
 characters) makes a retry safe for 24 h: a repeat of the same publish stores
 nothing and gets the first answer again (``201``, same body) with the header
@@ -42,7 +48,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..hub import Hub
+from ..hub import Hub, parse_rewind
 from ._admission import admit_stream
 from ._auth import AccessPolicy
 from ._body import read_body
@@ -138,12 +144,15 @@ class TopicsAPI:
         self, request: Request, topics: list[str], default_cursor: str | None = None
     ) -> Response:
         admit_stream(self.hub, self.settings)  # 503 too_many_connections at the limit
+        query = request.query_params
+        rewind = parse_rewind(query.get("since"), query.get("rewind"))  # 400 invalid_rewind
         subscriber = await self.access.subscriber(request)
         stream = await self.hub.open(
             topics,
             last_event_id_of(request) or default_cursor,
             grant=subscriber.grant,
             expires_at=subscriber.expires_at,
+            rewind=rewind,
         )
         return HubStreamResponse(stream)
 
