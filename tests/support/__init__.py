@@ -13,4 +13,5 @@
 - ``recorder``: a backend live-feed recorder; ``client``/``fault_server``: the client's
   fault-injecting server, hooks and scripts; ``cli``: the CLI as a subprocess;
   ``browser``: Chromium page helpers; ``fake_llm``: an OpenAI-compatible upstream.
+- ``h2client``: a raw HTTP/2 client over TLS (``h2``), stream by stream.
 """

@@ -57,7 +57,8 @@ from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.asyncio.worker_context import WorkerContext
 from hypercorn.config import Config
 from hypercorn.protocol import ProtocolWrapper
-from hypercorn.protocol.h2 import H2Protocol
+from hypercorn.protocol.events import Body
+from hypercorn.protocol.h2 import BUFFER_HIGH_WATER, H2Protocol
 from hypercorn.typing import AppWrapper, ConnectionState
 from hypercorn.utils import parse_socket_addr
 
@@ -103,7 +104,22 @@ class _StreamApp:
 
 
 class _HubH2Protocol(H2Protocol):
-    """Hypercorn's HTTP/2 protocol whose streams can be reset by the app."""
+    """Hypercorn's HTTP/2 protocol whose streams can be reset by the app, with backpressure.
+
+    Hypercorn's stream buffer lets a write return while the peer's flow-control
+    window is shut (its "paused" signal is set by every empty read), so a stream
+    whose reader stopped would buffer without end and its writes would never
+    block.  Here a body write waits, once the stream holds
+    ``BUFFER_HIGH_WATER`` unsent bytes, until they are sent: the hub's write
+    deadline and slow-subscriber bound then apply as on HTTP/1.1.
+    """
+
+    async def stream_send(self, event: Any) -> None:
+        await super().stream_send(event)
+        if isinstance(event, Body):
+            buffer = self.stream_buffers.get(event.stream_id)
+            if buffer is not None and len(buffer.buffer) >= BUFFER_HIGH_WATER:
+                await buffer.drain()  # until sent, or the stream is closed or reset
 
     async def _create_stream(self, request: Any) -> None:
         # Hypercorn builds the stream (and takes ``self.app``) before its first await.
