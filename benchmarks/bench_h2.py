@@ -84,9 +84,16 @@ def _specs(cert: Path, key: Path) -> list[tuple[ServerSpec, bool]]:
     return rows
 
 
-async def _measure(
-    server: RunningServer, http2: bool, streams: int, events: int, per_connection: int
+async def measure(
+    server: RunningServer,
+    http2: bool,
+    streams: int,
+    events: int,
+    per_connection: int,
+    *,
+    settle: float = 1.0,
 ) -> dict[str, Any]:
+    """One row's figures; ``settle`` seconds pass between opening the streams and weighing."""
     host, port = server.endpoints[0]
     async with httpx.AsyncClient(base_url=server.publish_url, verify=False, timeout=30) as pub:
         await pub.post(f"/topics/{TOPIC}", json={"data": "warm-up"})
@@ -96,7 +103,7 @@ async def _measure(
         opened_at = time.perf_counter()
         await load.open(streams, per_connection)
         open_seconds = time.perf_counter() - opened_at
-        await asyncio.sleep(1.0)  # let the server settle before weighing it
+        await asyncio.sleep(settle)  # let the server settle before weighing it
         rss_idle = server.rss()
         cpu_before = server.cpu_seconds()
         client_cpu = time.process_time()
@@ -133,7 +140,7 @@ def run(streams: int, events: int, per_connection: int) -> list[tuple[str, dict[
         cert, key = dev_certificate(Path(folder))
         for spec, http2 in _specs(cert, key):
             with start_server(spec, Path(folder) / "logs") as server:
-                figures = asyncio.run(_measure(server, http2, streams, events, per_connection))
+                figures = asyncio.run(measure(server, http2, streams, events, per_connection))
             results.append((spec.name, figures))
             print(f"  {spec.name}: {figures}", flush=True)
     return results
