@@ -11,6 +11,7 @@ import signal
 import socket
 import ssl
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -24,6 +25,7 @@ from tests.support.processes import HubProcess, free_port, start_hub
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection"}
 
 
+@contextmanager
 def _https_hub(tls_files: tuple[str, str], tmp_path: Path, *extra: str) -> Iterator[HubProcess]:
     cert, key = tls_files
     args = ["--store", "memory", "--no-demos", "--certfile", cert, "--keyfile", key, *extra]
@@ -33,7 +35,8 @@ def _https_hub(tls_files: tuple[str, str], tmp_path: Path, *extra: str) -> Itera
 
 @pytest.fixture
 def hub(tls_files: tuple[str, str], tmp_path: Path) -> Iterator[HubProcess]:
-    yield from _https_hub(tls_files, tmp_path, "--heartbeat", "0.2")
+    with _https_hub(tls_files, tmp_path, "--heartbeat", "0.2") as served:
+        yield served
 
 
 def _open_streams(hub: HubProcess) -> int:
@@ -105,33 +108,31 @@ def test_a_stream_the_client_resets_leaves_the_hub_within_a_second(hub: HubProce
 def test_a_slow_http2_stream_is_reset_alone_and_its_neighbour_goes_on(
     tls_files: tuple[str, str], tmp_path: Path
 ) -> None:
-    hubs = _https_hub(tls_files, tmp_path, "--max-queue", "4", "--write-timeout", "2")
-    hub = next(hubs)
-    try:
-        with H2Client(hub.port) as client:
-            slow = client.get("/topics/bulk")
-            fast = client.get("/topics/bulk")
-            for stream_id in (slow, fast):
-                client.pump_until(lambda s=stream_id: client.streams[s].body, "both streams open")
-            client.stall(slow)
-            padding = "x" * 4000
-            for seq in range(60):  # 240 KB: past the stream's window and the server's buffer
-                _publish(hub, "bulk", f"{seq} {padding}")
-                client.pump(0)
-            client.pump_until(
-                lambda: client.streams[slow].reset_code is not None, "the slow stream's reset"
-            )
-            assert client.streams[slow].reset_code == 8  # CANCEL
-            client.pump_until(
-                lambda: client.streams[fast].body.count(b"data: ") == 60,
-                "all 60 events on the reading stream",
-            )
-            _publish(hub, "bulk", "after")
-            client.pump_until(lambda: b"data: after\n" in client.streams[fast].body, "one more")
-            assert not client.terminated
-            poll_until(lambda: _open_streams(hub) == 1, "the slow subscriber gone from the hub")
-    finally:
-        hubs.close()
+    with (
+        _https_hub(tls_files, tmp_path, "--max-queue", "4", "--write-timeout", "2") as hub,
+        H2Client(hub.port) as client,
+    ):
+        slow = client.get("/topics/bulk")
+        fast = client.get("/topics/bulk")
+        for stream_id in (slow, fast):
+            client.pump_until(lambda s=stream_id: client.streams[s].body, "both streams open")
+        client.stall(slow)
+        padding = "x" * 4000
+        for seq in range(60):  # 240 KB: past the stream's window and the server's buffer
+            _publish(hub, "bulk", f"{seq} {padding}")
+            client.pump(0)
+        client.pump_until(
+            lambda: client.streams[slow].reset_code is not None, "the slow stream's reset"
+        )
+        assert client.streams[slow].reset_code == 8  # CANCEL
+        client.pump_until(
+            lambda: client.streams[fast].body.count(b"data: ") == 60,
+            "all 60 events on the reading stream",
+        )
+        _publish(hub, "bulk", "after")
+        client.pump_until(lambda: b"data: after\n" in client.streams[fast].body, "one more")
+        assert not client.terminated
+        poll_until(lambda: _open_streams(hub) == 1, "the slow subscriber gone from the hub")
 
 
 def test_sigterm_drains_http2_streams_with_a_retry_and_ends_them(hub: HubProcess) -> None:
@@ -150,37 +151,33 @@ def test_sigterm_drains_http2_streams_with_a_retry_and_ends_them(hub: HubProcess
 def test_over_the_connection_cap_an_http2_request_gets_503_without_hop_by_hop_headers(
     tls_files: tuple[str, str], tmp_path: Path
 ) -> None:
-    hubs = _https_hub(tls_files, tmp_path, "--max-connections", "1")
-    hub = next(hubs)
-    try:
-        with H2Client(hub.port) as first:
-            held = first.get("/topics/news")
-            first.pump_until(lambda: first.streams[held].body, "the first connection's stream")
-            with H2Client(hub.port) as second:
-                stream_id = second.get("/healthz", accept="application/json")
-                second.pump_until(lambda: second.streams[stream_id].ended, "the refusal")
-                refused = second.streams[stream_id]
-                assert refused.status == 503
-                assert b"too_many_connections" in refused.body
-                assert HOP_BY_HOP.isdisjoint(dict(refused.headers))
-    finally:
-        hubs.close()
+    with (
+        _https_hub(tls_files, tmp_path, "--max-connections", "1") as hub,
+        H2Client(hub.port) as first,
+    ):
+        held = first.get("/topics/news")
+        first.pump_until(lambda: first.streams[held].body, "the first connection's stream")
+        with H2Client(hub.port) as second:
+            stream_id = second.get("/healthz", accept="application/json")
+            second.pump_until(lambda: second.streams[stream_id].ended, "the refusal")
+            refused = second.streams[stream_id]
+            assert refused.status == 503
+            assert b"too_many_connections" in refused.body
+            assert HOP_BY_HOP.isdisjoint(dict(refused.headers))
 
 
 def test_too_many_header_fields_on_http2_get_431(
     tls_files: tuple[str, str], tmp_path: Path
 ) -> None:
-    hubs = _https_hub(tls_files, tmp_path, "--max-header-count", "8")
-    hub = next(hubs)
-    try:
-        with H2Client(hub.port) as client:
-            many = [(f"x-filler-{n}", "1") for n in range(20)]
-            stream_id = client.get("/healthz", many, accept="application/json")
-            client.pump_until(lambda: client.streams[stream_id].ended, "the refusal")
-            assert client.streams[stream_id].status == 431
-            assert b"too_many_headers" in client.streams[stream_id].body
-    finally:
-        hubs.close()
+    with (
+        _https_hub(tls_files, tmp_path, "--max-header-count", "8") as hub,
+        H2Client(hub.port) as client,
+    ):
+        many = [(f"x-filler-{n}", "1") for n in range(20)]
+        stream_id = client.get("/healthz", many, accept="application/json")
+        client.pump_until(lambda: client.streams[stream_id].ended, "the refusal")
+        assert client.streams[stream_id].status == 431
+        assert b"too_many_headers" in client.streams[stream_id].body
 
 
 def test_dev_cert_serves_https_and_logs_where_the_certificate_is(tmp_path: Path) -> None:

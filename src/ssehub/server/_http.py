@@ -144,6 +144,26 @@ class ConnectionGate:
         self._log_interval = log_interval
         self._logged: dict[str, tuple[float, int]] = {}
 
+    def admit(self, count: int) -> str:
+        """A new connection, ``count`` open with it: ``"ok"``, ``"full"`` (its requests get
+        503 ``too_many_connections``) or ``"reset"`` (over the ceiling: close it at once)."""
+        limits = self.limits
+        if count > limits.connection_ceiling:
+            self.note(
+                "reset",
+                f"{count} connections: over the ceiling of {limits.connection_ceiling}; "
+                "resetting new connections",
+            )
+            return "reset"
+        if count > limits.max_connections:
+            self.note(
+                "full",
+                f"connection limit of {limits.max_connections} reached; "
+                "answering 503 too_many_connections",
+            )
+            return "full"
+        return "ok"
+
     def note(self, kind: str, message: str) -> None:
         """Count one refusal of ``kind``; log ``message`` (with the count) now and then."""
         count = self.refused[kind] = self.refused.get(kind, 0) + 1
@@ -276,24 +296,12 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        count = len(self.connections)
-        limits = self._limits
-        if count > limits.connection_ceiling:
-            self.gate.note(
-                "reset",
-                f"{count} connections: over the ceiling of {limits.connection_ceiling}; "
-                "resetting new connections",
-            )
+        admission = self.gate.admit(len(self.connections))
+        if admission == "reset":
             self._refused = True
             self.abort()
             return
-        if count > limits.max_connections:
-            self._over_cap = True
-            self.gate.note(
-                "full",
-                f"connection limit of {limits.max_connections} reached; "
-                "answering 503 too_many_connections",
-            )
+        self._over_cap = admission == "full"
         self._arm_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -233,24 +233,12 @@ class _HubTCPServer(TCPServer):
         """Hypercorn's ``TCPServer.run``, with ssehub's protocol wrapper and per-connection app."""
         owner = self.owner
         owner.connections.add(self)
-        count = len(owner.connections)
-        limits = owner.gate.limits
         try:
-            if count > limits.connection_ceiling:
-                owner.gate.note(
-                    "reset",
-                    f"{count} connections: over the ceiling of {limits.connection_ceiling}; "
-                    "resetting new connections",
-                )
+            admission = owner.gate.admit(len(owner.connections))
+            if admission == "reset":
                 self.abort()
                 return
-            if count > limits.max_connections:
-                self.over_cap = True
-                owner.gate.note(
-                    "full",
-                    f"connection limit of {limits.max_connections} reached; "
-                    "answering 503 too_many_connections",
-                )
+            self.over_cap = admission == "full"
             await self._serve()
         finally:
             owner.connections.discard(self)
