@@ -33,9 +33,18 @@ def _https_hub(tls_files: tuple[str, str], tmp_path: Path, *extra: str) -> Itera
         yield hub
 
 
+@pytest.fixture(scope="module")
+def shared(
+    tls_files: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HubProcess]:
+    """One HTTPS hub for the tests that leave it running (each on its own topic)."""
+    with _https_hub(tls_files, tmp_path_factory.mktemp("hub"), "--heartbeat", "0.2") as served:
+        yield served
+
+
 @pytest.fixture
 def hub(tls_files: tuple[str, str], tmp_path: Path) -> Iterator[HubProcess]:
-    with _https_hub(tls_files, tmp_path, "--heartbeat", "0.2") as served:
+    with _https_hub(tls_files, tmp_path) as served:
         yield served
 
 
@@ -49,12 +58,12 @@ def _publish(hub: HubProcess, topic: str, data: str) -> None:
     assert answer.status_code == 201, answer.text
 
 
-def test_alpn_picks_http2_and_an_older_client_gets_http11(hub: HubProcess) -> None:
-    with H2Client(hub.port) as client:
+def test_alpn_picks_http2_and_an_older_client_gets_http11(shared: HubProcess) -> None:
+    with H2Client(shared.port) as client:
         stream_id = client.get("/healthz", accept="application/json")
         client.pump_until(lambda: client.streams[stream_id].ended, "the h2 answer")
         assert client.streams[stream_id].status == 200
-    raw = socket.create_connection(("127.0.0.1", hub.port), timeout=10)
+    raw = socket.create_connection(("127.0.0.1", shared.port), timeout=10)
     with tls_client_context(["http/1.1"]).wrap_socket(raw, server_hostname="localhost") as sock:
         assert sock.selected_alpn_protocol() == "http/1.1"
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
@@ -64,8 +73,8 @@ def test_alpn_picks_http2_and_an_older_client_gets_http11(hub: HubProcess) -> No
     assert answer.startswith(b"HTTP/1.1 200")
 
 
-def test_an_http2_stream_has_the_sse_headers_and_no_hop_by_hop_ones(hub: HubProcess) -> None:
-    with H2Client(hub.port) as client:
+def test_an_http2_stream_has_the_sse_headers_and_no_hop_by_hop_ones(shared: HubProcess) -> None:
+    with H2Client(shared.port) as client:
         stream_id = client.get("/topics/news")
         stream = client.streams[stream_id]
         client.pump_until(lambda: b"retry:" in stream.body, "the opening write")
@@ -77,28 +86,28 @@ def test_an_http2_stream_has_the_sse_headers_and_no_hop_by_hop_ones(hub: HubProc
         assert HOP_BY_HOP.isdisjoint(headers)
 
 
-def test_events_and_heartbeats_reach_an_http2_stream(hub: HubProcess) -> None:
-    with H2Client(hub.port) as client:
-        stream_id = client.get("/topics/news")
+def test_events_and_heartbeats_reach_an_http2_stream(shared: HubProcess) -> None:
+    with H2Client(shared.port) as client:
+        stream_id = client.get("/topics/live")
         stream = client.streams[stream_id]
         client.pump_until(lambda: b"retry:" in stream.body, "the opening write")
-        _publish(hub, "news", "hello over h2")
+        _publish(shared, "live", "hello over h2")
         client.pump_until(lambda: b"data: hello over h2\n" in stream.body, "the event")
         client.pump_until(lambda: b"\n:\n\n" in stream.body, "a heartbeat (every 0.2 s)")
 
 
-def test_a_stream_the_client_resets_leaves_the_hub_within_a_second(hub: HubProcess) -> None:
+def test_a_stream_the_client_resets_leaves_the_hub_within_a_second(shared: HubProcess) -> None:
     """A browser that drops an EventSource over HTTP/2 sends RST_STREAM and keeps the
     connection; the hub must drop the subscriber at once (emmett-framework/granian#917)."""
-    with H2Client(hub.port) as client:
-        kept = client.get("/topics/news")
-        dropped = client.get("/topics/news")
+    with H2Client(shared.port) as client:
+        kept = client.get("/topics/reset")
+        dropped = client.get("/topics/reset")
         for stream_id in (kept, dropped):
             client.pump_until(lambda s=stream_id: client.streams[s].body, "both streams open")
-        poll_until(lambda: _open_streams(hub) == 2, "two subscribers on the hub")
+        poll_until(lambda: _open_streams(shared) == 2, "two subscribers on the hub")
         client.reset(dropped)
-        poll_until(lambda: _open_streams(hub) == 1, "the reset stream to leave the hub", 1.0)
-        _publish(hub, "news", "still here")
+        poll_until(lambda: _open_streams(shared) == 1, "the reset stream to leave the hub", 1.0)
+        _publish(shared, "reset", "still here")
         client.pump_until(
             lambda: b"data: still here\n" in client.streams[kept].body,
             "the other stream of the connection to go on",
@@ -118,9 +127,13 @@ def test_a_slow_http2_stream_is_reset_alone_and_its_neighbour_goes_on(
             client.pump_until(lambda s=stream_id: client.streams[s].body, "both streams open")
         client.stall(slow)
         padding = "x" * 4000
-        for seq in range(60):  # 240 KB: past the stream's window and the server's buffer
-            _publish(hub, "bulk", f"{seq} {padding}")
-            client.pump(0)
+        with httpx.Client(base_url=hub.url, verify=False) as publisher:
+            for seq in range(60):  # 240 KB: past the stream's window and the server's buffer
+                publisher.post("/topics/bulk", json={"data": f"{seq} {padding}"})
+                client.pump_until(  # the other stream reads on, keeping up
+                    lambda n=seq + 1: client.streams[fast].body.count(b"data: ") >= n,
+                    "the reading stream to keep up",
+                )
         client.pump_until(
             lambda: client.streams[slow].reset_code is not None, "the slow stream's reset"
         )
@@ -145,7 +158,14 @@ def test_sigterm_drains_http2_streams_with_a_retry_and_ends_them(hub: HubProcess
         client.pump_until(lambda: stream.ended, "the stream to end cleanly (END_STREAM)")
         assert b"retry:" in stream.body[opened:]
         assert stream.reset_code is None
+        # A new request now is refused (a come-back-later answer, a reset, or GOAWAY), never held.
+        late = client.streams[client.get("/topics/news")]
+        client.pump_until(
+            lambda: late.ended or late.reset_code is not None or client.terminated,
+            "the draining hub's refusal",
+        )
     assert hub.proc.wait(timeout=15) == 0
+    assert "Traceback" not in hub.log()
 
 
 def test_over_the_connection_cap_an_http2_request_gets_503_without_hop_by_hop_headers(

@@ -334,9 +334,11 @@ class HttpsServer:
             assert task is not None
             tasks.add(task)
             task.add_done_callback(tasks.discard)
-            await _HubTCPServer(
-                self, app, loop, self.config, context, lifespan_state, reader, writer
-            )
+            # Cancelled only at the very end of a shutdown; asyncio would log it as an error.
+            with contextlib.suppress(asyncio.CancelledError):
+                await _HubTCPServer(
+                    self, app, loop, self.config, context, lifespan_state, reader, writer
+                )
 
         try:
             server = await asyncio.start_server(
@@ -361,17 +363,25 @@ class HttpsServer:
         finally:
             server.close()
             await context.terminated.set()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(server.wait_closed(), self.config.graceful_timeout)
-            for connection in list(self.connections):
-                connection.abort()
-            for task in list(tasks):
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._close_connections(tasks)
             await lifespan.wait_for_shutdown()
             lifespan_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await lifespan_task
+
+    async def _close_connections(self, tasks: set[asyncio.Task[None]]) -> None:
+        """Idle connections close by themselves (``terminated``); reset those left after
+        ``graceful_timeout`` seconds, then cancel what still runs."""
+        timeout = self.config.graceful_timeout
+        if tasks:
+            await asyncio.wait(set(tasks), timeout=timeout)
+        for connection in list(self.connections):
+            connection.abort()
+        if tasks:
+            _, pending = await asyncio.wait(set(tasks), timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def _drain(self) -> None:
         """Give open streams ``drain_timeout`` seconds to end, looking every 50 ms."""
