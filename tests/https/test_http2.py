@@ -75,9 +75,7 @@ def test_alpn_picks_http2_and_an_older_client_gets_http11(shared: HubProcess) ->
 
 def test_an_http2_stream_has_the_sse_headers_and_no_hop_by_hop_ones(shared: HubProcess) -> None:
     with H2Client(shared.port) as client:
-        stream_id = client.get("/topics/news")
-        stream = client.streams[stream_id]
-        client.pump_until(lambda: b"retry:" in stream.body, "the opening write")
+        _, stream = client.subscribe("/topics/news")
         headers = dict(stream.headers)
         assert stream.status == 200
         assert headers["content-type"] == "text/event-stream"
@@ -88,9 +86,7 @@ def test_an_http2_stream_has_the_sse_headers_and_no_hop_by_hop_ones(shared: HubP
 
 def test_events_and_heartbeats_reach_an_http2_stream(shared: HubProcess) -> None:
     with H2Client(shared.port) as client:
-        stream_id = client.get("/topics/live")
-        stream = client.streams[stream_id]
-        client.pump_until(lambda: b"retry:" in stream.body, "the opening write")
+        _, stream = client.subscribe("/topics/live")
         _publish(shared, "live", "hello over h2")
         client.pump_until(lambda: b"data: hello over h2\n" in stream.body, "the event")
         client.pump_until(lambda: b"\n:\n\n" in stream.body, "a heartbeat (every 0.2 s)")
@@ -100,10 +96,8 @@ def test_a_stream_the_client_resets_leaves_the_hub_within_a_second(shared: HubPr
     """A browser that drops an EventSource over HTTP/2 sends RST_STREAM and keeps the
     connection; the hub must drop the subscriber at once (emmett-framework/granian#917)."""
     with H2Client(shared.port) as client:
-        kept = client.get("/topics/reset")
-        dropped = client.get("/topics/reset")
-        for stream_id in (kept, dropped):
-            client.pump_until(lambda s=stream_id: client.streams[s].body, "both streams open")
+        kept, _ = client.subscribe("/topics/reset")
+        dropped, _ = client.subscribe("/topics/reset")
         poll_until(lambda: _open_streams(shared) == 2, "two subscribers on the hub")
         client.reset(dropped)
         poll_until(lambda: _open_streams(shared) == 1, "the reset stream to leave the hub", 1.0)
@@ -121,10 +115,8 @@ def test_a_slow_http2_stream_is_reset_alone_and_its_neighbour_goes_on(
         _https_hub(tls_files, tmp_path, "--max-queue", "4", "--write-timeout", "2") as hub,
         H2Client(hub.port) as client,
     ):
-        slow = client.get("/topics/bulk")
-        fast = client.get("/topics/bulk")
-        for stream_id in (slow, fast):
-            client.pump_until(lambda s=stream_id: client.streams[s].body, "both streams open")
+        slow, _ = client.subscribe("/topics/bulk")
+        fast, _ = client.subscribe("/topics/bulk")
         client.stall(slow)
         padding = "x" * 4000
         with httpx.Client(base_url=hub.url, verify=False) as publisher:
@@ -150,9 +142,7 @@ def test_a_slow_http2_stream_is_reset_alone_and_its_neighbour_goes_on(
 
 def test_sigterm_drains_http2_streams_with_a_retry_and_ends_them(hub: HubProcess) -> None:
     with H2Client(hub.port) as client:
-        stream_id = client.get("/topics/news")
-        stream = client.streams[stream_id]
-        client.pump_until(lambda: b"retry:" in stream.body, "the opening write")
+        _, stream = client.subscribe("/topics/news")
         opened = len(stream.body)
         hub.proc.send_signal(signal.SIGTERM)
         client.pump_until(lambda: stream.ended, "the stream to end cleanly (END_STREAM)")
@@ -176,8 +166,7 @@ def test_over_the_connection_cap_an_http2_request_gets_503_without_hop_by_hop_he
         _https_hub(tls_files, tmp_path, "--max-connections", "1") as hub,
         H2Client(hub.port) as first,
     ):
-        held = first.get("/topics/news")
-        first.pump_until(lambda: first.streams[held].body, "the first connection's stream")
+        first.subscribe("/topics/news")  # holds the one connection the cap allows
         with H2Client(hub.port) as second:
             stream_id = second.get("/healthz", accept="application/json")
             second.pump_until(lambda: second.streams[stream_id].ended, "the refusal")

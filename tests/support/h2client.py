@@ -100,6 +100,13 @@ class H2Client:
         self._flush()
         return stream_id
 
+    def subscribe(self, path: str) -> tuple[int, H2Stream]:
+        """Open an event stream and pump until its opening write (``retry:``) arrived."""
+        stream_id = self.get(path)
+        stream = self.streams[stream_id]
+        self.pump_until(lambda: b"retry:" in stream.body, f"the opening write of {path}")
+        return stream_id, stream
+
     def reset(self, stream_id: int) -> None:
         """Send ``RST_STREAM CANCEL``, as a browser does when a page drops an EventSource."""
         self.conn.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
