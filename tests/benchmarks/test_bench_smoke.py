@@ -141,3 +141,10 @@ def test_bench_h2_counts_every_delivery_over_https(
     assert result["delivered"] == 36
     assert result["missing"] == 0
     assert result["errors"] == []
+
+
+def test_the_mcp_benchmark_runs_every_store_and_checks_its_replays() -> None:
+    """Issue 16: tiny sizes; ``main`` stops with an error if a replay loses a message."""
+    from benchmarks import bench_mcp
+
+    assert bench_mcp.main(["--sessions", "2", "--events", "5", "--repeat", "1"]) == 0
