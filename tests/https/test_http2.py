@@ -60,9 +60,7 @@ def _publish(hub: HubProcess, topic: str, data: str) -> None:
 
 def test_alpn_picks_http2_and_an_older_client_gets_http11(shared: HubProcess) -> None:
     with H2Client(shared.port) as client:
-        stream_id = client.get("/healthz", accept="application/json")
-        client.pump_until(lambda: client.streams[stream_id].ended, "the h2 answer")
-        assert client.streams[stream_id].status == 200
+        assert client.fetch("/healthz").status == 200
     raw = socket.create_connection(("127.0.0.1", shared.port), timeout=10)
     with tls_client_context(["http/1.1"]).wrap_socket(raw, server_hostname="localhost") as sock:
         assert sock.selected_alpn_protocol() == "http/1.1"
@@ -168,9 +166,7 @@ def test_over_the_connection_cap_an_http2_request_gets_503_without_hop_by_hop_he
     ):
         first.subscribe("/topics/news")  # holds the one connection the cap allows
         with H2Client(hub.port) as second:
-            stream_id = second.get("/healthz", accept="application/json")
-            second.pump_until(lambda: second.streams[stream_id].ended, "the refusal")
-            refused = second.streams[stream_id]
+            refused = second.fetch("/healthz")
             assert refused.status == 503
             assert b"too_many_connections" in refused.body
             assert HOP_BY_HOP.isdisjoint(dict(refused.headers))
@@ -184,10 +180,9 @@ def test_too_many_header_fields_on_http2_get_431(
         H2Client(hub.port) as client,
     ):
         many = [(f"x-filler-{n}", "1") for n in range(20)]
-        stream_id = client.get("/healthz", many, accept="application/json")
-        client.pump_until(lambda: client.streams[stream_id].ended, "the refusal")
-        assert client.streams[stream_id].status == 431
-        assert b"too_many_headers" in client.streams[stream_id].body
+        refused = client.fetch("/healthz", many)
+        assert refused.status == 431
+        assert b"too_many_headers" in refused.body
 
 
 def test_dev_cert_serves_https_and_logs_where_the_certificate_is(tmp_path: Path) -> None:

@@ -100,6 +100,12 @@ class H2Client:
         self._flush()
         return stream_id
 
+    def fetch(self, path: str, headers: Sequence[tuple[str, str]] = ()) -> H2Stream:
+        """``GET path`` (``Accept: application/json``), pumped until the answer ended."""
+        stream = self.streams[self.get(path, headers, accept="application/json")]
+        self.pump_until(lambda: stream.ended or stream.reset_code is not None, f"GET {path}")
+        return stream
+
     def subscribe(self, path: str) -> tuple[int, H2Stream]:
         """Open an event stream and pump until its opening write (``retry:``) arrived."""
         stream_id = self.get(path)
