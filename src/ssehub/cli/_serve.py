@@ -54,7 +54,7 @@ def _serve(config: str | None, **values: Any) -> None:
     """
     from ..errors import HubError
     from ..hub import parse_store_url
-    from ..server import AccessPolicy, check_store, check_workers, run
+    from ..server import AccessPolicy, check_store, check_tls, check_workers, run
 
     try:
         built = build(ROOTS, values)
@@ -69,6 +69,7 @@ def _serve(config: str | None, **values: Any) -> None:
         raise BadUsage(f"--store: {exc}") from exc
     try:
         check_workers(server)
+        check_tls(server)
         AccessPolicy(server)  # keys, algorithms and PEM files are checked here, once
     except ValueError as exc:
         raise BadUsage(str(exc)) from None

@@ -17,6 +17,7 @@ from ._plugin import Plugin
 from ._run import check_store, run
 from ._settings import ServerSettings, Settings, option
 from ._stream import SSE_HEADERS, EventSourceResponse, HubStreamResponse, last_event_id_of
+from ._tls import TlsError, check_tls, dev_certificate
 from ._tokens import ADMIN_TOPIC, MERCURE_DETAIL_TYPE, Claims, TokenVerifier, mint_token
 from ._ui_messages import (
     TERMINAL_CHUNKS,
@@ -45,13 +46,16 @@ __all__ = [
     "Settings",
     "StreamRoute",
     "Subscriber",
+    "TlsError",
     "TokenVerifier",
     "UIMessageStreamResponse",
     "admit_stream",
     "check_store",
+    "check_tls",
     "check_workers",
     "counted_stream",
     "create_app",
+    "dev_certificate",
     "is_loopback",
     "last_event_id_of",
     "mint_token",
