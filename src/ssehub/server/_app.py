@@ -141,13 +141,22 @@ class HubApp:
         )
 
     def _middleware(self) -> list[Middleware]:
+        """CORS by the ``--cors-origin`` allowlist.
+
+        Credentialed reads (a cross-origin ``EventSource`` with
+        ``withCredentials``, sending the token cookie) are allowed only when
+        every listed origin is explicit: with ``*`` or ``null`` (any sandboxed
+        frame) in the list, no origin gets ``Access-Control-Allow-Credentials``.
+        """
         origins = list(self.settings.cors_origins)
         if not origins:
             return []
+        explicit = not any(o.strip().lower() in ("*", "null") for o in origins)
         return [
             Middleware(
                 CORSMiddleware,
                 allow_origins=origins,
+                allow_credentials=explicit,
                 allow_methods=["GET", "POST"],
                 allow_headers=["Last-Event-ID", "Content-Type", "Authorization"],
                 max_age=600,
