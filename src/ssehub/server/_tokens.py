@@ -6,7 +6,8 @@ minted for a Mercure hub works here unchanged.  Conventions:
 * **Algorithms** come from the configured allowlist (``--jwt-alg``, default
   ``HS256``), never from the token; ``none`` can't be configured.  The key is
   an HS secret, a PEM public key (``@PATH``), or the JWKS at ``--jwks-url``
-  (``PyJWKClient``, keys cached; a token's ``kid`` picks one).  An HS
+  (``PyJWKClient``, keys cached, refetched at most once per 30 s; a token's
+  ``kid`` picks one: see ``_jwks``).  An HS
   algorithm with a PEM key is refused by PyJWT (no algorithm confusion).
 * **Bounds**: a token longer than :data:`MAX_TOKEN_LENGTH` is refused before
   anything is decoded; a claim may name at most :data:`MAX_SELECTORS`
@@ -35,9 +36,8 @@ reason, answered ``401`` with ``WWW-Authenticate: Bearer error="invalid_token"``
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ from jwt.algorithms import has_crypto
 
 from ..errors import InvalidTokenError
 from ..hub import ALL_TOPICS, NO_GRANT, InvalidSelectorError, Selector, TopicGrant
+from ._jwks import MIN_REFETCH_INTERVAL, JWKSKeys
 
 __all__ = [
     "ADMIN_TOPIC",
@@ -94,6 +95,8 @@ class TokenVerifier:
 
     ``key`` is an HS secret, or ``@PATH`` naming a PEM public key file.
     Raises ``ValueError`` at construction for a configuration that can't work.
+    ``clock`` (monotonic seconds) and ``jwks_refetch_interval`` drive the
+    JWKS key cache (:class:`._jwks.JWKSKeys`).
     """
 
     def __init__(
@@ -104,6 +107,8 @@ class TokenVerifier:
         jwks_url: str | None = None,
         issuer: str | None = None,
         audience: Sequence[str] = (),
+        jwks_refetch_interval: float = MIN_REFETCH_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         algs = list(dict.fromkeys(algorithms))
         unknown = [a for a in algs if a not in _KNOWN]
@@ -132,11 +137,18 @@ class TokenVerifier:
                 if not set(algs) & _HMAC:
                     raise ValueError("--jwt-key KEY is an HS secret: allow HS256/384/512")
                 self._key = key.encode("utf-8")
-        self._jwks = (
-            jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
-            if jwks_url
-            else None
-        )
+        if jwks_url and not has_crypto:
+            raise ValueError(
+                "--jwks-url needs the cryptography package: pip install 'PyJWT[crypto]'"
+            )
+        try:
+            self.jwks = (
+                JWKSKeys(jwks_url, min_refetch_interval=jwks_refetch_interval, clock=clock)
+                if jwks_url
+                else None
+            )
+        except jwt.PyJWKClientError as exc:  # e.g. a scheme other than http(s)
+            raise ValueError(f"unusable --jwks-url: {exc}") from exc
 
     async def verify(self, token: str) -> Claims:
         """The claims of a valid ``token``; raises :class:`InvalidTokenError` otherwise."""
@@ -148,7 +160,7 @@ class TokenVerifier:
             raise InvalidTokenError(f"malformed token: {exc}") from exc
         if header.get("alg") not in self.algorithms:
             raise InvalidTokenError(f"algorithm {str(header.get('alg'))[:20]!r} is not allowed")
-        key = await self._key_for(token, header)
+        key = await self._key_for(header)
         typ = header.get("typ")
         modern = isinstance(typ, str) and typ.lower() in _AT_JWT
         try:
@@ -181,17 +193,9 @@ class TokenVerifier:
             publish, subscribe = _legacy_grants(payload)
         return Claims(publish, subscribe, expires_at)
 
-    async def _key_for(self, token: str, header: Mapping[str, Any]) -> Any:
-        if self._jwks is not None and (self._key is None or "kid" in header):
-            client = self._jwks
-            try:
-                # PyJWKClient fetches with urllib (blocking); its cache makes most calls instant.
-                signing = await asyncio.to_thread(client.get_signing_key_from_jwt, token)
-            except jwt.PyJWKClientError as exc:
-                raise InvalidTokenError(f"no key for this token: {exc}") from exc
-            except jwt.PyJWTError as exc:
-                raise InvalidTokenError(f"malformed token: {exc}") from exc
-            return signing.key
+    async def _key_for(self, header: Mapping[str, Any]) -> Any:
+        if self.jwks is not None and (self._key is None or "kid" in header):
+            return await self.jwks.key_for(header.get("kid"))
         return self._key
 
 
