@@ -159,7 +159,7 @@ class TopicsAPI:
 
     async def _stream(self, request: Request, topics: list[str]) -> Response:
         admit_stream(self.hub, self.settings)  # 503 too_many_connections at the limit
-        subscriber = await self.access.subscriber(request)
+        subscriber = await self.access.subscriber(request, topics)
         stream = await self.hub.open(
             topics,
             last_event_id_of(request),
