@@ -4,8 +4,10 @@
 
 Two measurements:
 
-* **verify**: ``TokenVerifier.verify`` on one HS256 Mercure 1.0 token, in
-  process (verifications/s): the cost each authorized request pays.
+* **verify**: ``TokenVerifier.verify`` on one Mercure 1.0 token, in process
+  (verifications/s): the cost each authorized request pays — HS256 with a
+  shared secret, and RS256 (2048-bit), ES256 and EdDSA (Ed25519) with a PEM
+  public key (``--jwt-key @PATH``), keys made fresh by ``cryptography``.
 * **publish**: a real ``ssehub serve --store memory`` on a free port, one
   keep-alive httpx client publishing ``--events`` small JSON events one after
   the other — once with no key (anonymous, loopback), once with ``--jwt-key``
@@ -20,9 +22,13 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ssehub.server import TokenVerifier, mint_token
 
@@ -35,9 +41,38 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _verify_rate(n: int) -> float:
-    verifier = TokenVerifier(key=KEY)
-    token = mint_token(KEY, publish=["bench/*"], subscribe=["*"], ttl=3600)
+def _keys(algorithm: str) -> tuple[bytes, bytes]:
+    """A fresh (private PEM, public PEM) pair for ``algorithm``."""
+    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+    if algorithm == "RS256":
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    elif algorithm == "ES256":
+        private = ec.generate_private_key(ec.SECP256R1())
+    else:
+        private = ed25519.Ed25519PrivateKey.generate()
+    return (
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+    )
+
+
+def _verify_rate(n: int, algorithm: str = "HS256") -> float:
+    if algorithm == "HS256":
+        verifier = TokenVerifier(key=KEY)
+        signing: str | bytes = KEY
+    else:
+        signing, public = _keys(algorithm)
+        with tempfile.TemporaryDirectory() as folder:
+            pem = Path(folder) / "public.pem"
+            pem.write_bytes(public)
+            verifier = TokenVerifier(key=f"@{pem}", algorithms=[algorithm])
+    token = mint_token(signing, publish=["bench/*"], subscribe=["*"], ttl=3600, algorithm=algorithm)
 
     async def run() -> float:
         start = time.perf_counter()
@@ -90,9 +125,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     options = parser.parse_args()
     verify = _verify_rate(options.events * 5)
+    asymmetric = {alg: _verify_rate(options.events, alg) for alg in ("RS256", "ES256", "EdDSA")}
     anonymous = _publish_rate(options.events, options.repeat, with_token=False)
     tokened = _publish_rate(options.events, options.repeat, with_token=True)
     print(f"verify (HS256, at+jwt):     {verify:10.0f} tokens/s ({1e6 / verify:.1f} µs each)")
+    for alg, rate in asymmetric.items():
+        label = f"verify ({alg}, PEM key):"
+        print(f"{label:<28}{rate:10.0f} tokens/s ({1e6 / rate:.1f} µs each)")
     print(f"publish, no key:            {anonymous:10.0f} events/s")
     print(f"publish, token every time:  {tokened:10.0f} events/s ({tokened / anonymous:.0%})")
 
