@@ -27,8 +27,7 @@ import time
 from pathlib import Path
 
 import httpx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from tests.support.tokens import key_pair  # the test kit's fresh RS256/ES256/EdDSA keys
 
 from ssehub.server import TokenVerifier, mint_token
 
@@ -41,36 +40,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _keys(algorithm: str) -> tuple[bytes, bytes]:
-    """A fresh (private PEM, public PEM) pair for ``algorithm``."""
-    private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-    if algorithm == "RS256":
-        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    elif algorithm == "ES256":
-        private = ec.generate_private_key(ec.SECP256R1())
-    else:
-        private = ed25519.Ed25519PrivateKey.generate()
-    return (
-        private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-        private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ),
-    )
-
-
 def _verify_rate(n: int, algorithm: str = "HS256") -> float:
     if algorithm == "HS256":
         verifier = TokenVerifier(key=KEY)
         signing: str | bytes = KEY
     else:
-        signing, public = _keys(algorithm)
+        pair = key_pair(algorithm)
+        signing = pair.private_pem
         with tempfile.TemporaryDirectory() as folder:
             pem = Path(folder) / "public.pem"
-            pem.write_bytes(public)
+            pem.write_bytes(pair.public_pem)
             verifier = TokenVerifier(key=f"@{pem}", algorithms=[algorithm])
     token = mint_token(signing, publish=["bench/*"], subscribe=["*"], ttl=3600, algorithm=algorithm)
 
