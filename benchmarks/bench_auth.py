@@ -98,11 +98,11 @@ def _publish_rate(events: int, repeat: int, *, with_token: bool) -> float:
         proc.wait(timeout=10)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
-    options = parser.parse_args()
+    options = parser.parse_args(argv)
     verify = _verify_rate(options.events * 5)
     asymmetric = {alg: _verify_rate(options.events, alg) for alg in ("RS256", "ES256", "EdDSA")}
     anonymous = _publish_rate(options.events, options.repeat, with_token=False)

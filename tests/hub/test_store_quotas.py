@@ -18,6 +18,8 @@ import pytest
 from ssehub.errors import QuotaExceededError
 from ssehub.hub import Retention
 from ssehub.hub.backends import Backend
+from ssehub.hub.backends.memory import MemoryBackend
+from ssehub.hub.backends.sqlite import SQLiteBackend
 from tests.support.clock import FakeClock
 from tests.support.hubs import Opener, StoreKind, make_backend
 from tests.support.recorder import Recorder
@@ -177,3 +179,23 @@ async def test_an_sqlite_file_from_before_quotas_counts_the_bytes_it_holds(
             await reopened.append("a", "7")
     finally:
         await reopened.aclose()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_idempotency_records_are_bounded_in_count_oldest_forgotten_first(
+    kind: str, tmp_path: Path
+) -> None:
+    """A fresh key on every publish can't grow the store for the 24 h window."""
+    backend: Backend = (
+        MemoryBackend(max_idempotency_keys=3)
+        if kind == "memory"
+        else SQLiteBackend(tmp_path / "hub.db", max_idempotency_keys=3)
+    )
+    await backend.start(Recorder())
+    try:
+        for n in range(1, 6):
+            await backend.append("t", "x", idempotency_key=f"k{n}")
+        assert (await backend.append("t", "x", idempotency_key="k5")).replayed
+        assert not (await backend.append("t", "x", idempotency_key="k1")).replayed
+    finally:
+        await backend.aclose()

@@ -8,7 +8,11 @@ of them can share one commit.  They touch only the schema of
 An append that refuses (an idempotency conflict, a full quota) raises before
 it writes a row, so a refusal never spoils the other appends of its
 transaction.  ``meta.stored_bytes`` is kept equal to the bytes of the events
-held (:data:`SIZE`), by every write that adds or removes events.
+held (:data:`SIZE`), by every write that adds or removes events, and
+``meta.idempotency_keys`` equal to the rows of ``idempotency``, which an
+append keeps at most ``max_keys`` (the oldest forgotten first, as the memory
+store does), so a publisher sending a fresh key with every event can't grow
+the file for the 24 h window.
 """
 
 from __future__ import annotations
@@ -44,8 +48,10 @@ class Append:
     private: bool = False
 
 
-def append_event(db: sqlite3.Connection, job: Append, retention: Retention) -> StoredEvent:
-    """Store one event (or find its idempotency key's first event); apply the count bound."""
+def append_event(
+    db: sqlite3.Connection, job: Append, retention: Retention, max_keys: int = 100_000
+) -> StoredEvent:
+    """Store one event (or find its idempotency key's first event); apply the count bounds."""
     key, now = job.idempotency_key, job.time
     if key is not None:
         row = db.execute(
@@ -84,10 +90,19 @@ def append_event(db: sqlite3.Connection, job: Append, retention: Retention) -> S
     if limit is not None and count > limit:
         _trim_topic(db, job.topic, count - limit)
     if key is not None:
+        expired = db.execute("DELETE FROM idempotency WHERE key = ?", (key,)).rowcount
         db.execute(
-            "INSERT OR REPLACE INTO idempotency (key, seq, fingerprint, time) VALUES (?, ?, ?, ?)",
+            "INSERT INTO idempotency (key, seq, fingerprint, time) VALUES (?, ?, ?, ?)",
             (key, seq, fingerprint(job.topic, job.data, job.event, job.private), now),
         )
+        held = _add_keys(db, 1 - expired)
+        if held > max_keys:
+            dropped = db.execute(
+                "DELETE FROM idempotency WHERE key IN "
+                "(SELECT key FROM idempotency ORDER BY time LIMIT ?)",
+                (held - max_keys,),
+            ).rowcount
+            _add_keys(db, -dropped)
     return StoredEvent(seq, job.topic, job.data, job.event, now, job.private)
 
 
@@ -128,6 +143,16 @@ def _add_bytes(db: sqlite3.Connection, delta: int) -> None:
         )
 
 
+def _add_keys(db: sqlite3.Connection, delta: int) -> int:
+    """Move the idempotency record count by ``delta``; return the new count."""
+    row = db.execute(
+        "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'idempotency_keys' "
+        "RETURNING CAST(value AS INTEGER)",
+        (delta,),
+    ).fetchone()
+    return int(row[0]) if row is not None else 0
+
+
 def _trim_topic(db: sqlite3.Connection, topic: str, excess: int) -> None:
     rows = db.execute(
         "DELETE FROM events WHERE seq IN "
@@ -164,7 +189,10 @@ def _forget_emptied(db: sqlite3.Connection, where: str, params: tuple[str, ...] 
 
 def prune_store(db: sqlite3.Connection, retention: Retention, now: float) -> int:
     """Apply the age bound, forget emptied topics and expired keys; return events removed."""
-    db.execute("DELETE FROM idempotency WHERE time < ?", (now - IDEMPOTENCY_WINDOW,))
+    expired = db.execute(
+        "DELETE FROM idempotency WHERE time < ?", (now - IDEMPOTENCY_WINDOW,)
+    ).rowcount
+    _add_keys(db, -expired)
     if retention.max_age is None:
         return 0
     rows = db.execute(
