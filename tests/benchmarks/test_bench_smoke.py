@@ -120,3 +120,10 @@ def test_fanout_from_several_publishers_delivers_every_event(
         result = _scenarios.fanout(server, load, SUBSCRIBERS, 7, timeout=60, publishers=3)
     assert result["delivered"] == SUBSCRIBERS * 7
     assert result["zero_loss"], result["errors"]
+
+
+def test_the_mcp_benchmark_runs_every_store_and_checks_its_replays() -> None:
+    """Issue 16: tiny sizes; ``main`` stops with an error if a replay loses a message."""
+    from benchmarks import bench_mcp
+
+    assert bench_mcp.main(["--sessions", "2", "--events", "5", "--repeat", "1"]) == 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,47 +23,21 @@ import pytest
 from ssehub.client import EventSource
 from tests.support.polling import poll_until
 from tests.support.processes import HubProcess
+from tests.support.readme import RUNNER, claimed, snippets
 from tests.support.servers import serve_in_process
 from tests.support.sse import open_stream
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-FENCE = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
-
-#: Runs a snippet file as a script, allowing top-level ``await`` / ``async with``.
-RUNNER = """
-import ast, asyncio, inspect, sys
-path = sys.argv[1]
-code = compile(open(path).read(), path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-result = eval(code, {"__name__": "__main__"})
-if inspect.iscoroutine(result):
-    asyncio.run(result)
-"""
-
-
-def snippets() -> list[str]:
-    """The README's Python blocks, continuation blocks joined to the block they continue."""
-    blocks: list[str] = []
-    for block in FENCE.findall(README.read_text(encoding="utf-8")):
-        continues = "@app." in block and not re.search(r"^app = ", block, re.MULTILINE)
-        if continues and blocks:
-            blocks[-1] += "\n" + block
-        else:
-            blocks.append(block)
-    return blocks
-
-
-def claimed(marker: str) -> str:
-    """The one snippet containing ``marker``."""
-    found = [s for s in snippets() if marker in s]
-    assert len(found) == 1, f"{len(found)} README snippets contain {marker!r}"
-    return found[0]
-
 
 MARKERS = {
     "client": "EventSource(",
     "protocol": "EventStreamParser()",
-    "app": "HubApp(",
+    "app": "hub_app.subscribe(",
     "login": "set_cookie(",
+    # Run by tests/docs/test_recipes.py:
+    "django": "from django",
+    "flask": "Flask(__name__)",
+    "celery": "Celery(",
+    "resumable": "hub_app.resumable(",
+    "mcp": "HubSessionManager(",
 }
 
 

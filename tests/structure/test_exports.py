@@ -23,6 +23,7 @@ PUBLIC = [
     "ssehub.client",
     "ssehub.demos",
     "ssehub.errors",
+    "ssehub.integrations.mcp",
 ]
 
 

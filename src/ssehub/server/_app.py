@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Any
@@ -36,6 +36,7 @@ from ._auth import AccessPolicy
 from ._errors import ApiError, api_error_response, error_response, exception_handlers
 from ._metrics import MetricsEndpoint
 from ._plugin import Plugin, plugin_admin_routes
+from ._resumable import Producers
 from ._settings import ServerSettings
 from ._tokens import ADMIN_TOPIC
 from ._topics_api import TopicsAPI
@@ -71,6 +72,7 @@ class HubApp:
             self.settings.hub,
         )
         self.plugins = tuple(plugins)
+        self._producers = Producers(self.hub)
         #: The access rules (tokens, grants, Host and Origin checks); plug-ins use it too.
         self.access = AccessPolicy(self.settings)
         self._install_signal_handlers = install_signal_handlers
@@ -82,6 +84,23 @@ class HubApp:
             exception_handlers=exception_handlers,
             lifespan=lambda _app: self.lifespan(),
         )
+
+    async def resumable(
+        self, request: Request, topic: str, produce: Callable[[], AsyncIterable[Any]]
+    ) -> Response:
+        """Serve ``topic`` from your own route, produced once by ``produce()``.
+
+        The first request for ``topic`` (on any process sharing the store)
+        runs ``produce`` in the background, publishing each item it yields
+        into ``topic``; every request — that one, reconnects, late readers,
+        on any process — is served the topic from its start, or after its own
+        ``Last-Event-ID``.  See :mod:`ssehub.server._resumable`.
+        """
+        try:
+            start = await self._producers.claim(topic, produce)
+            return await self._api.stream(request, [topic], default_cursor=start)
+        except HubError as exc:
+            raise ApiError.of(exc) from exc
 
     async def subscribe(self, request: Request, *topics: str) -> Response:
         """Stream ``topics`` from your own endpoint, with resume, heartbeats, limits.
@@ -250,6 +269,7 @@ class HubApp:
         finally:
             if restore is not None:
                 restore()
+            await self._producers.aclose()
             self.hub.drain()
             await self.hub.aclose()
 

@@ -129,18 +129,21 @@ class TopicsAPI:
             )
         return await self.stream(request, topics)
 
-    async def stream(self, request: Request, topics: list[str]) -> Response:
+    async def stream(
+        self, request: Request, topics: list[str], *, default_cursor: str | None = None
+    ) -> Response:
         """Open a resumable stream of ``topics`` for ``request``.
 
         The hub's refusals are answered by the table in ``_errors``; a passing
         one (503) becomes a come-back-later stream for a browser.  ``HEAD``
         (which Starlette routes with ``GET``) gets the stream's headers and
-        opens nothing.
+        opens nothing.  ``default_cursor`` is where a request without a
+        ``Last-Event-ID`` of its own starts.
         """
         if request.method == "HEAD":
             return Response(headers={k.decode(): v.decode() for k, v in SSE_HEADERS})
         try:
-            return await self._stream(request, topics)
+            return await self._stream(request, topics, default_cursor)
         except HubError as exc:
             refusal = ApiError.of(exc)
             if refusal.status != 503 or not wants_only_event_stream(_accept(request)):
@@ -157,12 +160,14 @@ class TopicsAPI:
         body = come_back_later(exc.status, exc.code, exc.message, delay, self._rng)
         return Response(body, headers={k.decode(): v.decode() for k, v in SSE_HEADERS})
 
-    async def _stream(self, request: Request, topics: list[str]) -> Response:
+    async def _stream(
+        self, request: Request, topics: list[str], default_cursor: str | None = None
+    ) -> Response:
         admit_stream(self.hub, self.settings)  # 503 too_many_connections at the limit
         subscriber = await self.access.subscriber(request, topics)
         stream = await self.hub.open(
             topics,
-            last_event_id_of(request),
+            last_event_id_of(request) or default_cursor,
             grant=subscriber.grant,
             expires_at=subscriber.expires_at,
         )
