@@ -1,4 +1,6 @@
-"""Asymmetric keys: RS256, ES256 and EdDSA from a PEM file or a JWKS URL (issue 11).
+"""Keys: RS256, ES256 and EdDSA from a PEM file or a JWKS URL; verified tokens remembered.
+
+Issue 11.
 
 The JWKS is served by a real HTTP server (uvicorn on a loopback port) that
 counts its requests; the verifier's clock is a fake one, so the rate limit on
@@ -25,10 +27,11 @@ from starlette.routing import Route
 from ssehub.errors import InvalidTokenError
 from ssehub.server import TokenVerifier
 from ssehub.server._jwks import KEYS_LIFESPAN, MIN_REFETCH_INTERVAL
+from ssehub.server._tokens import VERIFIED_TTL
 from tests.support.apps import app_client, hub_settings
 from tests.support.clock import FakeClock
 from tests.support.servers import serve_in_thread
-from tests.support.tokens import KeyPair, b64, forge, key_pair, mint, modern_details
+from tests.support.tokens import SECRET, KeyPair, b64, forge, key_pair, mint, modern_details
 
 ALGORITHMS = ["RS256", "ES256", "EdDSA"]
 
@@ -120,7 +123,9 @@ async def _refused(verifier: TokenVerifier, token: str) -> bool:
 async def test_jwks_keys_verify_every_algorithm_and_a_kid_storm_refetches_once_per_interval(
     jwks: JWKSServer, pairs: dict[str, KeyPair], clock: FakeClock
 ) -> None:
-    verifier = TokenVerifier(jwks_url=jwks.url, algorithms=ALGORITHMS, clock=clock)
+    verifier = TokenVerifier(
+        jwks_url=jwks.url, algorithms=ALGORITHMS, clock=clock, wall_clock=clock
+    )
     rsa_token = _token(pairs["RS256"], "rsa-1", subscribe=["a"])
     assert (await verifier.verify(rsa_token)).subscribe.allows("a")
     assert (await verifier.verify(rsa_token)).subscribe.allows("a")
@@ -152,7 +157,7 @@ async def test_jwks_keys_verify_every_algorithm_and_a_kid_storm_refetches_once_p
 async def test_a_jwks_url_that_fails_keeps_the_keys_and_is_asked_once_per_interval(
     jwks: JWKSServer, pairs: dict[str, KeyPair], clock: FakeClock
 ) -> None:
-    verifier = TokenVerifier(jwks_url=jwks.url, algorithms=["RS256"], clock=clock)
+    verifier = TokenVerifier(jwks_url=jwks.url, algorithms=["RS256"], clock=clock, wall_clock=clock)
     token = _token(pairs["RS256"], "rsa-1", subscribe=["a"])
     await verifier.verify(token)
     jwks.status = 503
@@ -163,7 +168,7 @@ async def test_a_jwks_url_that_fails_keeps_the_keys_and_is_asked_once_per_interv
     assert jwks.requests == 2
     jwks.status = 200
     clock.advance(MIN_REFETCH_INTERVAL)
-    await verifier.verify(token)
+    await verifier.verify(_token(pairs["RS256"], "rsa-1", subscribe=["b"]))  # not remembered
     assert jwks.requests == 3
 
 
@@ -180,3 +185,23 @@ async def test_a_hub_with_a_jwks_url_takes_a_publish_signed_by_one_of_its_keys(
             )
             assert answer.status_code == status, kid
         assert (await client.get("/healthz")).json()["head"] == 1
+
+
+async def test_a_verified_token_is_remembered_until_its_exp_and_for_a_minute_at_most() -> None:
+    clock = FakeClock(time.time())
+    verifier = TokenVerifier(key=SECRET, wall_clock=clock)
+    token = mint(publish=["t"], ttl=3600)
+    for _ in range(3):
+        assert (await verifier.verify(token)).publish.allows("t")
+    assert verifier.remembered == 2  # one signature check for three requests
+    clock.advance(VERIFIED_TTL)
+    await verifier.verify(token)  # checked again after a minute
+    assert verifier.remembered == 2
+    clock.advance(3600)
+    with pytest.raises(InvalidTokenError, match="expired"):
+        await verifier.verify(token)  # remembered claims never outlive exp
+    forged = mint(publish=["t"], key="another-secret-long-enough-for-every-hs-algorithm-012345")
+    for _ in range(2):
+        with pytest.raises(InvalidTokenError):
+            await verifier.verify(forged)
+    assert verifier.remembered == 2  # a refused token is never remembered

@@ -13,6 +13,11 @@ minted for a Mercure hub works here unchanged.  Conventions:
   anything is decoded; a claim may name at most :data:`MAX_SELECTORS`
   selectors.
 * **Time**: ``exp`` is enforced and ``nbf`` too when present, with no leeway.
+* **Verified tokens are remembered** (by SHA-256, at most
+  :data:`VERIFIED_CACHE_SIZE`, least recently used forgotten first) until their
+  ``exp`` and for at most :data:`VERIFIED_TTL` seconds, so a publisher or a
+  reconnecting browser presenting the same token pays for the signature once
+  a minute, not on every request; a refused token is never remembered.
 * **Two dialects**, both accepted:
 
   - Mercure 1.0 — header ``typ: at+jwt``; ``exp`` required; ``iss``/``aud``
@@ -36,7 +41,9 @@ reason, answered ``401`` with ``WWW-Authenticate: Bearer error="invalid_token"``
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +70,10 @@ __all__ = [
 MAX_TOKEN_LENGTH = 8192
 #: Most selectors one token may carry (publish and subscribe together).
 MAX_SELECTORS = 256
+#: Most verified tokens remembered at once.
+VERIFIED_CACHE_SIZE = 4096
+#: Longest a verified token is remembered, in seconds (key rotation takes effect by then).
+VERIFIED_TTL = 60.0
 #: ``authorization_details`` entries of this type are Mercure's.
 MERCURE_DETAIL_TYPE = "https://mercure.rocks/authorization-detail"
 #: A subscribe grant that selects this topic opens the admin surface; it is the
@@ -96,7 +107,8 @@ class TokenVerifier:
     ``key`` is an HS secret, or ``@PATH`` naming a PEM public key file.
     Raises ``ValueError`` at construction for a configuration that can't work.
     ``clock`` (monotonic seconds) and ``jwks_refetch_interval`` drive the
-    JWKS key cache (:class:`._jwks.JWKSKeys`).
+    JWKS key cache (:class:`._jwks.JWKSKeys`); ``wall_clock`` (epoch seconds)
+    ends remembered tokens at their ``exp``.
     """
 
     def __init__(
@@ -109,7 +121,13 @@ class TokenVerifier:
         audience: Sequence[str] = (),
         jwks_refetch_interval: float = MIN_REFETCH_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        self._wall_clock = wall_clock
+        #: SHA-256 of a verified token -> its claims, and until when they are trusted.
+        self._verified: OrderedDict[bytes, tuple[Claims, float]] = OrderedDict()
+        #: Verifications answered from memory.
+        self.remembered = 0
         algs = list(dict.fromkeys(algorithms))
         unknown = [a for a in algs if a not in _KNOWN]
         if unknown or not algs:
@@ -154,6 +172,29 @@ class TokenVerifier:
         """The claims of a valid ``token``; raises :class:`InvalidTokenError` otherwise."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidTokenError(f"token over {MAX_TOKEN_LENGTH} characters")
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        now = self._wall_clock()
+        known = self._verified.get(digest)
+        if known is not None:
+            claims, until = known
+            if now < until:
+                self._verified.move_to_end(digest)
+                self.remembered += 1
+                return claims
+            del self._verified[digest]
+            if claims.expires_at is not None and now >= claims.expires_at:
+                raise InvalidTokenError("token expired")
+        claims = await self._verify(token)
+        until = now + VERIFIED_TTL
+        if claims.expires_at is not None:
+            until = min(until, claims.expires_at)
+        self._verified[digest] = (claims, until)
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
+
+    async def _verify(self, token: str) -> Claims:
+        """Verify ``token`` with PyJWT (no memory)."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
