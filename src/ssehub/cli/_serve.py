@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from ..demos import DemoSettings, demos_by_default
-from ..server import ServerSettings
+from ..server import Plugin, ServerSettings
 from ._output import BadUsage, OneLineCommand
 from ._settings_model import ConfigError, build, click_options, load_config, settings_of
 
@@ -76,11 +76,15 @@ def _serve(config: str | None, **values: Any) -> None:
         check_store(server)
     except HubError as exc:
         raise click.ClickException(f"cannot open the store {server.store!r}: {exc}") from exc
-    plugins = []
+    plugins: list[Plugin] = []
     if demos.enabled if demos.enabled is not None else demos_by_default(server.host):
         from ..demos import DemosPlugin
 
         plugins.append(DemosPlugin(demos))
+    if server.mercure:
+        from ..mercure import MercurePlugin
+
+        plugins.append(MercurePlugin())
     run(server, plugins=plugins)
 
 

@@ -43,12 +43,19 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import EncodeError, HubClosingError, HubError, InvalidEventError, OversizedEventError
+from ..errors import (
+    EncodeError,
+    HubClosingError,
+    HubError,
+    InvalidEventError,
+    InvalidTopicError,
+    OversizedEventError,
+)
 from ..protocol import ServerSentEvent, encode
 from ._access import NO_GRANT, TopicGrant
 from ._cursor import RESET_EVENT, CursorOutcome, check_cursor, format_cursor
 from ._stream import Stream
-from ._subscription import Subscription
+from ._subscription import Accept, Subscription
 from ._topics import validate_event_type, validate_topic
 from ._types import ReadResult, StoredEvent
 from .backends import Backend
@@ -261,6 +268,7 @@ class Hub:
         self._leaving: list[Subscription] = []
         self._flush_handle: asyncio.Handle | None = None
         self._last_flush = float("-inf")
+        self._adapter_topics: dict[str, Callable[[StoredEvent], bytes]] = {}
 
     # -- life cycle ----------------------------------------------------------
 
@@ -397,11 +405,14 @@ class Hub:
         *,
         idempotency_key: str | None = None,
         private: bool = False,
+        adapter: bool = False,
     ) -> Published:
         """Store one event on ``topic`` and return its cursor.
 
         A ``private`` event reaches only streams whose ``grant`` (see
         :meth:`open`) selects its topic — live and on replay, on every store.
+        ``adapter=True`` publishes on a topic reserved by :meth:`adopt_topic`
+        (and only there).
 
         The event is encoded before anything is stored, so an event that could
         never reach a subscriber (a lone surrogate, a forged field, over
@@ -421,6 +432,12 @@ class Hub:
         unknown, retry with the same key).
         """
         validate_topic(topic)
+        if (topic in self._adapter_topics) != adapter:
+            raise InvalidTopicError(
+                f"topic {topic!r} is reserved for a protocol adapter"
+                if not adapter
+                else f"topic {topic!r} is no adapter's"
+            )
         event = validate_event_type(event)
         self.check_event(data, event)
         stored = await self.backend.append(
@@ -448,11 +465,29 @@ class Hub:
         """Call ``observer(event, deliveries)`` for every live event (metrics, dashboards)."""
         self._observers.append(observer)
 
+    def adopt_topic(self, topic: str, encode_row: Callable[[StoredEvent], bytes]) -> None:
+        """Reserve ``topic`` for a protocol adapter (Mercure) that owns its wire format.
+
+        Its events are published only with ``publish(..., adapter=True)``, are
+        put on the wire by ``encode_row`` (encoded once per event, as usual;
+        it may raise :class:`~ssehub.errors.EncodeError`), and are streamed
+        only to subscriptions opened with an ``accept`` test, which decides
+        alone which of them each stream gets — live and on replay, in the
+        hub's one ``seq`` order.  Any other publish or stream on it is refused
+        with :class:`~ssehub.errors.InvalidTopicError`.
+        """
+        validate_topic(topic)
+        self._adapter_topics[topic] = encode_row
+
     def encode_stored(self, stored: StoredEvent) -> bytes:
         """The wire chunk of a stored event: ``id``, optional ``event``, ``data``.
 
+        An adapter topic's rows are encoded by its adapter (:meth:`adopt_topic`).
         Raises :class:`~ssehub.errors.EncodeError` for a row that can't be sent.
         """
+        adapter = self._adapter_topics.get(stored.topic)
+        if adapter is not None:
+            return adapter(stored)
         return encode(
             ServerSentEvent(
                 data=stored.data,
@@ -461,14 +496,14 @@ class Hub:
             )
         )
 
-    def _encode_rows(self, rows: Iterable[StoredEvent], grant: TopicGrant = NO_GRANT) -> bytes:
+    def _encode_rows(self, rows: Iterable[StoredEvent], sub: Subscription) -> bytes:
         """The wire chunks of ``rows`` joined; rows that can't be encoded are skipped.
 
-        A private row is kept only when ``grant`` selects its topic.
+        A row is kept only when ``sub`` admits it (a private one needs its grant).
         """
         chunks: list[bytes] = []
         for row in rows:
-            if row.private and not grant.allows(row.topic):
+            if (row.private or sub.accept is not None) and not sub.admits(row):
                 continue
             try:
                 chunks.append(self.encode_stored(row))
@@ -492,9 +527,8 @@ class Hub:
         elif stats.listed(event.topic):
             stats.count_topic(stats.per_topic_published, event.topic, 1)
         subs = self._by_topic.get(event.topic)
-        if subs and event.private:
-            topic = event.topic
-            subs = {sub for sub in subs if sub.grant.allows(topic)}
+        if subs and (event.private or event.topic in self._adapter_topics):
+            subs = _admitted(subs, event)
         delivered = 0
         if subs:
             try:
@@ -575,6 +609,7 @@ class Hub:
         *,
         grant: TopicGrant = NO_GRANT,
         expires_at: float | None = None,
+        accept: Accept | None = None,
     ) -> Stream:
         """Open a stream of ``topics``, resuming after ``last_event_id`` if given.
 
@@ -582,6 +617,8 @@ class Hub:
         (live and on replay; public events reach every stream).  With
         ``expires_at`` (``wall_clock`` seconds: its token's ``exp``) the stream
         is ended with a jittered ``retry:`` no later than then (:meth:`tick`).
+        ``accept`` (needed on an adapter's topic, see :meth:`adopt_topic`)
+        replaces the grant test: it alone decides which events the stream gets.
 
         The stream is registered at once (live events are held from now on);
         the caller must :meth:`Stream.run` it, or :meth:`Stream.close` it.
@@ -594,12 +631,15 @@ class Hub:
         names = tuple(dict.fromkeys(validate_topic(t) for t in topics))
         if not names:
             raise HubError("subscribe to at least one topic")
+        if accept is None and any(t in self._adapter_topics for t in names):
+            raise InvalidTopicError("this topic is reserved for a protocol adapter")
         config = self.config
         sub = Subscription(
             names,
             max_events=config.max_queue_events,
             max_bytes=config.max_queue_bytes,
             grant=grant,
+            accept=accept,
         )
         self._register(sub)
         try:
@@ -688,7 +728,7 @@ class Hub:
             if result.events:
                 after = result.events[-1].seq
                 self.stats.replayed += len(result.events)
-                chunk = self._encode_rows(result.events, sub.grant)
+                chunk = self._encode_rows(result.events, sub)
             del result  # only the encoded chunk is held while the client reads it
             if chunk:
                 yield chunk
@@ -730,3 +770,22 @@ class Hub:
                 subs.discard(sub)
                 if not subs:
                     del self._by_topic[topic]
+
+
+def _admitted(subs: Iterable[Subscription], event: StoredEvent) -> set[Subscription]:
+    """The subscriptions that admit ``event``; each distinct ``accept`` test runs once.
+
+    Streams that share a test object (an adapter interns equal ones) share its answer.
+    """
+    answers: dict[Accept, bool] = {}
+    admitted: set[Subscription] = set()
+    for sub in subs:
+        accept = sub.accept
+        if accept is None:
+            ok = sub.admits(event)
+        else:
+            known = answers.get(accept)
+            ok = answers[accept] = accept(event) if known is None else known
+        if ok:
+            admitted.add(sub)
+    return admitted

@@ -8,18 +8,21 @@ until SIGTERM with :func:`run` (what ``ssehub serve`` does).
 from __future__ import annotations
 
 from ._admission import admit_stream, counted_stream
-from ._app import HubApp, create_app
+from ._app import HubApp, StreamRoute, create_app
 from ._auth import AccessPolicy, Subscriber, is_loopback
+from ._body import read_body
+from ._come_back import stream_or_come_back
 from ._errors import ApiError
 from ._plugin import Plugin
 from ._run import check_store, run
 from ._settings import ServerSettings, Settings, option
 from ._stream import SSE_HEADERS, EventSourceResponse, HubStreamResponse, last_event_id_of
-from ._tokens import ADMIN_TOPIC, Claims, TokenVerifier, mint_token
+from ._tokens import ADMIN_TOPIC, MERCURE_DETAIL_TYPE, Claims, TokenVerifier, mint_token
 from ._workers import check_workers
 
 __all__ = [
     "ADMIN_TOPIC",
+    "MERCURE_DETAIL_TYPE",
     "SSE_HEADERS",
     "AccessPolicy",
     "ApiError",
@@ -30,6 +33,7 @@ __all__ = [
     "Plugin",
     "ServerSettings",
     "Settings",
+    "StreamRoute",
     "Subscriber",
     "TokenVerifier",
     "admit_stream",
@@ -41,5 +45,7 @@ __all__ = [
     "last_event_id_of",
     "mint_token",
     "option",
+    "read_body",
     "run",
+    "stream_or_come_back",
 ]

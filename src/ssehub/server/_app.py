@@ -138,15 +138,16 @@ class HubApp:
 
     def _routes(self) -> list[BaseRoute]:
         api = self._api = TopicsAPI(self.hub, self.settings, access=self.access)
+        plugin_routes = [
+            route for plugin in self.plugins for route in plugin.routes(self.hub, self.settings)
+        ]
         # The stream routes are also matched first by __call__ (see there).
         self._stream_routes = (
             Route("/events", api.subscribe_many, methods=["GET"]),
             # One route for both methods, so a 405 names both in ``Allow``.
             Route("/topics/{topic:path}", api.topic, methods=["GET", "POST"]),
+            *(route for route in plugin_routes if isinstance(route, StreamRoute)),
         )
-        plugin_routes = [
-            route for plugin in self.plugins for route in plugin.routes(self.hub, self.settings)
-        ]
         admin = self.admin_routes() if self.settings.admin_port is None else []
         return [
             Route("/healthz", self.healthz, methods=["GET"]),
@@ -193,9 +194,12 @@ class HubApp:
             Middleware(
                 CORSMiddleware,
                 allow_origins=origins,
+                # Credentials (the token cookie) only for an explicit allowlist: with '*'
+                # Starlette would reflect any origin, so any site could read with the cookie.
                 allow_credentials=explicit,
                 allow_methods=["GET", "POST"],
                 allow_headers=["Last-Event-ID", "Content-Type", "Authorization"],
+                expose_headers=["Last-Event-ID", "Mercure-Last-Event-ID", "Link"],
                 max_age=600,
             )
         ]
@@ -327,6 +331,16 @@ class HubApp:
         except HubError as exc:
             response = api_error_response(ApiError.of(exc))
         await response(scope, receive, send)
+
+
+class StreamRoute(Route):
+    """A plug-in's route whose ``GET`` opens a hub stream (``HubStreamResponse``).
+
+    Its ``GET`` is served like the hub's own stream routes: matched first, and
+    without the middleware frames when none is configured (see
+    :meth:`HubApp.__call__`); its refusals (``ApiError``, ``HubError``) are
+    rendered as JSON.  Other methods take the usual path.
+    """
 
 
 def create_app(

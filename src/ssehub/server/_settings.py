@@ -213,6 +213,19 @@ class ServerSettings:
             unit="duration",
         ),
     )
+    mercure: bool = field(
+        default=True,
+        metadata=option(
+            "Serve the Mercure protocol at /.well-known/mercure (ssehub serve's plug-in)."
+        ),
+    )
+    mercure_subscriptions: bool = field(
+        default=False,
+        metadata=option(
+            "Announce Mercure subscriptions (private events of type 'mercure') and serve "
+            "/.well-known/mercure/subscriptions."
+        ),
+    )
     hub: HubConfig = field(default_factory=HubConfig)
     retention: Retention = field(default_factory=Retention)
 

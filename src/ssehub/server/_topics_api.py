@@ -42,11 +42,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import HubError
 from ..hub import Hub
 from ._admission import admit_stream
 from ._auth import AccessPolicy
-from ._come_back import come_back_later, wants_only_event_stream
+from ._body import read_body
+from ._come_back import stream_or_come_back
 from ._errors import ApiError
 from ._settings import ServerSettings
 from ._stream import SSE_HEADERS, HubStreamResponse, last_event_id_of
@@ -76,23 +76,11 @@ class TopicsAPI:
         self.access = access or AccessPolicy(settings)
         self._rng = rng or random.Random()
 
-    async def _read_body(self, request: Request) -> bytes:
-        limit = self.settings.max_body_size
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, "payload_too_large", f"body over the limit of {limit} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise ApiError(413, "payload_too_large", f"body over the limit of {limit} bytes")
-        return bytes(body)
-
     async def publish(self, request: Request) -> Response:
         topic = request.path_params["topic"]
         await self.access.authorize_publish(request, [topic])
         private = _flag(request.query_params.get("private"))
-        body = await self._read_body(request)
+        body = await read_body(request, self.settings.max_body_size)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type == "application/json" or content_type.endswith("+json"):
             data, event, private_field = _parse_json_body(body)
@@ -142,23 +130,9 @@ class TopicsAPI:
         """
         if request.method == "HEAD":
             return Response(headers={k.decode(): v.decode() for k, v in SSE_HEADERS})
-        try:
-            return await self._stream(request, topics, default_cursor)
-        except HubError as exc:
-            refusal = ApiError.of(exc)
-            if refusal.status != 503 or not wants_only_event_stream(_accept(request)):
-                raise
-            return self._come_back_later(refusal)
-        except ApiError as exc:
-            if exc.status != 503 or not wants_only_event_stream(_accept(request)):
-                raise
-            return self._come_back_later(exc)
-
-    def _come_back_later(self, exc: ApiError) -> Response:
-        """A 200 stream that only says why and when to come back (see ``_come_back``)."""
-        delay = float((exc.headers or {}).get("Retry-After", "2"))
-        body = come_back_later(exc.status, exc.code, exc.message, delay, self._rng)
-        return Response(body, headers={k.decode(): v.decode() for k, v in SSE_HEADERS})
+        return await stream_or_come_back(
+            request, lambda: self._stream(request, topics, default_cursor), self._rng
+        )
 
     async def _stream(
         self, request: Request, topics: list[str], default_cursor: str | None = None
@@ -172,10 +146,6 @@ class TopicsAPI:
             expires_at=subscriber.expires_at,
         )
         return HubStreamResponse(stream)
-
-
-def _accept(request: Request) -> str:
-    return request.headers.get("accept", "")
 
 
 def _refuse_constant(name: str) -> Any:
