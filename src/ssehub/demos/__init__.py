@@ -12,6 +12,10 @@ Pages (``ssehub/web``): ``/test.html``, ``/chat``, ``/ticker``, ``/logs``,
 counted against ``--max-connections`` through ``ssehub.server.admit_stream``.
 Topics: ``chat/<answer_id>``, ``ticker/<SYMBOL>``, ``logs/<n>``, ``ssehub/stats``.
 Every knob is a field of :class:`DemoSettings`.
+
+The dashboard (its page and ``/dashboard/recent``) is part of the admin
+surface (``admin_routes``): with ``--admin-port`` it is served there and not
+on the main port, and its stats feed is always published private.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from ._answers import AnswerBook
 from ._chat import ChatAPI
 from ._dashboard import StatsFeed
 from ._logtail import LogTail
-from ._pages import page_routes
+from ._pages import PAGES, page_routes
 from ._responders import OpenAIResponder, Responder, SimulatedResponder
 from ._root import DemoRoot
 from ._settings import DemoSettings
@@ -91,27 +95,35 @@ class Demos:
         )
         self.ticker_stream = TickerStream(hub, server)
         access = AccessPolicy(server)
-        # The stats feed names topics: with a key (or beyond loopback) it is private,
-        # read by admin tokens only (its topic is the admin topic, see server._tokens).
+        # The stats feed names topics: with a key (or beyond loopback, or with an admin
+        # port) it is private, read by admin tokens or on the admin port only (its topic
+        # is the admin topic, see server._tokens).
         self.stats = StatsFeed(
             hub,
             interval=settings.stats_interval,
-            private=access.verifier is not None or not access.loopback,
+            private=access.verifier is not None
+            or not access.loopback
+            or server.admin_port is not None,
             authorize=access.authorize_admin,
         )
         self._observing = False
 
     def routes(self) -> list[BaseRoute]:
+        """The demo routes, the dashboard aside (see :meth:`admin_routes`)."""
         return [
             Route("/", DemoRoot(self.hub, self.server, self.settings).endpoint, methods=["GET"]),
-            Mount("/static", StaticFiles(packages=[("ssehub", "web")]), name="static"),
-            *page_routes(),
+            _static(),
+            *page_routes(frozenset(PAGES) - {_DASHBOARD}),
             *ChatAPI(self.hub, self.server, self.answers).routes(),
             *self.ticker.routes(),
             Route("/ticker/events", self.ticker_stream.endpoint, methods=["GET"]),
             *self.logs.routes(),
-            *self.stats.routes(),
         ]
+
+    def admin_routes(self) -> list[BaseRoute]:
+        """The dashboard: its page and samples (with ``--admin-port``, its static files too)."""
+        static = [_static()] if self.server.admin_port is not None else []
+        return [*static, *page_routes(frozenset({_DASHBOARD})), *self.stats.routes()]
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -138,6 +150,13 @@ class Demos:
             await self.answers.aclose()
 
 
+_DASHBOARD = "/dashboard"
+
+
+def _static() -> Mount:
+    return Mount("/static", StaticFiles(packages=[("ssehub", "web")]), name="static")
+
+
 class DemosPlugin:
     """The demos as a :class:`~ssehub.server.Plugin` of one hub app."""
 
@@ -158,6 +177,9 @@ class DemosPlugin:
 
     def routes(self, hub: Hub, settings: ServerSettings) -> list[BaseRoute]:
         return self.demos(hub, settings).routes()
+
+    def admin_routes(self, hub: Hub, settings: ServerSettings) -> list[BaseRoute]:
+        return self.demos(hub, settings).admin_routes()
 
     @asynccontextmanager
     async def lifespan(self, hub: Hub, settings: ServerSettings) -> AsyncIterator[None]:

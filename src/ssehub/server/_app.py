@@ -35,9 +35,10 @@ from ..hub import Hub, open_backend
 from ._auth import AccessPolicy
 from ._errors import ApiError, api_error_response, error_response, exception_handlers
 from ._metrics import MetricsEndpoint
-from ._plugin import Plugin
+from ._plugin import Plugin, plugin_admin_routes
 from ._resumable import Producers
 from ._settings import ServerSettings
+from ._tokens import ADMIN_TOPIC
 from ._topics_api import TopicsAPI
 
 __all__ = ["HubApp", "create_app"]
@@ -115,14 +116,29 @@ class HubApp:
         except HubError as exc:
             raise ApiError.of(exc) from exc
 
-    def _routes(self) -> list[BaseRoute]:
-        api = self._api = TopicsAPI(self.hub, self.settings, access=self.access)
+    def admin_routes(self) -> list[BaseRoute]:
+        """The admin surface: ``/metrics``, the stats feed, the plug-ins' admin routes.
+
+        Served beside the API, or with ``--admin-port`` by :class:`._admin.AdminApp`
+        alone (``/metrics`` and the plug-ins' admin routes are then left out of
+        the main app; the stats feed is refused there by the access policy).
+        """
         metrics = MetricsEndpoint(self.hub)
 
         async def metrics_endpoint(request: Request) -> Response:
             await self.access.authorize_admin(request)
             return await metrics.endpoint(request)
 
+        async def stats_feed(request: Request) -> Response:
+            return await self._api.stream(request, [ADMIN_TOPIC])
+
+        routes: list[BaseRoute] = [Route("/metrics", metrics_endpoint, methods=["GET"])]
+        if self.settings.admin_port is not None:
+            routes.append(Route(f"/topics/{ADMIN_TOPIC}", stats_feed, methods=["GET"]))
+        return routes + plugin_admin_routes(self.plugins, self.hub, self.settings)
+
+    def _routes(self) -> list[BaseRoute]:
+        api = self._api = TopicsAPI(self.hub, self.settings, access=self.access)
         plugin_routes = [
             route for plugin in self.plugins for route in plugin.routes(self.hub, self.settings)
         ]
@@ -133,13 +149,15 @@ class HubApp:
             Route("/topics/{topic:path}", api.topic, methods=["GET", "POST"]),
             *(route for route in plugin_routes if isinstance(route, StreamRoute)),
         )
+        admin = self.admin_routes() if self.settings.admin_port is None else []
         return [
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/livez", self.livez, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *admin[:1],  # /metrics
             *self._stream_routes,
             *plugin_routes,
+            *admin[1:],
             Route("/", self.index, methods=["GET"]),
         ]
 
@@ -162,18 +180,26 @@ class HubApp:
         )
 
     def _middleware(self) -> list[Middleware]:
+        """CORS by the ``--cors-origin`` allowlist.
+
+        Credentialed reads (a cross-origin ``EventSource`` with
+        ``withCredentials``, sending the token cookie) are allowed only when
+        every listed origin is explicit: with ``*`` or ``null`` (any sandboxed
+        frame) in the list, no origin gets ``Access-Control-Allow-Credentials``.
+        """
         origins = list(self.settings.cors_origins)
         if not origins:
             return []
+        explicit = not any(o.strip().lower() in ("*", "null") for o in origins)
         return [
             Middleware(
                 CORSMiddleware,
                 allow_origins=origins,
-                allow_methods=["GET", "POST"],
-                allow_headers=["Last-Event-ID", "Content-Type", "Authorization"],
                 # Credentials (the token cookie) only for an explicit allowlist: with '*'
                 # Starlette would reflect any origin, so any site could read with the cookie.
-                allow_credentials="*" not in origins,
+                allow_credentials=explicit,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Last-Event-ID", "Content-Type", "Authorization"],
                 expose_headers=["Last-Event-ID", "Mercure-Last-Event-ID", "Link"],
                 max_age=600,
             )

@@ -12,6 +12,11 @@ request ``503 shutting_down``; a response still unfinished then (a client that
 stopped reading) is dropped, and uvicorn stops as usual.  This is done by
 subclassing ``uvicorn.Server`` and overriding its ``handle_exit`` and
 ``shutdown`` hooks — uvicorn itself is not patched.
+
+With ``--admin-port`` a second uvicorn server, in the same event loop, serves
+the admin surface (:class:`._admin.AdminApp`) on ``127.0.0.1``; the main
+server owns the signals and the lifespan, and the admin server stops when the
+main one has.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ import logging
 import logging.config
 import math
 import resource
-from collections.abc import Sequence
+import socket
+from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -33,6 +39,7 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from ..hub import StoredEvent, open_backend
+from ._admin import ADMIN_HOST, AdminApp
 from ._app import HubApp
 from ._auth import LOOPBACK_NAMES, is_loopback
 from ._http import (
@@ -115,6 +122,43 @@ class _HubServer(uvicorn.Server):
         # Everything alive after start-up (modules, the app, the store) lives as long as
         # the process: keep it out of every future garbage collection.
         gc.freeze()
+
+
+class _AdminServer(uvicorn.Server):
+    """The admin port's server: the main server captures the signals, not this one."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _admin_socket(port: int) -> socket.socket:
+    """The admin port's listening socket on ``127.0.0.1`` (bound before serving starts)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ADMIN_HOST, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve_with_admin(server: _HubServer, admin: _AdminServer, sock: socket.socket) -> None:
+    """Run both servers in one loop until the main one stops."""
+
+    async def both() -> None:
+        logger.info("admin surface on http://%s:%d (loopback only)", ADMIN_HOST, admin.config.port)
+        admin_task = asyncio.create_task(admin.serve(sockets=[sock]), name="ssehub-admin")
+        try:
+            await server.serve()
+        finally:
+            admin.should_exit = True
+            await admin_task
+
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(both())
 
 
 class _NoListener:
@@ -250,8 +294,21 @@ def run(
     gate = ConnectionGate(limits)
     config = uvicorn.Config(hub_app, http=bounded_protocol(gate), **common)
     server = _HubServer(config, hub_app, gate, drain_timeout=settings.hub.drain_timeout)
+    admin: _AdminServer | None = None
+    if settings.admin_port is not None:
+        try:
+            admin_sock = _admin_socket(settings.admin_port)
+        except OSError as exc:
+            logger.error("cannot listen on the admin port %d: %s", settings.admin_port, exc)
+            raise SystemExit(1) from None
+        admin_config = {**common, "host": ADMIN_HOST, "port": settings.admin_port}
+        admin_config.update(lifespan="off", timeout_graceful_shutdown=2)
+        admin = _AdminServer(uvicorn.Config(AdminApp(hub_app), **admin_config))
     try:
-        server.run()
+        if admin is None:
+            server.run()
+        else:
+            _serve_with_admin(server, admin, admin_sock)
     except SystemExit as exc:  # uvicorn exits 3 when it can't bind: ssehub says 1
         raise SystemExit(0 if exc.code in (0, None) else 1) from None
     if not server.started:

@@ -75,6 +75,15 @@ class ServerSettings:
         metadata=option("Interface to listen on (0.0.0.0 for every interface)."),
     )
     port: int = field(default=8004, metadata=option("TCP port.", minimum=0, maximum=65535))
+    admin_port: int | None = field(
+        default=None,
+        metadata=option(
+            "Serve the admin surface (/metrics, the dashboard and its stats feed) on this "
+            "port of 127.0.0.1 only, with no token; the main port then serves none of it. "
+            "Off by default (admin tokens on the main port).",
+            maximum=65535,
+        ),
+    )
     store: str = field(
         default=DEFAULT_STORE,
         metadata=option(

@@ -146,7 +146,7 @@ class TopicsAPI:
         admit_stream(self.hub, self.settings)  # 503 too_many_connections at the limit
         query = request.query_params
         rewind = parse_rewind(query.get("since"), query.get("rewind"))  # 400 invalid_rewind
-        subscriber = await self.access.subscriber(request)
+        subscriber = await self.access.subscriber(request, topics)
         stream = await self.hub.open(
             topics,
             last_event_id_of(request) or default_cursor,
