@@ -33,6 +33,7 @@ from .. import __version__
 from ..errors import HubError
 from ..hub import Hub, open_backend
 from ._auth import AccessPolicy
+from ._client_script import CLIENT_SCRIPT_PATH, client_script
 from ._errors import ApiError, api_error_response, error_response, exception_handlers
 from ._metrics import MetricsEndpoint
 from ._plugin import Plugin
@@ -117,6 +118,7 @@ class HubApp:
             Route("/livez", self.livez, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route(CLIENT_SCRIPT_PATH, client_script, methods=["GET"]),
             *self._stream_routes,
             *plugin_routes,
             Route("/", self.index, methods=["GET"]),
@@ -136,6 +138,7 @@ class HubApp:
                     "liveness": "livez",
                     "readiness": "readyz",
                     "metrics": "metrics",
+                    "browser_client": "ssehub.js",
                 },
             }
         )
