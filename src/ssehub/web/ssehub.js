@@ -754,6 +754,11 @@ export class TopicSource extends SourceBase {
     return this._agent ? this._agent.ids.last : this._own.lastEventId;
   }
 
+  /* Whether this tab holds the browser's shared stream now. */
+  get leader() {
+    return Boolean(this._agent && this._agent.leading);
+  }
+
   _opened() {
     if (!this._closed && this.readyState === OPEN) this.dispatchEvent(new Event("open"));
   }

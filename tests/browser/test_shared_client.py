@@ -1,0 +1,188 @@
+"""``/ssehub.js`` in Chromium: tabs share one stream, a leader hands over, headers, hidden tabs.
+
+Every page is a tab of one browser context (one origin): it opens ``/healthz`` of a
+real hub, imports the client with ``import('/ssehub.js')`` and keeps what it receives
+in ``window.seen`` as ``"{lastEventId} {data}"``.  Streams are counted on the hub
+(``open_streams`` of ``/healthz``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.browser import WAIT
+from tests.support.polling import poll_until
+from tests.support.processes import HubProcess, start_hub
+from tests.support.tokens import SECRET, mint
+
+pytestmark = pytest.mark.browser
+
+TABS = 10
+EVENTS = 60
+
+#: Opens a source in this page: subscribe(topics, options) of the hub's client.
+OPEN = """
+async ([topics, options]) => {
+  const client = await import('/ssehub.js');
+  window.seen = [];
+  window.errors = [];
+  window.source = client.subscribe(topics, options);
+  window.source.onmessage = (e) => window.seen.push(`${e.lastEventId} ${e.data}`);
+  window.source.onerror = (e) => window.errors.push(e.status);
+}
+"""
+
+
+def _open_streams(hub: HubProcess) -> int:
+    count: int = httpx.get(f"{hub.url}/healthz", timeout=10).json()["open_streams"]
+    return count
+
+
+def _tab(
+    context: Any, hub: HubProcess, topics: list[str], options: dict[str, Any] | None = None
+) -> Any:
+    page = context.new_page()
+    page.goto(f"{hub.url}/healthz")
+    page.evaluate(OPEN, [topics, options or {}])
+    return page
+
+
+def _publish(hub: HubProcess, topic: str, data: str, **kwargs: Any) -> str:
+    response = httpx.post(f"{hub.url}/topics/{topic}", content=data, timeout=10, **kwargs)
+    assert response.status_code == 201, response.text
+    event_id: str = response.json()["id"]
+    return event_id
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[HubProcess]:
+    with start_hub(["--store", "memory", "--no-demos"], log_dir=tmp_path) as process:
+        yield process
+
+
+def test_the_client_module_is_served_with_a_type_and_an_etag(hub: HubProcess) -> None:
+    first = httpx.get(f"{hub.url}/ssehub.js", timeout=10)
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "application/javascript; charset=utf-8"
+    assert "export function subscribe" in first.text
+    again = httpx.get(f"{hub.url}/ssehub.js", headers={"If-None-Match": first.headers["etag"]})
+    assert (again.status_code, again.content) == (304, b"")
+
+
+def test_ten_tabs_share_one_stream_and_a_closed_leader_loses_no_event_and_repeats_none(
+    browser: Any, hub: HubProcess
+) -> None:
+    context = browser.new_context()
+    try:
+        tabs = [_tab(context, hub, ["t/a", "t/b"] if i % 2 else ["t/a"]) for i in range(TABS)]
+        for tab in tabs:
+            tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
+        poll_until(lambda: _open_streams(hub) == 1, "one stream for ten tabs", 10)
+        leaders = [tab for tab in tabs if tab.evaluate("window.source.leader")]
+        assert len(leaders) == 1
+
+        published: list[str] = []
+        halfway = threading.Event()
+
+        def publish_all() -> None:
+            for n in range(EVENTS):
+                published.append(f"{_publish(hub, 't/a' if n % 3 else 't/b', str(n))} {n}")
+                if n == EVENTS // 3:
+                    halfway.set()
+
+        publisher = threading.Thread(target=publish_all)
+        publisher.start()
+        assert halfway.wait(30)
+        leaders[0].close()  # mid-stream: a third of the events are out
+        publisher.join(60)
+        survivors = [tab for tab in tabs if tab is not leaders[0]]
+        for tab in survivors:
+            tab.wait_for_function(f"window.seen.length >= {EVENTS}", timeout=WAIT)
+        for tab in survivors:
+            # every event exactly once, in order: id by id
+            assert tab.evaluate("window.seen") == published
+        assert sum(tab.evaluate("window.source.leader") for tab in survivors) == 1
+        poll_until(lambda: _open_streams(hub) == 1, "one stream after the handover", 10)
+    finally:
+        context.close()
+
+
+def test_without_broadcast_channel_each_tab_opens_its_own_stream(
+    browser: Any, hub: HubProcess
+) -> None:
+    context = browser.new_context()
+    context.add_init_script("delete window.BroadcastChannel;")
+    try:
+        tabs = [_tab(context, hub, ["t/a"]) for _ in range(2)]
+        for tab in tabs:
+            tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
+        poll_until(lambda: _open_streams(hub) == 2, "a stream per tab", 10)
+        event_id = _publish(hub, "t/a", "x")
+        for tab in tabs:
+            tab.wait_for_function("window.seen.length === 1", timeout=WAIT)
+            assert tab.evaluate("window.seen") == [f"{event_id} x"]
+    finally:
+        context.close()
+
+
+def test_an_authorization_header_opens_a_private_topic(
+    browser: Any, tmp_path: Path
+) -> None:
+    args = ["--store", "memory", "--no-demos", "--jwt-key", SECRET]
+    with start_hub(args, log_dir=tmp_path) as hub:
+        reader = mint(subscribe=["secret/t"])
+        publisher = {"Authorization": f"Bearer {mint(publish=['*'])}"}
+        context = browser.new_context()
+        try:
+            bearer = _tab(context, hub, ["secret/t"], {"headers": {"Authorization": f"Bearer {reader}"}})
+            anonymous = _tab(context, hub, ["secret/t"])
+            for tab in (bearer, anonymous):
+                tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
+            # two header sets: two groups, two streams
+            poll_until(lambda: _open_streams(hub) == 2, "a stream per header set", 10)
+            private = _publish(hub, "secret/t", "for the token", headers=publisher, params={"private": "1"})
+            public = _publish(hub, "secret/t", "for all", headers=publisher)
+            for tab in (bearer, anonymous):
+                tab.wait_for_function("window.seen.some((s) => s.endsWith('for all'))", timeout=WAIT)
+            assert bearer.evaluate("window.seen") == [f"{private} for the token", f"{public} for all"]
+            assert anonymous.evaluate("window.seen") == [f"{public} for all"]
+        finally:
+            context.close()
+
+
+HIDE = """() => {
+  Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});
+  Object.defineProperty(document, 'hidden', {value: true, configurable: true});
+  document.dispatchEvent(new Event('visibilitychange'));
+}"""
+
+
+def test_a_hidden_tab_keeps_its_stream_unless_told_otherwise(
+    browser: Any, hub: HubProcess
+) -> None:
+    context = browser.new_context()
+    try:
+        kept = _tab(context, hub, ["t/a"], {"share": False})
+        dropped = _tab(context, hub, ["t/a"], {"share": False, "openWhenHidden": False})
+        for tab in (kept, dropped):
+            tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
+        poll_until(lambda: _open_streams(hub) == 2, "two streams", 10)
+        for tab in (kept, dropped):
+            tab.evaluate(HIDE)
+        # the tab asked to close while hidden does; the default one stays open
+        poll_until(lambda: _open_streams(hub) == 1, "the opted-out hidden tab to close", 10)
+        event_id = _publish(hub, "t/a", "while hidden")
+        kept.wait_for_function("window.seen.length === 1", timeout=WAIT)
+        assert kept.evaluate("[document.visibilityState, window.seen]") == [
+            "hidden",
+            [f"{event_id} while hidden"],
+        ]
+        assert kept.evaluate("window.source.readyState") == 1
+    finally:
+        context.close()
