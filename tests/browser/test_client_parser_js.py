@@ -29,7 +29,9 @@ CLIENT = ROOT / "src" / "ssehub" / "web" / "ssehub.js"
 RUNNER = Path(__file__).parent / "js" / "parse_cases.mjs"
 NODE = shutil.which("node")
 
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed (apt-get install nodejs)")
+pytestmark = pytest.mark.skipif(
+    NODE is None, reason="node is not installed (apt-get install nodejs)"
+)
 
 
 def _case(chunks: list[bytes], **options: Any) -> dict[str, Any]:
@@ -49,7 +51,12 @@ def _python(case: dict[str, Any]) -> dict[str, Any]:
         parser.eof()
     except EventTooLargeError:
         error = "too_large"
-    return {"events": events, "lastEventId": parser.last_event_id, "retry": parser.retry, "error": error}
+    return {
+        "events": events,
+        "lastEventId": parser.last_event_id,
+        "retry": parser.retry,
+        "error": error,
+    }
 
 
 def _node(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -99,10 +106,16 @@ def _vectors() -> dict[str, dict[str, Any]]:
     vectors |= {
         "bound/line-exactly": _case([line + b"\n\n"], maxEventSize=64),
         "bound/line-over": _case([b"id: 1\ndata: a\n\n" + line + b"y\n\n"], maxEventSize=64),
-        "bound/line-over-across-chunks": _case([b"data: a\n\n", line[:30], line[30:] + b"yz\n"], maxEventSize=64),
+        "bound/line-over-across-chunks": _case(
+            [b"data: a\n\n", line[:30], line[30:] + b"yz\n"], maxEventSize=64
+        ),
         "bound/unfinished-tail-over": _case([b"id: 2\ndata: a\n\n" + b"d" * 70], maxEventSize=64),
-        "bound/data-buffer-over": _case([b"data: " + b"x" * 40 + b"\n"] * 2 + [b"\n"], maxEventSize=64),
-        "bound/data-buffer-exactly": _case([b"data: " + b"x" * 31 + b"\n"] * 2 + [b"\n"], maxEventSize=64),
+        "bound/data-buffer-over": _case(
+            [b"data: " + b"x" * 40 + b"\n"] * 2 + [b"\n"], maxEventSize=64
+        ),
+        "bound/data-buffer-exactly": _case(
+            [b"data: " + b"x" * 31 + b"\n"] * 2 + [b"\n"], maxEventSize=64
+        ),
         "bound/none": _case([b"data: " + b"x" * 5000 + b"\n\n"], maxEventSize=None),
         "retry/huge": _case([b"retry: 9007199254740991\n", b"retry: 18446744073709551616\n\n"]),
         "retry/leading-zeros": _case([b"retry: 000000000000000000000000012\ndata: r\n\n"]),
@@ -124,7 +137,9 @@ def test_js_parser_matches_the_python_parser(name: str, node_outcomes: dict[str,
     assert node_outcomes[name] == _python(VECTORS[name])
 
 
-def test_js_parser_matches_the_python_parser_on_random_streams(node_outcomes: dict[str, Any]) -> None:
+def test_js_parser_matches_the_python_parser_on_random_streams(
+    node_outcomes: dict[str, Any],
+) -> None:
     names = [n for n in VECTORS if n.startswith("random/")]
     differ = [n for n in names if node_outcomes[n] != _python(VECTORS[n])]
     assert differ == [], [(n, VECTORS[n], node_outcomes[n]) for n in differ[:3]]

@@ -131,26 +131,33 @@ def test_without_broadcast_channel_each_tab_opens_its_own_stream(
         context.close()
 
 
-def test_an_authorization_header_opens_a_private_topic(
-    browser: Any, tmp_path: Path
-) -> None:
+def test_an_authorization_header_opens_a_private_topic(browser: Any, tmp_path: Path) -> None:
     args = ["--store", "memory", "--no-demos", "--jwt-key", SECRET]
     with start_hub(args, log_dir=tmp_path) as hub:
         reader = mint(subscribe=["secret/t"])
         publisher = {"Authorization": f"Bearer {mint(publish=['*'])}"}
         context = browser.new_context()
         try:
-            bearer = _tab(context, hub, ["secret/t"], {"headers": {"Authorization": f"Bearer {reader}"}})
+            bearer = _tab(
+                context, hub, ["secret/t"], {"headers": {"Authorization": f"Bearer {reader}"}}
+            )
             anonymous = _tab(context, hub, ["secret/t"])
             for tab in (bearer, anonymous):
                 tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
             # two header sets: two groups, two streams
             poll_until(lambda: _open_streams(hub) == 2, "a stream per header set", 10)
-            private = _publish(hub, "secret/t", "for the token", headers=publisher, params={"private": "1"})
+            private = _publish(
+                hub, "secret/t", "for the token", headers=publisher, params={"private": "1"}
+            )
             public = _publish(hub, "secret/t", "for all", headers=publisher)
             for tab in (bearer, anonymous):
-                tab.wait_for_function("window.seen.some((s) => s.endsWith('for all'))", timeout=WAIT)
-            assert bearer.evaluate("window.seen") == [f"{private} for the token", f"{public} for all"]
+                tab.wait_for_function(
+                    "window.seen.some((s) => s.endsWith('for all'))", timeout=WAIT
+                )
+            assert bearer.evaluate("window.seen") == [
+                f"{private} for the token",
+                f"{public} for all",
+            ]
             assert anonymous.evaluate("window.seen") == [f"{public} for all"]
         finally:
             context.close()
@@ -163,9 +170,7 @@ HIDE = """() => {
 }"""
 
 
-def test_a_hidden_tab_keeps_its_stream_unless_told_otherwise(
-    browser: Any, hub: HubProcess
-) -> None:
+def test_a_hidden_tab_keeps_its_stream_unless_told_otherwise(browser: Any, hub: HubProcess) -> None:
     context = browser.new_context()
     try:
         kept = _tab(context, hub, ["t/a"], {"share": False})
