@@ -1,4 +1,4 @@
-"""``/ssehub.js``'s EventStreamParser, run by Node, against ssehub's Python parser.
+"""``/ssehub.js``'s parser and reconnect delays, run by Node, against ssehub's Python ones.
 
 Both parsers get the same vectors — the corpus every parser test shares
 (``tests.support.streams.CORPUS``) fed as it is chunked, one byte at a time and
@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from ssehub.errors import EventTooLargeError
-from ssehub.protocol import EventStreamParser
+from ssehub.protocol import EventStreamParser, ReconnectPolicy
 from tests.support.streams import BOM, CORPUS, reference_parse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,17 +59,17 @@ def _python(case: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _node(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _node(cases: list[dict[str, Any]], delays: list[list[Any]]) -> dict[str, Any]:
     assert NODE is not None
     done = subprocess.run(
         [NODE, str(RUNNER), str(CLIENT)],
-        input=json.dumps(cases).encode(),
+        input=json.dumps({"cases": cases, "delays": delays}).encode(),
         capture_output=True,
         timeout=60,
         check=False,
     )
     assert done.returncode == 0, done.stderr.decode()
-    result: list[dict[str, Any]] = json.loads(done.stdout)
+    result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 
@@ -126,10 +126,49 @@ def _vectors() -> dict[str, dict[str, Any]]:
 VECTORS = _vectors()
 
 
+#: (attempt, the server's retry in ms or None, the random draw): jitter made deterministic.
+DELAYS = [
+    [attempt, retry, draw]
+    for attempt in (1, 2, 3, 5, 9, 40)
+    for retry in (None, 0, 250, 3000, 45000)
+    for draw in (0.0, 0.37, 0.999)
+]
+
+
+class _Draw(random.Random):
+    """A random source whose ``uniform(a, b)`` is ``a + draw * (b - a)``, as JS's ``random()``."""
+
+    def __init__(self, draw: float) -> None:
+        super().__init__()
+        self.draw = draw
+
+    def uniform(self, a: float, b: float) -> float:
+        return a + self.draw * (b - a)
+
+
 @pytest.fixture(scope="module")
-def node_outcomes() -> dict[str, dict[str, Any]]:
+def node_results() -> dict[str, Any]:
     names = sorted(VECTORS)
-    return dict(zip(names, _node([VECTORS[n] for n in names]), strict=True))
+    result = _node([VECTORS[n] for n in names], DELAYS)
+    return {
+        "outcomes": dict(zip(names, result["outcomes"], strict=True)),
+        "delays": result["delays"],
+    }
+
+
+@pytest.fixture(scope="module")
+def node_outcomes(node_results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    outcomes: dict[str, dict[str, Any]] = node_results["outcomes"]
+    return outcomes
+
+
+def test_js_reconnect_delays_are_the_python_policys(node_results: dict[str, Any]) -> None:
+    """Server retry first, then x2 per failure up to 30 s, the growth jittered ("equal")."""
+    policy = ReconnectPolicy()
+    expected = [
+        policy.next_delay(attempt, retry, _Draw(draw)) * 1000 for attempt, retry, draw in DELAYS
+    ]
+    assert node_results["delays"] == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("name", sorted(n for n in VECTORS if not n.startswith("random/")))

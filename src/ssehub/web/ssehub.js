@@ -234,7 +234,8 @@ export class ReconnectPolicy {
 
 const HUB_ID = /^([0-9a-z]{1,32})-([0-9]{1,19})$/;
 
-/* Which event ids were delivered: hub cursors must grow within an epoch; others are remembered. */
+/* Which event ids were delivered: hub cursors must grow within an epoch; others are remembered.
+ * A reset event is dropped when its id is not past what was delivered (nothing was lost here). */
 export class IdTracker {
   constructor(lastEventId) {
     this.last = "";
@@ -250,12 +251,7 @@ export class IdTracker {
     const m = HUB_ID.exec(id);
     if (m) {
       const seq = BigInt(m[2]);
-      if (type === RESET_EVENT) {
-        if (this._recent.has(`${RESET_EVENT} ${id}`)) return false;
-        this._remember(`${RESET_EVENT} ${id}`);
-      } else if (m[1] === this._epoch && seq <= this._seq) {
-        return false;
-      }
+      if (m[1] === this._epoch && seq <= this._seq) return false;
       this._epoch = m[1];
       this._seq = seq;
       this.last = id;
@@ -538,6 +534,7 @@ class ShareAgent {
     this.channel.onmessage = (e) => this._receive(e.data);
     this._reopenTimer = null;
     this._resign = null;
+    this.since = ""; // leader: the oldest cursor a new source asked for, until the next reopen
     this._abortWait = new AbortController();
     navigator.locks.request(`ssehub-tab:${key}:${this.tab}`, () => new Promise((resolve) => (this._releaseTab = resolve)));
     navigator.locks
@@ -553,9 +550,9 @@ class ShareAgent {
     return [...all].sort();
   }
 
-  add(source) {
+  add(source, since) {
     this.sources.add(source);
-    this._changed();
+    this._changed(since);
   }
 
   remove(source) {
@@ -568,20 +565,32 @@ class ShareAgent {
     this._post({ t: "bye", tab: this.tab });
     window.removeEventListener("pagehide", this._onPageHide);
     this._abortWait.abort();
-    if (this.stream) this.stream.close();
-    this.stream = null;
+    if (this.leading && this.stream) this._post({ t: "state", state: CONNECTING });
+    this._dropStream();
     if (this._resign) this._resign();
     if (this._releaseTab) this._releaseTab();
     this.channel.close();
   }
 
-  _changed() {
+  /* This tab's topics changed; `since`: a new source asks for the events after that id. */
+  _changed(since) {
     if (this.leading) {
       this.members.set(this.tab, this.topics());
+      this._wantSince(since);
       this._scheduleReopen();
     } else {
-      this._post({ t: "hello", tab: this.tab, topics: this.topics() });
+      this._post({ t: "hello", tab: this.tab, topics: this.topics(), since: since || "" });
     }
+  }
+
+  /* Leader: remember the oldest hub cursor a new source asked to resume from. */
+  _wantSince(since) {
+    const m = since ? HUB_ID.exec(since) : null;
+    if (!m) return;
+    const last = HUB_ID.exec(this.ids.last || "");
+    if (last && (m[1] !== last[1] || BigInt(m[2]) >= BigInt(last[2]))) return;
+    const pending = this.since ? HUB_ID.exec(this.since) : null;
+    if (!pending || (pending[1] === m[1] && BigInt(m[2]) < BigInt(pending[2]))) this.since = since;
   }
 
   _post(message) {
@@ -595,6 +604,7 @@ class ShareAgent {
   async _lead() {
     if (!this.sources.size) return;
     this.leading = true;
+    this.since = "";
     this.members = new Map([[this.tab, this.topics()]]);
     this._post({ t: "leader", tab: this.tab });
     await new Promise((resolve) => {
@@ -625,23 +635,24 @@ class ShareAgent {
     for (const topics of this.members.values()) for (const t of topics) union.add(t);
     const topics = [...union].sort();
     const joined = JSON.stringify(topics);
-    if (joined === this.streamTopics && this.stream) return;
+    const since = this.since;
+    this.since = "";
+    if (joined === this.streamTopics && this.stream && !since) return;
     this.streamTopics = joined;
     if (!topics.length) {
-      if (this.stream) this.stream.close();
-      this.stream = null;
+      this._dropStream();
       return;
     }
     const url = eventsURL(this.hub, topics);
     if (this.stream) {
-      this.stream.lastEventId = this.ids.last || this.stream.lastEventId;
+      this.stream.lastEventId = since || this.ids.last || this.stream.lastEventId;
       this.stream.reopen(url);
       return;
     }
     const agent = this;
     this.stream = new HubEventSource(url, {
       ...this.opts,
-      lastEventId: this.ids.last,
+      lastEventId: since || this.ids.last,
       tap: {
         event(e, origin) {
           const message = { t: "event", type: e.type, data: e.data, id: e.lastEventId, origin };
@@ -650,7 +661,7 @@ class ShareAgent {
         },
         cursor(id) {
           agent._post({ t: "cursor", id });
-          agent.ids.advance(id);
+          agent._cursor(id);
         },
         state(state) {
           agent._post({ t: "state", state });
@@ -667,12 +678,13 @@ class ShareAgent {
   _receive(m) {
     if (!m || typeof m !== "object") return;
     if (m.t === "event") this._event(m);
-    else if (m.t === "cursor") this.ids.advance(m.id);
+    else if (m.t === "cursor") this._cursor(m.id);
     else if (m.t === "state") this._state(m.state);
     else if (m.t === "error") this._errorAll(m.status, new Error(m.message));
     else if (m.t === "leader" && !this.leading) this._changed();
     else if (this.leading && m.t === "hello") {
       this.members.set(m.tab, Array.isArray(m.topics) ? m.topics.map(String) : []);
+      this._wantSince(typeof m.since === "string" ? m.since : "");
       this._post({ t: "state", state: this.state });
       this._scheduleReopen();
     } else if (this.leading && m.t === "bye") {
@@ -681,9 +693,26 @@ class ShareAgent {
     }
   }
 
+  /* Each source delivers an id once: a source that asked for older events gets their replay. */
   _event(m) {
-    if (!this.ids.accept(m.type, m.id)) return;
-    for (const s of [...this.sources]) s._message(m.type, m.data, m.id, m.origin);
+    this.ids.accept(m.type, m.id);
+    for (const s of [...this.sources]) {
+      if (s._ids.accept(m.type, m.id)) s._message(m.type, m.data, m.id, m.origin);
+    }
+  }
+
+  /* A cursor without an event: the agent moves on; a source with no id yet starts there. */
+  _cursor(id) {
+    this.ids.advance(String(id || ""));
+    for (const s of this.sources) if (!s._ids.last) s._ids.advance(String(id || ""));
+  }
+
+  /* Close the stream without telling the tabs it closed: another leader takes over. */
+  _dropStream() {
+    if (!this.stream) return;
+    this.stream._tap = null;
+    this.stream.close();
+    this.stream = null;
   }
 
   _state(state) {
@@ -730,8 +759,9 @@ export class TopicSource extends SourceBase {
         AGENTS.set(key, agent);
       }
       this._agent = agent;
+      this._ids = new IdTracker(opts.lastEventId || agent.ids.last);
       this.readyState = agent.state;
-      agent.add(this);
+      agent.add(this, opts.lastEventId || "");
       if (agent.state === OPEN) queueMicrotask(() => this._opened());
     } else {
       this._own = new HubEventSource(this.url, {
@@ -751,7 +781,7 @@ export class TopicSource extends SourceBase {
   }
 
   get lastEventId() {
-    return this._agent ? this._agent.ids.last : this._own.lastEventId;
+    return this._agent ? this._ids.last : this._own.lastEventId;
   }
 
   /* Whether this tab holds the browser's shared stream now. */
