@@ -8,6 +8,7 @@ in ``window.seen`` as ``"{lastEventId} {data}"``.  Streams are counted on the hu
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 from tests.support.browser import WAIT
 from tests.support.polling import poll_until
-from tests.support.processes import HubProcess, start_hub
+from tests.support.processes import HubProcess, free_port, start_hub
 from tests.support.tokens import SECRET, mint
 
 pytestmark = pytest.mark.browser
@@ -191,3 +192,91 @@ def test_a_hidden_tab_keeps_its_stream_unless_told_otherwise(browser: Any, hub: 
         assert kept.evaluate("window.source.readyState") == 1
     finally:
         context.close()
+
+
+def test_a_tab_that_asks_for_history_gets_it_over_the_stream_another_tab_leads(
+    browser: Any, hub: HubProcess
+) -> None:
+    """The logs page asks for the events after a cursor: the leader reopens from there."""
+    context = browser.new_context()
+    try:
+        first = _tab(context, hub, ["t/b"])
+        first.wait_for_function("window.source.readyState === 1", timeout=WAIT)
+        before = _publish(hub, "t/z", "unrelated")
+        old = _publish(hub, "t/a", "history")
+        late = _tab(context, hub, ["t/a"], {"lastEventId": before})
+        late.wait_for_function("window.seen.length === 1", timeout=WAIT)
+        new = _publish(hub, "t/a", "live")
+        for tab in (first, late):
+            tab.wait_for_function("window.seen.some((s) => s.endsWith(' live'))", timeout=WAIT)
+        assert late.evaluate("window.seen") == [f"{old} history", f"{new} live"]
+        # a shared source gets every event of the union, the replay another tab asked for
+        # included: once each
+        assert first.evaluate("window.seen") == [f"{old} history", f"{new} live"]
+        assert _open_streams(hub) == 1
+    finally:
+        context.close()
+
+
+RESUME = """
+async ([url, lastEventId]) => {
+  const { HubEventSource } = await import('/ssehub.js');
+  window.seen = []; window.opens = 0;
+  const source = new HubEventSource(url, { lastEventId });
+  source.onopen = () => { window.opens += 1; };
+  source.onmessage = (e) => window.seen.push(`${e.lastEventId} ${e.data}`);
+  source.addEventListener('ssehub-reset', (e) => {
+    window.seen.push(`reset ${JSON.parse(e.data).reason}`);
+  });
+  window.source = source;
+}
+"""
+
+
+def test_a_cursor_the_hub_cannot_resume_gives_the_reset_event(page: Any, hub: HubProcess) -> None:
+    page.goto(f"{hub.url}/healthz")
+    page.evaluate(RESUME, ["/topics/t/a", "zzz-999"])
+    page.wait_for_function("window.seen.length === 1", timeout=WAIT)
+    event_id = _publish(hub, "t/a", "after the reset")
+    page.wait_for_function("window.seen.length === 2", timeout=WAIT)
+    seen = page.evaluate("window.seen")
+    assert seen[0].startswith("reset ")
+    assert seen[1] == f"{event_id} after the reset"
+
+
+def test_a_source_resumes_with_last_event_id_across_a_hub_restart(
+    page: Any, tmp_path: Path
+) -> None:
+    """It waits the hub's ``retry:`` and sends the opening cursor: the missed event arrives."""
+    args = ["--store", f"sqlite:{tmp_path / 'hub.db'}", "--no-demos"]
+    port = free_port()
+    reconnects: list[str | None] = []
+    with start_hub(args, port=port, log_dir=tmp_path) as hub:
+        cursor = _publish(hub, "t/other", "before")
+        page.goto(f"{hub.url}/healthz")
+        page.evaluate(RESUME, ["/topics/t/a", ""])
+        page.wait_for_function("window.opens === 1", timeout=WAIT)
+        page.on(
+            "request",
+            lambda r: (
+                reconnects.append(r.headers.get("last-event-id")) if "/t/a" in r.url else None
+            ),
+        )
+    with start_hub(args, port=port, log_dir=tmp_path) as hub:
+        missed = _publish(hub, "t/a", "missed while away")
+        page.wait_for_function("window.seen.length === 1", timeout=60_000)
+        assert page.evaluate("window.seen") == [f"{missed} missed while away"]
+    assert reconnects
+    assert set(reconnects) == {cursor}
+
+
+def test_the_readme_browser_snippet_runs_as_written(page: Any, hub: HubProcess) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```js\n(.*?)^```", readme, re.S | re.M)
+    (snippet,) = [block for block in blocks if "/ssehub.js" in block]
+    page.goto(f"{hub.url}/healthz")
+    with page.expect_console_message(lambda m: m.text == "open", timeout=WAIT):
+        page.add_script_tag(content=snippet, type="module")
+    with page.expect_console_message(lambda m: m.text.startswith("message"), timeout=WAIT) as seen:
+        event_id = _publish(hub, "chat/42", "你好")
+    assert seen.value.text == f"message 你好 {event_id}"
