@@ -59,7 +59,9 @@ def _python(case: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _node(cases: list[dict[str, Any]], delays: list[list[Any]]) -> dict[str, Any]:
+def _node(
+    cases: list[dict[str, Any]], delays: list[tuple[int, int | None, float]]
+) -> dict[str, Any]:
     assert NODE is not None
     done = subprocess.run(
         [NODE, str(RUNNER), str(CLIENT)],
@@ -127,8 +129,8 @@ VECTORS = _vectors()
 
 
 #: (attempt, the server's retry in ms or None, the random draw): jitter made deterministic.
-DELAYS = [
-    [attempt, retry, draw]
+DELAYS: list[tuple[int, int | None, float]] = [
+    (attempt, retry, draw)
     for attempt in (1, 2, 3, 5, 9, 40)
     for retry in (None, 0, 250, 3000, 45000)
     for draw in (0.0, 0.37, 0.999)

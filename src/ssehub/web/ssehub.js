@@ -416,6 +416,8 @@ export class HubEventSource extends SourceBase {
     if (this._closed || this._hidden) return;
     const abort = new AbortController();
     this._abort = abort;
+    this._parser.lastEventId = this.lastEventId; // a reopen may have moved it
+    this._parser.eof(); // a new stream: nothing half-parsed carries over
     this._setState(CONNECTING);
     let status = 0;
     let error = null;
@@ -458,6 +460,7 @@ export class HubEventSource extends SourceBase {
       }
     } catch (err) {
       if (abort !== this._abort || this._closed) return;
+      abort.abort(); // an event over the bound, a network error: this connection is done
       error = err;
     }
     this._parser.eof();
@@ -480,6 +483,7 @@ export class HubEventSource extends SourceBase {
   _fail(status, error) {
     this._closed = true;
     this._abort = null;
+    if (this._onVisibility) document.removeEventListener("visibilitychange", this._onVisibility);
     this._setState(CLOSED);
     this._error(status, error);
   }
@@ -652,6 +656,7 @@ class ShareAgent {
     const agent = this;
     this.stream = new HubEventSource(url, {
       ...this.opts,
+      openWhenHidden: true, // the stream is every tab's, not only the leader's
       lastEventId: since || this.ids.last,
       tap: {
         event(e, origin) {
