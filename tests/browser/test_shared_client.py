@@ -45,6 +45,13 @@ def _open_streams(hub: HubProcess) -> int:
     return count
 
 
+def _streams_opened(hub: HubProcess) -> int:
+    metrics = httpx.get(f"{hub.url}/metrics", timeout=10).text
+    match = re.search(r"^ssehub_streams_opened_total ([0-9.e+]+)$", metrics, re.M)
+    assert match is not None, metrics
+    return int(float(match.group(1)))
+
+
 def _tab(
     context: Any, hub: HubProcess, topics: list[str], options: dict[str, Any] | None = None
 ) -> Any:
@@ -114,6 +121,31 @@ def test_ten_tabs_share_one_stream_and_a_closed_leader_loses_no_event_and_repeat
         context.close()
 
 
+def test_when_the_union_of_topics_shrinks_the_leader_reopens_with_no_gap(
+    browser: Any, hub: HubProcess
+) -> None:
+    context = browser.new_context()
+    try:
+        stays = _tab(context, hub, ["t/a"])
+        stays.wait_for_function("window.source.readyState === 1", timeout=WAIT)
+        leaves = _tab(context, hub, ["t/a", "t/b"])
+        leaves.wait_for_function("window.source.readyState === 1", timeout=WAIT)
+        poll_until(lambda: _streams_opened(hub) == 2, "the reopen for {t/a, t/b}", 10)
+        published: list[str] = []
+        for n in range(30):
+            published.append(f"{_publish(hub, 't/a', str(n))} {n}")
+            if n == 10:
+                leaves.close()  # the union goes from {t/a, t/b} to {t/a}: a reopen
+        stays.wait_for_function(f"window.seen.length >= {len(published)}", timeout=WAIT)
+        assert stays.evaluate("window.seen") == published
+        assert stays.evaluate("window.source.leader")
+        poll_until(lambda: _open_streams(hub) == 1, "one stream", 10)
+        # opened for {t/a}, reopened for {t/a, t/b}, reopened for {t/a}
+        assert _streams_opened(hub) == 3
+    finally:
+        context.close()
+
+
 def test_without_broadcast_channel_each_tab_opens_its_own_stream(
     browser: Any, hub: HubProcess
 ) -> None:
@@ -174,7 +206,7 @@ HIDE = """() => {
 def test_a_hidden_tab_keeps_its_stream_unless_told_otherwise(browser: Any, hub: HubProcess) -> None:
     context = browser.new_context()
     try:
-        kept = _tab(context, hub, ["t/a"], {"share": False})
+        kept = _tab(context, hub, ["t/a"])  # shared, the default
         dropped = _tab(context, hub, ["t/a"], {"share": False, "openWhenHidden": False})
         for tab in (kept, dropped):
             tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
