@@ -68,17 +68,19 @@ def test_no_page_scrolls_sideways_on_a_360_px_phone(
     Screenshots at 360 px and 1280 px land in ``test-artifacts/`` (``layout-*.png``).
     """
     name = path.strip("/").removesuffix(".html") or "index"
-    for width in (1280, 360):
-        context = browser.new_context(viewport={"width": width, "height": 800})
-        try:
-            page = context.new_page()
-            page.goto(demo_hub.url + path)
-            page.locator(FILLED[path]).first.wait_for(state="attached", timeout=WAIT)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto(demo_hub.url + path)
+        page.locator(FILLED[path]).first.wait_for(state="attached", timeout=WAIT)
+        for width in (1280, 360):
+            page.set_viewport_size({"width": width, "height": 800})
+            page.evaluate("() => new Promise((done) => requestAnimationFrame(() => done()))")
             page.screenshot(path=artifacts / f"layout-{name}-{width}.png", full_page=True)
             scroll, inner = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
             assert scroll <= inner, (width, scroll)
-        finally:
-            context.close()
+    finally:
+        context.close()
 
 
 @pytest.mark.parametrize("path", list(PAGES)[1:])
