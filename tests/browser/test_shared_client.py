@@ -91,7 +91,7 @@ def test_ten_tabs_share_one_stream_and_a_closed_leader_loses_no_event_and_repeat
         tabs = [_tab(context, hub, ["t/a", "t/b"] if i % 2 else ["t/a"]) for i in range(TABS)]
         for tab in tabs:
             tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
-        poll_until(lambda: _open_streams(hub) == 1, "one stream for ten tabs", 10)
+        poll_until(lambda: _open_streams(hub) == 1, "one stream for ten tabs", WAIT / 1000)
         leaders = [tab for tab in tabs if tab.evaluate("window.source.leader")]
         assert len(leaders) == 1
 
@@ -116,7 +116,7 @@ def test_ten_tabs_share_one_stream_and_a_closed_leader_loses_no_event_and_repeat
             # every event exactly once, in order: id by id
             assert tab.evaluate("window.seen") == published
         assert sum(tab.evaluate("window.source.leader") for tab in survivors) == 1
-        poll_until(lambda: _open_streams(hub) == 1, "one stream after the handover", 10)
+        poll_until(lambda: _open_streams(hub) == 1, "one stream after the handover", WAIT / 1000)
     finally:
         context.close()
 
@@ -130,7 +130,7 @@ def test_when_the_union_of_topics_shrinks_the_leader_reopens_with_no_gap(
         stays.wait_for_function("window.source.readyState === 1", timeout=WAIT)
         leaves = _tab(context, hub, ["t/a", "t/b"])
         leaves.wait_for_function("window.source.readyState === 1", timeout=WAIT)
-        poll_until(lambda: _streams_opened(hub) == 2, "the reopen for {t/a, t/b}", 10)
+        poll_until(lambda: _streams_opened(hub) == 2, "the reopen for {t/a, t/b}", WAIT / 1000)
         published: list[str] = []
         for n in range(30):
             published.append(f"{_publish(hub, 't/a', str(n))} {n}")
@@ -139,7 +139,7 @@ def test_when_the_union_of_topics_shrinks_the_leader_reopens_with_no_gap(
         stays.wait_for_function(f"window.seen.length >= {len(published)}", timeout=WAIT)
         assert stays.evaluate("window.seen") == published
         assert stays.evaluate("window.source.leader")
-        poll_until(lambda: _open_streams(hub) == 1, "one stream", 10)
+        poll_until(lambda: _open_streams(hub) == 1, "one stream", WAIT / 1000)
         # opened for {t/a}, reopened for {t/a, t/b}, reopened for {t/a}
         assert _streams_opened(hub) == 3
     finally:
@@ -155,7 +155,7 @@ def test_without_broadcast_channel_each_tab_opens_its_own_stream(
         tabs = [_tab(context, hub, ["t/a"]) for _ in range(2)]
         for tab in tabs:
             tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
-        poll_until(lambda: _open_streams(hub) == 2, "a stream per tab", 10)
+        poll_until(lambda: _open_streams(hub) == 2, "a stream per tab", WAIT / 1000)
         event_id = _publish(hub, "t/a", "x")
         for tab in tabs:
             tab.wait_for_function("window.seen.length === 1", timeout=WAIT)
@@ -178,7 +178,7 @@ def test_an_authorization_header_opens_a_private_topic(browser: Any, tmp_path: P
             for tab in (bearer, anonymous):
                 tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
             # two header sets: two groups, two streams
-            poll_until(lambda: _open_streams(hub) == 2, "a stream per header set", 10)
+            poll_until(lambda: _open_streams(hub) == 2, "a stream per header set", WAIT / 1000)
             private = _publish(
                 hub, "secret/t", "for the token", headers=publisher, params={"private": "1"}
             )
@@ -210,11 +210,13 @@ def test_a_hidden_tab_keeps_its_stream_unless_told_otherwise(browser: Any, hub: 
         dropped = _tab(context, hub, ["t/a"], {"share": False, "openWhenHidden": False})
         for tab in (kept, dropped):
             tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
-        poll_until(lambda: _open_streams(hub) == 2, "two streams", 10)
+        poll_until(lambda: _open_streams(hub) == 2, "two streams", WAIT / 1000)
         for tab in (kept, dropped):
             tab.evaluate(HIDE)
         # the tab asked to close while hidden does; the default one stays open
-        poll_until(lambda: _open_streams(hub) == 1, "the opted-out hidden tab to close", 10)
+        poll_until(
+            lambda: _open_streams(hub) == 1, "the opted-out hidden tab to close", WAIT / 1000
+        )
         event_id = _publish(hub, "t/a", "while hidden")
         kept.wait_for_function("window.seen.length === 1", timeout=WAIT)
         assert kept.evaluate("[document.visibilityState, window.seen]") == [

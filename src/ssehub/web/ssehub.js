@@ -537,6 +537,7 @@ class ShareAgent {
     this.channel = new BroadcastChannel(`ssehub:${key}`);
     this.channel.onmessage = (e) => this._receive(e.data);
     this._reopenTimer = null;
+    this._reopening = false; // leader: reconnecting for new topics, the tabs stay OPEN
     this._resign = null;
     this.since = ""; // leader: the oldest cursor a new source asked for, until the next reopen
     this._abortWait = new AbortController();
@@ -649,6 +650,8 @@ class ShareAgent {
     }
     const url = eventsURL(this.hub, topics);
     if (this.stream) {
+      // the tabs see no CONNECTING / open for a change of topics: only a failure shows
+      this._reopening = this.state === OPEN;
       this.stream.lastEventId = since || this.ids.last || this.stream.lastEventId;
       this.stream.reopen(url);
       return;
@@ -669,12 +672,19 @@ class ShareAgent {
           agent._cursor(id);
         },
         state(state) {
+          if (agent._reopening && state === CONNECTING) return;
+          agent._reopening = false;
           agent._post({ t: "state", state });
           agent._state(state);
         },
       },
     });
     this.stream.addEventListener("error", (e) => {
+      if (this._reopening) {
+        this._reopening = false;
+        this._post({ t: "state", state: this.stream.readyState });
+        this._state(this.stream.readyState);
+      }
       this._post({ t: "error", status: e.status, message: e.error ? String(e.error.message) : "" });
       this._errorAll(e.status, e.error);
     });
