@@ -23,12 +23,13 @@
  *    2^64-1), no dispatch without data, a half-built event dropped at the end of a stream.
  *    maxEventSize bounds one line and one event's data buffer (in UTF-16 code units,
  *    16 MiB by default); past it EventTooLargeError is thrown and the stream is discarded.
- *  - Reconnects: Last-Event-ID header; the delay is the server's `retry` (3 s if none), grown
- *    x2 per failure in a row up to 30 s, the growth jittered ("equal" jitter), exactly like
- *    ssehub.protocol.ReconnectPolicy.  A stream that delivered its first bytes is healthy and
- *    resets the count.  Network errors, 408, 429 and 5xx are retried; any other non-200
- *    answer, or a body that is not text/event-stream, closes the source for good (as a
- *    browser does); 204 closes it without an error.
+ *  - Reconnects, as ssehub.client's Python session: Last-Event-ID header; the delay is the
+ *    server's `retry` (3 s if none; never under 250 ms), grown x2 per failure in a row up to
+ *    30 s, the growth jittered ("equal" jitter), exactly like ssehub.protocol.ReconnectPolicy,
+ *    and never shorter than a Retry-After (seconds).  A stream that dispatched an event is
+ *    healthy and starts the count afresh.  Network errors, 408, 429 and 5xx are retried; any
+ *    other non-200 answer, or a body that is not text/event-stream, closes the source for good
+ *    (as a browser does); 204 closes it without an error.
  *  - Hidden tabs keep their stream (openWhenHidden: false closes it while hidden).
  *  - `ssehub-reset` (the hub could not resume the cursor exactly) is dispatched like any event:
  *    listen for it and re-fetch state.  Its id starts a new baseline for de-duplication.
@@ -52,6 +53,7 @@ export const RESET_EVENT = "ssehub-reset";
 
 const MAX_RETRY = 2n ** 64n - 1n;
 const MAX_TIMEOUT = 2 ** 31 - 1;
+const MIN_RECONNECT_DELAY = 250; // ms: a `retry: 0` must not spin
 const RECENT_IDS = 1024;
 
 export class EventTooLargeError extends Error {
@@ -355,6 +357,7 @@ export class HubEventSource extends SourceBase {
     this._policy = opts.reconnect instanceof ReconnectPolicy ? opts.reconnect : new ReconnectPolicy(opts.reconnect);
     this._parser = new EventStreamParser({ maxEventSize: opts.maxEventSize, lastEventId: this.lastEventId });
     this._attempts = 0;
+    this._retryAfter = 0; // ms, from the last refused answer
     this._abort = null;
     this._timer = null;
     this._closed = false;
@@ -442,6 +445,8 @@ export class HubEventSource extends SourceBase {
       const type = (response.headers.get("content-type") || "").split(";")[0].trim().toLowerCase();
       if (status !== 200 || type !== "text/event-stream") {
         await response.body?.cancel().catch(() => {});
+        const after = (response.headers.get("retry-after") || "").trim();
+        this._retryAfter = /^[0-9]+$/.test(after) ? Number(after) * 1000 : 0;
         if (retriable(status)) throw new Error(`HTTP ${status}`);
         this._fail(status, new Error(`HTTP ${status} ${type}`));
         return;
@@ -454,8 +459,9 @@ export class HubEventSource extends SourceBase {
         const { value, done } = await reader.read();
         if (abort !== this._abort) return;
         if (done) break;
-        this._attempts = 0; // healthy: bytes arrived
-        this._deliver(this._parser.feed(value), origin);
+        const events = this._parser.feed(value);
+        if (events.length) this._attempts = 0; // healthy: an event was dispatched
+        this._deliver(events, origin);
         if (abort !== this._abort) return;
       }
     } catch (err) {
@@ -495,7 +501,10 @@ export class HubEventSource extends SourceBase {
     this._error(status, error);
     if (this._closed) return;
     this._attempts += 1;
-    const delay = this._policy.nextDelay(this._attempts, this._parser.retry);
+    const retry = this._parser.retry === null ? null : Math.max(this._parser.retry, MIN_RECONNECT_DELAY);
+    let delay = Math.max(this._policy.nextDelay(this._attempts, retry), MIN_RECONNECT_DELAY);
+    if (this._retryAfter) delay = Math.max(delay, this._retryAfter);
+    this._retryAfter = 0;
     this._timer = setTimeout(() => this._connect(), Math.min(delay, MAX_TIMEOUT));
   }
 }
