@@ -84,116 +84,98 @@ def test_the_client_module_is_served_with_a_type_and_an_etag(hub: HubProcess) ->
 
 
 def test_ten_tabs_share_one_stream_and_a_closed_leader_loses_no_event_and_repeats_none(
-    browser: Any, hub: HubProcess
+    context: Any, hub: HubProcess
 ) -> None:
-    context = browser.new_context()
-    try:
-        tabs = [_tab(context, hub, ["t/a", "t/b"] if i % 2 else ["t/a"]) for i in range(TABS)]
-        for tab in tabs:
-            tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
-        poll_until(lambda: _open_streams(hub) == 1, "one stream for ten tabs", WAIT / 1000)
-        leaders = [tab for tab in tabs if tab.evaluate("window.source.leader")]
-        assert len(leaders) == 1
+    tabs = [_tab(context, hub, ["t/a", "t/b"] if i % 2 else ["t/a"]) for i in range(TABS)]
+    for tab in tabs:
+        tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
+    poll_until(lambda: _open_streams(hub) == 1, "one stream for ten tabs", WAIT / 1000)
+    leaders = [tab for tab in tabs if tab.evaluate("window.source.leader")]
+    assert len(leaders) == 1
 
-        published: list[str] = []
-        halfway = threading.Event()
+    published: list[str] = []
+    halfway = threading.Event()
 
-        def publish_all() -> None:
-            for n in range(EVENTS):
-                published.append(f"{_publish(hub, 't/a' if n % 3 else 't/b', str(n))} {n}")
-                if n == EVENTS // 3:
-                    halfway.set()
+    def publish_all() -> None:
+        for n in range(EVENTS):
+            published.append(f"{_publish(hub, 't/a' if n % 3 else 't/b', str(n))} {n}")
+            if n == EVENTS // 3:
+                halfway.set()
 
-        publisher = threading.Thread(target=publish_all)
-        publisher.start()
-        assert halfway.wait(30)
-        leaders[0].close()  # mid-stream: a third of the events are out
-        publisher.join(60)
-        survivors = [tab for tab in tabs if tab is not leaders[0]]
-        for tab in survivors:
-            tab.wait_for_function(f"window.seen.length >= {EVENTS}", timeout=WAIT)
-        for tab in survivors:
-            # every event exactly once, in order: id by id
-            assert tab.evaluate("window.seen") == published
-        assert sum(tab.evaluate("window.source.leader") for tab in survivors) == 1
-        poll_until(lambda: _open_streams(hub) == 1, "one stream after the handover", WAIT / 1000)
-    finally:
-        context.close()
+    publisher = threading.Thread(target=publish_all)
+    publisher.start()
+    assert halfway.wait(30)
+    leaders[0].close()  # mid-stream: a third of the events are out
+    publisher.join(60)
+    survivors = [tab for tab in tabs if tab is not leaders[0]]
+    for tab in survivors:
+        tab.wait_for_function(f"window.seen.length >= {EVENTS}", timeout=WAIT)
+    for tab in survivors:
+        # every event exactly once, in order: id by id
+        assert tab.evaluate("window.seen") == published
+    assert sum(tab.evaluate("window.source.leader") for tab in survivors) == 1
+    poll_until(lambda: _open_streams(hub) == 1, "one stream after the handover", WAIT / 1000)
 
 
 def test_when_the_union_of_topics_shrinks_the_leader_reopens_with_no_gap(
-    browser: Any, hub: HubProcess
+    context: Any, hub: HubProcess
 ) -> None:
-    context = browser.new_context()
-    try:
-        stays = _tab(context, hub, ["t/a"])
-        stays.wait_for_function("window.source.readyState === 1", timeout=WAIT)
-        leaves = _tab(context, hub, ["t/a", "t/b"])
-        leaves.wait_for_function("window.source.readyState === 1", timeout=WAIT)
-        poll_until(lambda: _streams_opened(hub) == 2, "the reopen for {t/a, t/b}", WAIT / 1000)
-        published: list[str] = []
-        for n in range(30):
-            published.append(f"{_publish(hub, 't/a', str(n))} {n}")
-            if n == 10:
-                leaves.close()  # the union goes from {t/a, t/b} to {t/a}: a reopen
-        stays.wait_for_function(f"window.seen.length >= {len(published)}", timeout=WAIT)
-        assert stays.evaluate("window.seen") == published
-        assert stays.evaluate("window.source.leader")
-        poll_until(lambda: _open_streams(hub) == 1, "one stream", WAIT / 1000)
-        # opened for {t/a}, reopened for {t/a, t/b}, reopened for {t/a}
-        assert _streams_opened(hub) == 3
-    finally:
-        context.close()
+    stays = _tab(context, hub, ["t/a"])
+    stays.wait_for_function("window.source.readyState === 1", timeout=WAIT)
+    leaves = _tab(context, hub, ["t/a", "t/b"])
+    leaves.wait_for_function("window.source.readyState === 1", timeout=WAIT)
+    poll_until(lambda: _streams_opened(hub) == 2, "the reopen for {t/a, t/b}", WAIT / 1000)
+    published: list[str] = []
+    for n in range(30):
+        published.append(f"{_publish(hub, 't/a', str(n))} {n}")
+        if n == 10:
+            leaves.close()  # the union goes from {t/a, t/b} to {t/a}: a reopen
+    stays.wait_for_function(f"window.seen.length >= {len(published)}", timeout=WAIT)
+    assert stays.evaluate("window.seen") == published
+    assert stays.evaluate("window.source.leader")
+    poll_until(lambda: _open_streams(hub) == 1, "one stream", WAIT / 1000)
+    # opened for {t/a}, reopened for {t/a, t/b}, reopened for {t/a}
+    assert _streams_opened(hub) == 3
 
 
 def test_without_broadcast_channel_each_tab_opens_its_own_stream(
-    browser: Any, hub: HubProcess
+    context: Any, hub: HubProcess
 ) -> None:
-    context = browser.new_context()
     context.add_init_script("delete window.BroadcastChannel;")
-    try:
-        tabs = [_tab(context, hub, ["t/a"]) for _ in range(2)]
-        for tab in tabs:
-            tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
-        poll_until(lambda: _open_streams(hub) == 2, "a stream per tab", WAIT / 1000)
-        event_id = _publish(hub, "t/a", "x")
-        for tab in tabs:
-            tab.wait_for_function("window.seen.length === 1", timeout=WAIT)
-            assert tab.evaluate("window.seen") == [f"{event_id} x"]
-    finally:
-        context.close()
+    tabs = [_tab(context, hub, ["t/a"]) for _ in range(2)]
+    for tab in tabs:
+        tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
+    poll_until(lambda: _open_streams(hub) == 2, "a stream per tab", WAIT / 1000)
+    event_id = _publish(hub, "t/a", "x")
+    for tab in tabs:
+        tab.wait_for_function("window.seen.length === 1", timeout=WAIT)
+        assert tab.evaluate("window.seen") == [f"{event_id} x"]
 
 
-def test_an_authorization_header_opens_a_private_topic(browser: Any, tmp_path: Path) -> None:
+def test_an_authorization_header_opens_a_private_topic(context: Any, tmp_path: Path) -> None:
     args = ["--store", "memory", "--no-demos", "--jwt-key", SECRET]
     with start_hub(args, log_dir=tmp_path) as hub:
         reader = mint(subscribe=["secret/t"])
         publisher = {"Authorization": f"Bearer {mint(publish=['*'])}"}
-        context = browser.new_context()
-        try:
-            bearer = _tab(
-                context, hub, ["secret/t"], {"headers": {"Authorization": f"Bearer {reader}"}}
-            )
-            anonymous = _tab(context, hub, ["secret/t"])
-            for tab in (bearer, anonymous):
-                tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
-            # two header sets: two groups, two streams
-            poll_until(lambda: _open_streams(hub) == 2, "a stream per header set", WAIT / 1000)
-            private = _publish(
-                hub, "secret/t", "for the token", headers=publisher, params={"private": "1"}
-            )
-            public = _publish(hub, "secret/t", "for all", headers=publisher)
-            for tab in (bearer, anonymous):
-                tab.wait_for_function(
-                    "window.seen.some((s) => s.endsWith('for all'))", timeout=WAIT
-                )
-            assert bearer.evaluate("window.seen") == [
-                f"{private} for the token",
-                f"{public} for all",
-            ]
-            assert anonymous.evaluate("window.seen") == [f"{public} for all"]
-        finally:
-            context.close()
+        bearer = _tab(
+            context, hub, ["secret/t"], {"headers": {"Authorization": f"Bearer {reader}"}}
+        )
+        anonymous = _tab(context, hub, ["secret/t"])
+        for tab in (bearer, anonymous):
+            tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
+        # two header sets: two groups, two streams
+        poll_until(lambda: _open_streams(hub) == 2, "a stream per header set", WAIT / 1000)
+        private = _publish(
+            hub, "secret/t", "for the token", headers=publisher, params={"private": "1"}
+        )
+        public = _publish(hub, "secret/t", "for all", headers=publisher)
+        for tab in (bearer, anonymous):
+            tab.wait_for_function("window.seen.some((s) => s.endsWith('for all'))", timeout=WAIT)
+        assert bearer.evaluate("window.seen") == [
+            f"{private} for the token",
+            f"{public} for all",
+        ]
+        assert anonymous.evaluate("window.seen") == [f"{public} for all"]
 
 
 HIDE = """() => {
@@ -203,53 +185,43 @@ HIDE = """() => {
 }"""
 
 
-def test_a_hidden_tab_keeps_its_stream_unless_told_otherwise(browser: Any, hub: HubProcess) -> None:
-    context = browser.new_context()
-    try:
-        kept = _tab(context, hub, ["t/a"])  # shared, the default
-        dropped = _tab(context, hub, ["t/a"], {"share": False, "openWhenHidden": False})
-        for tab in (kept, dropped):
-            tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
-        poll_until(lambda: _open_streams(hub) == 2, "two streams", WAIT / 1000)
-        for tab in (kept, dropped):
-            tab.evaluate(HIDE)
-        # the tab asked to close while hidden does; the default one stays open
-        poll_until(
-            lambda: _open_streams(hub) == 1, "the opted-out hidden tab to close", WAIT / 1000
-        )
-        event_id = _publish(hub, "t/a", "while hidden")
-        kept.wait_for_function("window.seen.length === 1", timeout=WAIT)
-        assert kept.evaluate("[document.visibilityState, window.seen]") == [
-            "hidden",
-            [f"{event_id} while hidden"],
-        ]
-        assert kept.evaluate("window.source.readyState") == 1
-    finally:
-        context.close()
+def test_a_hidden_tab_keeps_its_stream_unless_told_otherwise(context: Any, hub: HubProcess) -> None:
+    kept = _tab(context, hub, ["t/a"])  # shared, the default
+    dropped = _tab(context, hub, ["t/a"], {"share": False, "openWhenHidden": False})
+    for tab in (kept, dropped):
+        tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
+    poll_until(lambda: _open_streams(hub) == 2, "two streams", WAIT / 1000)
+    for tab in (kept, dropped):
+        tab.evaluate(HIDE)
+    # the tab asked to close while hidden does; the default one stays open
+    poll_until(lambda: _open_streams(hub) == 1, "the opted-out hidden tab to close", WAIT / 1000)
+    event_id = _publish(hub, "t/a", "while hidden")
+    kept.wait_for_function("window.seen.length === 1", timeout=WAIT)
+    assert kept.evaluate("[document.visibilityState, window.seen]") == [
+        "hidden",
+        [f"{event_id} while hidden"],
+    ]
+    assert kept.evaluate("window.source.readyState") == 1
 
 
 def test_a_tab_that_asks_for_history_gets_it_over_the_stream_another_tab_leads(
-    browser: Any, hub: HubProcess
+    context: Any, hub: HubProcess
 ) -> None:
     """The logs page asks for the events after a cursor: the leader reopens from there."""
-    context = browser.new_context()
-    try:
-        first = _tab(context, hub, ["t/b"])
-        first.wait_for_function("window.source.readyState === 1", timeout=WAIT)
-        before = _publish(hub, "t/z", "unrelated")
-        old = _publish(hub, "t/a", "history")
-        late = _tab(context, hub, ["t/a"], {"lastEventId": before})
-        late.wait_for_function("window.seen.length === 1", timeout=WAIT)
-        new = _publish(hub, "t/a", "live")
-        for tab in (first, late):
-            tab.wait_for_function("window.seen.some((s) => s.endsWith(' live'))", timeout=WAIT)
-        assert late.evaluate("window.seen") == [f"{old} history", f"{new} live"]
-        # a shared source gets every event of the union, the replay another tab asked for
-        # included: once each
-        assert first.evaluate("window.seen") == [f"{old} history", f"{new} live"]
-        assert _open_streams(hub) == 1
-    finally:
-        context.close()
+    first = _tab(context, hub, ["t/b"])
+    first.wait_for_function("window.source.readyState === 1", timeout=WAIT)
+    before = _publish(hub, "t/z", "unrelated")
+    old = _publish(hub, "t/a", "history")
+    late = _tab(context, hub, ["t/a"], {"lastEventId": before})
+    late.wait_for_function("window.seen.length === 1", timeout=WAIT)
+    new = _publish(hub, "t/a", "live")
+    for tab in (first, late):
+        tab.wait_for_function("window.seen.some((s) => s.endsWith(' live'))", timeout=WAIT)
+    assert late.evaluate("window.seen") == [f"{old} history", f"{new} live"]
+    # a shared source gets every event of the union, the replay another tab asked for
+    # included: once each
+    assert first.evaluate("window.seen") == [f"{old} history", f"{new} live"]
+    assert _open_streams(hub) == 1
 
 
 RESUME = """
