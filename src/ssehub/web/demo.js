@@ -104,6 +104,7 @@ function live(url, options) {
     timer = null;
     if (closed) return;
     state(opened ? "reconnecting" : "connecting");
+    if (source) source.close();
     source = open(url, opts, handle.lastEventId);
     const mine = source;
     source.addEventListener("open", () => {

@@ -550,7 +550,15 @@ class ShareAgent {
     this._resign = null;
     this.since = ""; // leader: the oldest cursor a new source asked for, until the next reopen
     this._abortWait = new AbortController();
-    navigator.locks.request(`ssehub-tab:${key}:${this.tab}`, () => new Promise((resolve) => (this._releaseTab = resolve)));
+    // Messages wait until this tab holds its tab lock: a leader that hears from a tab can
+    // then see that lock, so it never prunes a live tab (see _prune).
+    this._held = false;
+    this._queue = [];
+    navigator.locks.request(`ssehub-tab:${key}:${this.tab}`, () => {
+      this._held = true;
+      for (const message of this._queue.splice(0)) this._post(message);
+      return new Promise((resolve) => (this._releaseTab = resolve));
+    });
     navigator.locks
       .request(`ssehub-leader:${key}`, { signal: this._abortWait.signal }, () => this._lead())
       .catch(() => {});
@@ -608,6 +616,10 @@ class ShareAgent {
   }
 
   _post(message) {
+    if (!this._held) {
+      this._queue.push(message);
+      return;
+    }
     try {
       this.channel.postMessage(message);
     } catch (err) {
@@ -651,6 +663,7 @@ class ShareAgent {
     const joined = JSON.stringify(topics);
     const since = this.since;
     this.since = "";
+    if (this.stream && this.stream.readyState === CLOSED) this._dropStream(); // refused: try anew
     if (joined === this.streamTopics && this.stream && !since) return;
     this.streamTopics = joined;
     if (!topics.length) {
