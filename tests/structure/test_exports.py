@@ -22,7 +22,9 @@ PUBLIC = [
     "ssehub.server",
     "ssehub.client",
     "ssehub.demos",
+    "ssehub.mercure",
     "ssehub.errors",
+    "ssehub.integrations.mcp",
 ]
 
 

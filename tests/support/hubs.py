@@ -59,6 +59,7 @@ async def open_hub(
     config: HubConfig | None = None,
     *,
     clock: Callable[[], float] | None = None,
+    wall_clock: Callable[[], float] | None = None,
     seed: int = 7,
     background: bool = False,
 ) -> AsyncIterator[Hub]:
@@ -68,6 +69,8 @@ async def open_hub(
     time with ``clock`` and calls the hub's periodic steps itself.
     """
     options = {} if clock is None else {"clock": clock}
+    if wall_clock is not None:
+        options["wall_clock"] = wall_clock
     hub = Hub(
         backend or MemoryBackend(retention=NO_BOUNDS),
         config,

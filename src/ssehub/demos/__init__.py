@@ -8,7 +8,7 @@ log tailers, dashboard feed) and the chat answers.
 
 Pages (``ssehub/web``): ``/test.html``, ``/chat``, ``/ticker``, ``/logs``,
 ``/dashboard``.  Streams besides the hub's own: ``GET /`` (the seed's demo),
-``/chat/{message}``, ``/chat/answers/{id}/events``, ``/ticker/events`` — each
+``/chat/{message}``, ``/chat/answers/{id}/events`` and ``/stream``, ``/ticker/events`` — each
 counted against ``--max-connections`` through ``ssehub.server.admit_stream``.
 Topics: ``chat/<answer_id>``, ``ticker/<SYMBOL>``, ``logs/<n>``, ``ssehub/stats``.
 Every knob is a field of :class:`DemoSettings`.
@@ -72,7 +72,14 @@ class Demos:
         self.hub = hub
         self.server = server
         self.settings = settings
-        self.answers = AnswerBook(hub, _responder(settings), max_seconds=settings.chat_max_seconds)
+        self.answers = AnswerBook(
+            hub,
+            _responder(settings),
+            max_seconds=settings.chat_max_seconds,
+            max_running=settings.chat_max_running,
+            max_running_per_client=settings.chat_max_running_per_client,
+            reader_grace=settings.chat_reader_grace,
+        )
         self.ticker = Ticker(
             hub, interval=settings.ticker_interval, enabled=settings.ticker_runs(server.store)
         )
@@ -113,7 +120,8 @@ class Demos:
             self._observing = True
             self.hub.add_observer(self.stats.observe)
             self.hub.add_observer(self.ticker_stream.observe)
-        jobs = [self.stats.run()]
+            self.hub.add_observer(self.answers.observe)
+        jobs = [self.stats.run(), self.answers.run()]
         if self.ticker.enabled:
             jobs.append(self.ticker.run())
         if self.logs.paths:

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Any
@@ -37,6 +37,7 @@ from ._client_script import CLIENT_SCRIPT_PATH, client_script
 from ._errors import ApiError, api_error_response, error_response, exception_handlers
 from ._metrics import MetricsEndpoint
 from ._plugin import Plugin
+from ._resumable import Producers
 from ._settings import ServerSettings
 from ._topics_api import TopicsAPI
 
@@ -71,6 +72,7 @@ class HubApp:
             self.settings.hub,
         )
         self.plugins = tuple(plugins)
+        self._producers = Producers(self.hub)
         #: The access rules (tokens, grants, Host and Origin checks); plug-ins use it too.
         self.access = AccessPolicy(self.settings)
         self._install_signal_handlers = install_signal_handlers
@@ -83,11 +85,29 @@ class HubApp:
             lifespan=lambda _app: self.lifespan(),
         )
 
+    async def resumable(
+        self, request: Request, topic: str, produce: Callable[[], AsyncIterable[Any]]
+    ) -> Response:
+        """Serve ``topic`` from your own route, produced once by ``produce()``.
+
+        The first request for ``topic`` (on any process sharing the store)
+        runs ``produce`` in the background, publishing each item it yields
+        into ``topic``; every request — that one, reconnects, late readers,
+        on any process — is served the topic from its start, or after its own
+        ``Last-Event-ID``.  See :mod:`ssehub.server._resumable`.
+        """
+        try:
+            start = await self._producers.claim(topic, produce)
+            return await self._api.stream(request, [topic], default_cursor=start)
+        except HubError as exc:
+            raise ApiError.of(exc) from exc
+
     async def subscribe(self, request: Request, *topics: str) -> Response:
         """Stream ``topics`` from your own endpoint, with resume, heartbeats, limits.
 
         The client's ``Last-Event-ID`` (or ``?last_event_id=``) is honoured
-        exactly as on ``GET /topics/…``; refusals raise :class:`ApiError`
+        exactly as on ``GET /topics/…``, and so are ``?since=earliest`` /
+        ``?rewind=…`` for a late joiner; refusals raise :class:`ApiError`
         (a JSON error when the app uses ssehub's exception handlers), the
         hub's own translated by the one table of ``_errors``.
         """
@@ -104,15 +124,16 @@ class HubApp:
             await self.access.authorize_admin(request)
             return await metrics.endpoint(request)
 
+        plugin_routes = [
+            route for plugin in self.plugins for route in plugin.routes(self.hub, self.settings)
+        ]
         # The stream routes are also matched first by __call__ (see there).
         self._stream_routes = (
             Route("/events", api.subscribe_many, methods=["GET"]),
             # One route for both methods, so a 405 names both in ``Allow``.
             Route("/topics/{topic:path}", api.topic, methods=["GET", "POST"]),
+            *(route for route in plugin_routes if isinstance(route, StreamRoute)),
         )
-        plugin_routes = [
-            route for plugin in self.plugins for route in plugin.routes(self.hub, self.settings)
-        ]
         return [
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/livez", self.livez, methods=["GET"]),
@@ -153,6 +174,10 @@ class HubApp:
                 allow_origins=origins,
                 allow_methods=["GET", "POST"],
                 allow_headers=["Last-Event-ID", "Content-Type", "Authorization"],
+                # Credentials (the token cookie) only for an explicit allowlist: with '*'
+                # Starlette would reflect any origin, so any site could read with the cookie.
+                allow_credentials="*" not in origins,
+                expose_headers=["Last-Event-ID", "Mercure-Last-Event-ID", "Link"],
                 max_age=600,
             )
         ]
@@ -226,6 +251,7 @@ class HubApp:
         finally:
             if restore is not None:
                 restore()
+            await self._producers.aclose()
             self.hub.drain()
             await self.hub.aclose()
 
@@ -283,6 +309,16 @@ class HubApp:
         except HubError as exc:
             response = api_error_response(ApiError.of(exc))
         await response(scope, receive, send)
+
+
+class StreamRoute(Route):
+    """A plug-in's route whose ``GET`` opens a hub stream (``HubStreamResponse``).
+
+    Its ``GET`` is served like the hub's own stream routes: matched first, and
+    without the middleware frames when none is configured (see
+    :meth:`HubApp.__call__`); its refusals (``ApiError``, ``HubError``) are
+    rendered as JSON.  Other methods take the usual path.
+    """
 
 
 def create_app(

@@ -5,7 +5,9 @@ methods, both given the app's hub and settings:
 
 * ``routes(hub, settings)`` — Starlette routes mounted beside the hub's own;
   they are matched after the hub's API routes and before its ``GET /`` index,
-  so a plug-in may answer ``/`` but never shadows ``/topics/…``.
+  so a plug-in may answer ``/`` but never shadows ``/topics/…``.  A route
+  whose ``GET`` streams is a :class:`~ssehub.server.StreamRoute`: it is then
+  served like the hub's own streams (fewer frames held per open stream).
 * ``lifespan(hub, settings)`` — an async context manager entered after the hub
   started and exited before it closes (background tasks live here).
 

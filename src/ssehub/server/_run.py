@@ -17,10 +17,12 @@ subclassing ``uvicorn.Server`` and overriding its ``handle_exit`` and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import gc
 import logging
+import logging.config
 import math
 import resource
 from collections.abc import Sequence
@@ -41,8 +43,10 @@ from ._http import (
     open_descriptor_count,
     plan_connection_limits,
 )
+from ._https import HttpsServer, hypercorn_config
 from ._plugin import Plugin
 from ._settings import ServerSettings
+from ._tls import check_tls, server_context
 from ._workers import WORKER_PROTOCOL, WorkerApp, check_workers, run_workers
 
 __all__ = ["check_store", "raise_open_file_limit", "run"]
@@ -234,6 +238,10 @@ def run(
         "server_header": False,
         "proxy_headers": False,
     }
+    tls = check_tls(settings)
+    if tls is not None:
+        _serve_https(served, plugins, limits, tls)
+        return
     if workers > 1:
         worker_app = WorkerApp(served, plugins, limits)
         run_workers(uvicorn.Config(worker_app, http=WORKER_PROTOCOL, **common), workers)
@@ -246,5 +254,34 @@ def run(
         server.run()
     except SystemExit as exc:  # uvicorn exits 3 when it can't bind: ssehub says 1
         raise SystemExit(0 if exc.code in (0, None) else 1) from None
+    if not server.started:
+        raise SystemExit(1)
+
+
+def _serve_https(
+    settings: ServerSettings,
+    plugins: Sequence[Plugin],
+    limits: HttpLimits,
+    tls: tuple[str, str],
+) -> None:
+    """Serve over TLS (HTTP/2 and HTTP/1.1) with Hypercorn until SIGTERM/SIGINT."""
+    logging.config.dictConfig(_log_config(settings.log_level))
+    if settings.dev_cert:
+        logger.info("--dev-cert: self-signed certificate %s (key %s), for local use only", *tls)
+    hub_app = HubApp(settings, plugins=plugins, install_signal_handlers=False)
+    server = HttpsServer(
+        hub_app,
+        server_context(*tls),
+        ConnectionGate(limits),
+        hypercorn_config(limits, access_log=settings.access_log),
+        drain_timeout=settings.hub.drain_timeout,
+    )
+    loop_factory = None
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(server.serve(settings.host, settings.port, backlog=4096))
     if not server.started:
         raise SystemExit(1)

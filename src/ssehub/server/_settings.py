@@ -204,6 +204,38 @@ class ServerSettings:
             unit="duration",
         ),
     )
+    mercure: bool = field(
+        default=True,
+        metadata=option(
+            "Serve the Mercure protocol at /.well-known/mercure (ssehub serve's plug-in)."
+        ),
+    )
+    mercure_subscriptions: bool = field(
+        default=False,
+        metadata=option(
+            "Announce Mercure subscriptions (private events of type 'mercure') and serve "
+            "/.well-known/mercure/subscriptions."
+        ),
+    )
+    certfile: str | None = field(
+        default=None,
+        metadata=option(
+            "Serve HTTPS with this PEM certificate chain (with --keyfile): HTTP/2 by ALPN, "
+            "HTTP/1.1 for older clients.",
+            metavar="FILE",
+        ),
+    )
+    keyfile: str | None = field(
+        default=None,
+        metadata=option("The unencrypted PEM private key of --certfile.", metavar="FILE"),
+    )
+    dev_cert: bool = field(
+        default=False,
+        metadata=option(
+            "Serve HTTPS with a throwaway self-signed certificate for localhost and "
+            "127.0.0.1, made in the user's cache folder (its path is logged). Local use only."
+        ),
+    )
     hub: HubConfig = field(default_factory=HubConfig)
     retention: Retention = field(default_factory=Retention)
 

@@ -59,6 +59,11 @@ def check_workers(settings: ServerSettings) -> int:
             "--workers > 1 needs a store the processes share (sqlite:PATH or redis://…): "
             "each process would have its own memory store, and subscribers would miss events"
         )
+    if count > 1 and (settings.certfile or settings.keyfile or settings.dev_cert):
+        raise ValueError(
+            "--workers > 1 serves plain HTTP only: run one process per TLS port, "
+            "or put the workers behind a TLS proxy"
+        )
     return count
 
 

@@ -283,4 +283,4 @@ document.addEventListener("DOMContentLoaded", () => {
 });
 
 export const SSEHub = { live, el, json, time, number, lineChart, cssColor, setBadge, withParam, parse };
-window.SSEHub = SSEHub;
+window.SSEHub = Object.assign(window.SSEHub || {}, SSEHub); // markdown.js adds renderMarkdown
