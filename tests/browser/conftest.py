@@ -56,14 +56,19 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh page in a fresh context."""
+def context(browser: Any) -> Iterator[Any]:
+    """A fresh browser context: its pages are tabs of one browser profile."""
     context = browser.new_context()
-    page = context.new_page()
     try:
-        yield page
+        yield context
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(context: Any) -> Any:
+    """A fresh page in a fresh context."""
+    return context.new_page()
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from .. import __version__
 from ..errors import HubError
 from ..hub import Hub, open_backend
 from ._auth import AccessPolicy
+from ._client_script import CLIENT_SCRIPT_PATH, client_script
 from ._errors import ApiError, api_error_response, error_response, exception_handlers
 from ._metrics import MetricsEndpoint
 from ._plugin import Plugin, plugin_admin_routes
@@ -155,6 +156,7 @@ class HubApp:
             Route("/livez", self.livez, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
             *admin[:1],  # /metrics
+            Route(CLIENT_SCRIPT_PATH, client_script, methods=["GET"]),
             *self._stream_routes,
             *plugin_routes,
             *admin[1:],
@@ -175,6 +177,7 @@ class HubApp:
                     "liveness": "livez",
                     "readiness": "readyz",
                     "metrics": "metrics",
+                    "browser_client": "ssehub.js",
                 },
             }
         )

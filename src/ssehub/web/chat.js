@@ -1,7 +1,7 @@
-/* The chat page: answers are hub topics, read with EventSource and resumed after a reload.
+/* The chat page: answers are hub topics, read with the hub client (../ssehub.js) and resumed after a reload.
  *
  * Flow: POST chat/answers {message, history} -> {answer_id, events, last_event_id}; then
- * EventSource(events?last_event_id=…) delivers connected, thinking…, content…, done | error.
+ * HubEventSource(events, Last-Event-ID: …) delivers connected, thinking…, content…, done | error.
  * After every event the turn (its text so far AND that event's lastEventId) is saved to
  * sessionStorage in one write, so a reload reopens the stream after exactly the last event the
  * page showed: no token twice, none missing.
@@ -10,6 +10,8 @@
  * Text nodes: no HTML from the model reaches the page), at most once per animation frame while an
  * answer streams.
  */
+import "./demo.js";
+
 (function () {
   "use strict";
   const { el, live, json, renderMarkdown } = window.SSEHub;
@@ -219,20 +221,13 @@
           finish(turn);
         },
       },
-      async onFail() {
-        /* The EventSource gave up (an HTTP error). 404 means the hub no longer has this answer. */
-        try {
-          const ctrl = new AbortController();
-          const probe = await fetch(url, { headers: { Accept: "text/event-stream" }, signal: ctrl.signal });
-          ctrl.abort();
-          if (probe.status === 404) {
-            turn.status = "error";
-            turn.error = "回答已丢失：hub 重启了，且没有保存历史（the answer was lost in a restart）";
-            finish(turn);
-            return false;
-          }
-        } catch (err) {
-          /* the hub is still down: keep trying */
+      onFail(status) {
+        /* The stream was refused (an HTTP error). 404 means the hub no longer has this answer. */
+        if (status === 404) {
+          turn.status = "error";
+          turn.error = "回答已丢失：hub 重启了，且没有保存历史（the answer was lost in a restart）";
+          finish(turn);
+          return false;
         }
         return true;
       },

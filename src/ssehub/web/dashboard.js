@@ -1,4 +1,7 @@
-/* The dashboard: GET dashboard/recent fills the charts, then EventSource on topics/ssehub/stats. */
+/* The dashboard: GET dashboard/recent fills the charts, then the shared stream of the topic ssehub/stats
+ * (../ssehub.js: one connection for every tab of the browser). */
+import "./demo.js";
+
 (function () {
   "use strict";
   const { el, live, json, lineChart, number } = window.SSEHub;
@@ -120,7 +123,7 @@
     } catch (err) {
       /* the stream below fills the charts as samples arrive */
     }
-    live("topics/ssehub/stats", { badge, events: { stats: onStats } });
+    live(null, { topics: ["ssehub/stats"], badge, events: { stats: onStats } });
   }
 
   start();

@@ -1,4 +1,6 @@
 /* The log-tail page: files by index (logs/<n>), lines coloured by level, a filter box. */
+import "./demo.js";
+
 (function () {
   "use strict";
   const { el, live, json, time } = window.SSEHub;
@@ -202,8 +204,8 @@
     }
     chips(info.files);
     placeholder.textContent = "等待新的日志行… waiting for lines";
-    const query = info.files.map((f) => `topic=${encodeURIComponent(f.topic)}`).join("&");
-    live(`events?${query}`, {
+    live(null, {
+      topics: info.files.map((f) => f.topic),
       badge,
       lastEventId: info.since,
       events: {

@@ -1,4 +1,6 @@
 /* The seed's test.html, with the seed's four listeners on the demo stream (GET /). */
+import "./demo.js";
+
 (function () {
   "use strict";
   const { el, live } = window.SSEHub;
@@ -34,6 +36,7 @@
     started = performance.now();
     summary.textContent = "";
     stream = live("./", {
+      native: true /* the seed's page keeps the browser's own EventSource */,
       badge,
       onOpen(again) {
         if (again) show("note", "重新连接：演示从头开始 (reconnected: the demo starts over)", "note");

@@ -1,5 +1,7 @@
-/* The ticker page: one EventSource on ticker/events?symbol=A&symbol=B…, cards + a chart.
+/* The ticker page: one HubEventSource (../ssehub.js) on ticker/events?symbol=A&symbol=B…, cards + a chart.
  * ?symbols=FOO,BAR adds symbols published by other programs. */
+import "./demo.js";
+
 (function () {
   "use strict";
   const { el, live, json, lineChart, number, time, cssColor } = window.SSEHub;
