@@ -76,7 +76,9 @@ def _serve(config: str | None, **values: Any) -> None:
         check_store(server)
     except HubError as exc:
         raise click.ClickException(f"cannot open the store {server.store!r}: {exc}") from exc
-    plugins = []
+    from ..durable import DurableStreamsPlugin
+
+    plugins: list[Any] = [DurableStreamsPlugin()]
     if demos.enabled if demos.enabled is not None else demos_by_default(server.host):
         from ..demos import DemosPlugin
 
