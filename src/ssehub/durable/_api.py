@@ -50,6 +50,8 @@ _EXPOSE_HEADERS = (
     "Stream-SSE-Data-Encoding"
 )
 _MAX_NAME = 1024
+#: Most bytes of an oversized body read (and dropped) before answering 413.
+_DRAIN_BYTES = 64 * 1024 * 1024
 
 
 def _closed_flag(value: str | None) -> bool:
@@ -139,17 +141,24 @@ class DurableStreamsAPI:
         return Response(body, status_code=answer.status, headers=answer.headers)
 
     async def _body(self, request: Request) -> bytes:
+        """The body, at most ``--max-body`` bytes kept (413 above).
+
+        An oversized body is read on and dropped, up to :data:`_DRAIN_BYTES`, so the
+        client, still sending, gets the 413 instead of a reset connection.
+        """
         limit = self.settings.max_body_size
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, "payload_too_large", f"body over the limit of {limit} bytes")
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise ApiError(413, "payload_too_large", f"body over the limit of {limit} bytes")
+                if size > _DRAIN_BYTES:
+                    break
+                chunks.clear()
+                continue
             chunks.append(chunk)
+        if size > limit:
+            raise ApiError(413, "payload_too_large", f"body over the limit of {limit} bytes")
         return b"".join(chunks)
 
     def _source_name(self, value: str) -> str:
