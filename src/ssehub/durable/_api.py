@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..server import AccessPolicy, ApiError, ServerSettings
-from ..server._errors import error_response
+from ..errors import HubError
+from ..server._errors import api_error_response, error_response
 from ._jsonmode import format_messages
 from ._live import LiveReads
 from ._model import StreamMeta
@@ -89,8 +90,10 @@ class DurableStreamsAPI:
     async def endpoint(self, request: Request) -> Response:
         try:
             response = await self._dispatch(request)
+        except HubError as exc:
+            response = api_error_response(ApiError.of(exc))
         except ApiError as exc:
-            response = error_response(exc.status, exc.code, exc.message, exc.headers)
+            response = api_error_response(exc)
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
         origin = request.headers.get("origin")
