@@ -90,10 +90,9 @@ class DurableStreamsAPI:
     async def endpoint(self, request: Request) -> Response:
         try:
             response = await self._dispatch(request)
-        except HubError as exc:
-            response = api_error_response(ApiError.of(exc))
-        except ApiError as exc:
-            response = api_error_response(exc)
+        except (ApiError, HubError) as exc:
+            error = ApiError.of(exc) if isinstance(exc, HubError) else exc
+            response = error_response(error.status, error.code, error.message, error.headers)
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
         origin = request.headers.get("origin")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ._admission import admit_stream, counted_stream
 from ._app import HubApp, create_app
 from ._auth import AccessPolicy, Subscriber, is_loopback
-from ._errors import ApiError
+from ._errors import ApiError, error_response
 from ._plugin import Plugin
 from ._run import check_store, run
 from ._settings import ServerSettings, Settings, option
@@ -37,6 +37,7 @@ __all__ = [
     "check_workers",
     "counted_stream",
     "create_app",
+    "error_response",
     "is_loopback",
     "last_event_id_of",
     "mint_token",
