@@ -22,4 +22,5 @@ def test_the_ai_sdk_and_tanstack_adapters_write_read_live_replay_and_resume(tmp_
         )
     print(run.summary)
     assert run.returncode == 0, run.output[-6000:]
-    assert run.count("passed") == 2 and run.count("failed") == 0, run.summary
+    assert run.count("failed") == 0, run.summary
+    assert run.count("passed") == 2, run.summary

@@ -23,9 +23,10 @@ ARGS = ("--long-poll-timeout", "0.5s", "--idle-timeout", "30s", "--no-demos")
 def test_the_conformance_suite_passes_on_the_memory_and_sqlite_stores(tmp_path: Path) -> None:
     project = npm_project("durable_streams")
     sqlite = ("--store", f"sqlite:{tmp_path / 'hub.db'}", *ARGS)
-    with start_hub(("--store", "memory", *ARGS), log_dir=tmp_path) as memory_hub, start_hub(
-        sqlite, log_dir=tmp_path
-    ) as sqlite_hub:
+    with (
+        start_hub(("--store", "memory", *ARGS), log_dir=tmp_path) as memory_hub,
+        start_hub(sqlite, log_dir=tmp_path) as sqlite_hub,
+    ):
         runs = {
             hub_name: start_vitest(
                 project,

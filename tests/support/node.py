@@ -86,5 +86,7 @@ def start_vitest(project: Path, *files: str, env: dict[str, str]) -> VitestRun:
     return VitestRun(proc)
 
 
-def run_vitest(project: Path, *files: str, env: dict[str, str], timeout: float = 300.0) -> VitestRun:
+def run_vitest(
+    project: Path, *files: str, env: dict[str, str], timeout: float = 300.0
+) -> VitestRun:
     return start_vitest(project, *files, env=env).wait(timeout)

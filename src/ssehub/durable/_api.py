@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..server import AccessPolicy, ApiError, ServerSettings
 from ..errors import HubError
-from ..server._errors import api_error_response, error_response
+from ..server import AccessPolicy, ApiError, ServerSettings
+from ..server._errors import error_response
 from ._jsonmode import format_messages
 from ._live import LiveReads
 from ._model import StreamMeta
@@ -109,7 +109,9 @@ class DurableStreamsAPI:
     async def _dispatch(self, request: Request) -> Response:
         name = request.path_params["name"]
         if not name or len(name) > _MAX_NAME or "\x00" in name:
-            raise ApiError(400, "invalid_stream_name", f"a stream name is 1 to {_MAX_NAME} characters")
+            raise ApiError(
+                400, "invalid_stream_name", f"a stream name is 1 to {_MAX_NAME} characters"
+            )
         method = request.method
         if method == "OPTIONS":
             return Response(
@@ -178,7 +180,9 @@ class DurableStreamsAPI:
         ttl_text = headers.get("stream-ttl")
         expires_text = headers.get("stream-expires-at")
         if ttl_text is not None and expires_text is not None:
-            raise ApiError(400, "conflicting_expiry", "send Stream-TTL or Stream-Expires-At, not both")
+            raise ApiError(
+                400, "conflicting_expiry", "send Stream-TTL or Stream-Expires-At, not both"
+            )
         ttl = None
         if ttl_text is not None:
             ttl = parse_strict_int(ttl_text.strip())
@@ -195,7 +199,9 @@ class DurableStreamsAPI:
         fork_position = None
         fork_sub = None
         if forked_from is None and (fork_offset is not None or sub_text is not None):
-            raise ApiError(400, "fork_header_alone", "Stream-Fork-* headers need Stream-Forked-From")
+            raise ApiError(
+                400, "fork_header_alone", "Stream-Fork-* headers need Stream-Forked-From"
+            )
         if fork_offset is not None:
             fork_position = parse_offset(fork_offset.strip())
             if fork_position is None:
@@ -230,7 +236,9 @@ class DurableStreamsAPI:
         producer = self._producer(headers)
         body = await self._body(request)
         append = AppendRequest(
-            content_type=_valid_type(headers.get("content-type")) if headers.get("content-type") else None,
+            content_type=_valid_type(headers.get("content-type"))
+            if headers.get("content-type")
+            else None,
             body=body,
             closed=_closed_flag(headers.get("stream-closed")),
             stream_seq=headers.get("stream-seq"),
@@ -247,7 +255,9 @@ class DurableStreamsAPI:
             return None
         if any(value is None for value in values):
             raise ApiError(
-                400, "incomplete_producer", "send Producer-Id, Producer-Epoch and Producer-Seq together"
+                400,
+                "incomplete_producer",
+                "send Producer-Id, Producer-Epoch and Producer-Seq together",
             )
         producer_id, epoch_text, seq_text = (str(value) for value in values)
         if not producer_id:
@@ -256,7 +266,9 @@ class DurableStreamsAPI:
         seq = parse_strict_int(seq_text.strip())
         if epoch is None or seq is None:
             raise ApiError(
-                400, "invalid_producer", "Producer-Epoch and Producer-Seq are integers from 0 to 2^53-1"
+                400,
+                "invalid_producer",
+                "Producer-Epoch and Producer-Seq are integers from 0 to 2^53-1",
             )
         return Producer(producer_id, epoch, seq)
 
@@ -306,7 +318,13 @@ class DurableStreamsAPI:
             return self._render(found)
         await self.streams.touch(found)
         meta = found.meta
-        start = meta.start if offset in (None, "-1") else meta.tail if offset == "now" else parse_offset(offset)
+        start = (
+            meta.start
+            if offset in (None, "-1")
+            else meta.tail
+            if offset == "now"
+            else parse_offset(offset)
+        )
         assert start is not None
         if start < meta.start:
             raise ApiError(410, "offset_gone", "this offset is older than the retained data")
@@ -343,10 +361,18 @@ class DurableStreamsAPI:
                     headers["Stream-Cursor"] = self.live.cursor(cursor)
                 return Response(status_code=204, headers=headers)
             found = outcome
-        return await self._catch_up(request, found, offset or "-1", start, cursor if live else None, live is not None)
+        return await self._catch_up(
+            request, found, offset or "-1", start, cursor if live else None, live is not None
+        )
 
     async def _catch_up(
-        self, request: Request, snapshot: Snapshot, offset: str, start: int, cursor: str | None, live: bool
+        self,
+        request: Request,
+        snapshot: Snapshot,
+        offset: str,
+        start: int,
+        cursor: str | None,
+        live: bool,
     ) -> Response:
         meta = snapshot.meta
         records = await self.streams.store.read(meta.id, start, self.read_bytes)

@@ -56,7 +56,9 @@ class LiveReads:
     def cursor(client: str | None) -> str:
         return response_cursor(client)
 
-    async def _wait_change(self, snapshot: Snapshot, position: int, seconds: float) -> Snapshot | Answer:
+    async def _wait_change(
+        self, snapshot: Snapshot, position: int, seconds: float
+    ) -> Snapshot | Answer:
         """Wait until the stream has data after ``position``, is closed, or ``seconds`` pass."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds

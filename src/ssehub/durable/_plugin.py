@@ -1,4 +1,4 @@
-"""Durable Streams as a :class:`~ssehub.server.Plugin`: ``HubApp(plugins=[DurableStreamsPlugin()])``.
+"""Durable Streams as a plug-in: ``HubApp(plugins=[DurableStreamsPlugin()])``.
 
 The store follows the hub's ``--store`` URL (memory, ``sqlite:PATH`` — the
 same file, its own tables — or ``redis://…`` — the same server, its own
@@ -69,7 +69,8 @@ class DurableStreamsPlugin:
 
     @asynccontextmanager
     async def lifespan(self, hub: Hub, settings: ServerSettings) -> AsyncIterator[None]:
-        assert self._store is not None and self.streams is not None, "routes() comes first"
+        assert self._store is not None, "routes() comes first"
+        assert self.streams is not None
         await self._store.start()
         sweeper = asyncio.create_task(self._sweep_loop(self.streams))
         try:
@@ -86,5 +87,5 @@ class DurableStreamsPlugin:
             try:
                 names = await streams.store.names_with_expiry()
                 await streams.sweep(names)
-            except Exception:  # noqa: BLE001 - the sweep retries next time
+            except Exception:
                 logger.exception("sweeping expired durable streams failed")

@@ -218,14 +218,14 @@ class RedisDurableStore:
         start = f"({after}-0"
         key = self._records_key(stream_id)
         while True:
-            entries = await self._run(
-                lambda start=start: self._client.xrange(key, start, "+", count=64)  # type: ignore[misc]
+            entries: list[tuple[bytes, dict[bytes, bytes]]] = await self._run(
+                lambda start=start: self._client.xrange(key, start, "+", count=64)  # type: ignore[misc,arg-type]
             )
             for entry_id, fields in entries:
-                data = bytes(fields[b"d"])
+                data = fields[b"d"]
                 if out and size + len(data) > max_bytes:
                     return out
-                end = int(bytes(entry_id).split(b"-", 1)[0])
+                end = int(entry_id.split(b"-", 1)[0])
                 out.append((end, data))
                 size += len(data)
                 start = f"({end}-0"
@@ -236,7 +236,7 @@ class RedisDurableStore:
         await self._run(lambda: self._touch(keys=[self._meta_key(name)], args=[repr(accessed)]))
 
     async def names_with_expiry(self) -> list[str]:
-        names = await self._run(
-            lambda: self._client.srandmember(f"{self._prefix}:expiring", 10_000)
+        names: list[bytes] = await self._run(
+            lambda: self._client.srandmember(f"{self._prefix}:expiring", 10_000)  # type: ignore[arg-type,return-value]
         )
-        return [bytes(name).decode("utf-8", "replace") for name in names or []]
+        return [name.decode("utf-8", "replace") for name in names or []]

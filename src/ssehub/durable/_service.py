@@ -27,8 +27,8 @@ from ._wire import format_offset
 
 __all__ = [
     "MAX_PRODUCERS",
-    "AppendRequest",
     "Answer",
+    "AppendRequest",
     "CreateRequest",
     "DurableStreams",
     "Producer",
@@ -166,17 +166,27 @@ class DurableStreams:
         if request.forked_from is not None:
             source = await self.store.load(request.forked_from)
             if source is None or (source.expired(now) and not source.refs):
-                return _refusal(404, "source_not_found", "the Stream-Forked-From stream does not exist")
+                return _refusal(
+                    404, "source_not_found", "the Stream-Forked-From stream does not exist"
+                )
             if source.soft_deleted or source.expired(now):
                 return _refusal(409, "source_deleted", "the source stream was deleted")
-            if content_type is not None and base_type(content_type) != base_type(source.content_type):
-                return _refusal(409, "content_type_mismatch", "Content-Type differs from the source's")
+            if content_type is not None and base_type(content_type) != base_type(
+                source.content_type
+            ):
+                return _refusal(
+                    409, "content_type_mismatch", "Content-Type differs from the source's"
+                )
             content_type = content_type or source.content_type
             fork_pos = source.tail if request.fork_position is None else request.fork_position
             if fork_pos > source.tail:
-                return _refusal(400, "invalid_fork_offset", "Stream-Fork-Offset is past the source's tail")
+                return _refusal(
+                    400, "invalid_fork_offset", "Stream-Fork-Offset is past the source's tail"
+                )
             if fork_pos < source.start:
-                return _refusal(400, "invalid_fork_offset", "Stream-Fork-Offset is before retained data")
+                return _refusal(
+                    400, "invalid_fork_offset", "Stream-Fork-Offset is before retained data"
+                )
             if request.fork_sub:
                 prefix_or_answer = await self._sub_prefix(source, fork_pos, request.fork_sub)
                 if isinstance(prefix_or_answer, Answer):
@@ -225,18 +235,26 @@ class DurableStreams:
                 expected,
                 meta,
                 records,
-                copy=(source.id, fork_pos) if source is not None and fork_pos > source.start else None,
+                copy=(source.id, fork_pos)
+                if source is not None and fork_pos > source.start
+                else None,
                 drop=existing.id if existing is not None else None,
             )
         )
-        headers = {"Content-Type": meta.content_type, "Stream-Next-Offset": format_offset(meta.tail)}
+        headers = {
+            "Content-Type": meta.content_type,
+            "Stream-Next-Offset": format_offset(meta.tail),
+        }
         if meta.closed:
             headers["Stream-Closed"] = "true"
         return changes, Answer(201, headers)
 
     def _same_config(self, existing: StreamMeta, request: CreateRequest) -> Answer:
         same = (
-            base_type(request.content_type or (existing.content_type if request.forked_from else DEFAULT_TYPE))
+            base_type(
+                request.content_type
+                or (existing.content_type if request.forked_from else DEFAULT_TYPE)
+            )
             == base_type(existing.content_type)
             and request.ttl == existing.ttl
             and request.expires_at == existing.expires_at
@@ -292,7 +310,9 @@ class DurableStreams:
                 return answer
         return _BUSY
 
-    async def _decide_append(self, name: str, request: AppendRequest) -> Answer | tuple[Change, Answer]:
+    async def _decide_append(
+        self, name: str, request: AppendRequest
+    ) -> Answer | tuple[Change, Answer]:
         now = self.clock()
         found = await self.lookup(name)
         if isinstance(found, Answer):
@@ -303,10 +323,16 @@ class DurableStreams:
         if not request.body and not request.closed:
             return _refusal(400, "empty_body", "an append needs a body (or Stream-Closed: true)")
         if meta.closed:
-            if producer is not None and meta.closed_by == [producer.id, producer.epoch, producer.seq]:
+            if producer is not None and meta.closed_by == [
+                producer.id,
+                producer.epoch,
+                producer.seq,
+            ]:
                 return Answer(204, self._closed_headers(meta, producer, producer.seq))
             if closing_only and producer is None:
-                return Answer(204, {"Stream-Next-Offset": format_offset(meta.tail), "Stream-Closed": "true"})
+                return Answer(
+                    204, {"Stream-Next-Offset": format_offset(meta.tail), "Stream-Closed": "true"}
+                )
             return _refusal(
                 409,
                 "stream_closed",
@@ -318,14 +344,17 @@ class DurableStreams:
             if request.content_type is None:
                 return _refusal(400, "missing_content_type", "an append needs a Content-Type")
             if base_type(request.content_type) != base_type(meta.content_type):
-                return _refusal(409, "content_type_mismatch", "Content-Type differs from the stream's")
+                return _refusal(
+                    409, "content_type_mismatch", "Content-Type differs from the stream's"
+                )
         producers = dict(meta.producers)
         if producer is not None:
             verdict = self._check_producer(producers, producer, now)
             if verdict is not None:
                 return verdict
-        if request.stream_seq is not None and meta.last_seq is not None:
-            if request.stream_seq.encode() <= meta.last_seq.encode():
+        last_seq = meta.last_seq
+        if request.stream_seq is not None and last_seq is not None:  # noqa: SIM102
+            if request.stream_seq.encode() <= last_seq.encode():
                 return _refusal(409, "sequence_conflict", "Stream-Seq is not above the last one")
         new = replace(meta, producers=producers, accessed=now)
         records: list[Record] = []
@@ -380,23 +409,36 @@ class DurableStreams:
         if state is None:
             if producer.seq != 0:
                 return _refusal(
-                    409, "producer_sequence_gap", "a new producer starts at Producer-Seq 0",
-                    Producer_Expected_Seq="0", Producer_Received_Seq=str(producer.seq),
+                    409,
+                    "producer_sequence_gap",
+                    "a new producer starts at Producer-Seq 0",
+                    Producer_Expected_Seq="0",
+                    Producer_Received_Seq=str(producer.seq),
                 )
         else:
             epoch, last = int(state[0]), int(state[1])  # type: ignore[call-overload]
             if producer.epoch < epoch:
-                return _refusal(403, "stale_producer_epoch", "a newer producer epoch exists", Producer_Epoch=str(epoch))
+                return _refusal(
+                    403,
+                    "stale_producer_epoch",
+                    "a newer producer epoch exists",
+                    Producer_Epoch=str(epoch),
+                )
             if producer.epoch == epoch:
                 if producer.seq <= last:
                     return Answer(204, {"Producer-Epoch": str(epoch), "Producer-Seq": str(last)})
                 if producer.seq != last + 1:
                     return _refusal(
-                        409, "producer_sequence_gap", "Producer-Seq skips ahead",
-                        Producer_Expected_Seq=str(last + 1), Producer_Received_Seq=str(producer.seq),
+                        409,
+                        "producer_sequence_gap",
+                        "Producer-Seq skips ahead",
+                        Producer_Expected_Seq=str(last + 1),
+                        Producer_Received_Seq=str(producer.seq),
                     )
             elif producer.seq != 0:
-                return _refusal(400, "invalid_producer_seq", "a new producer epoch starts at Producer-Seq 0")
+                return _refusal(
+                    400, "invalid_producer_seq", "a new producer epoch starts at Producer-Seq 0"
+                )
         producers[producer.id] = [producer.epoch, producer.seq, now]
         if len(producers) > MAX_PRODUCERS:
             oldest = min(producers, key=lambda key: float(producers[key][2]))  # type: ignore[arg-type]
@@ -451,7 +493,9 @@ class DurableStreams:
                 continue
             if meta.refs:
                 if not meta.soft_deleted:
-                    await self.store.commit([Change(name, meta.version, replace(meta, soft_deleted=True))])
+                    await self.store.commit(
+                        [Change(name, meta.version, replace(meta, soft_deleted=True))]
+                    )
                 continue
             if await self.store.commit(await self._remove_chain(name, meta)):
                 self.store.notifier.notify(name)

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-
-import logging
 
 import aiosqlite
 
@@ -85,7 +84,9 @@ class SQLiteDurableStore:
         self._db = db
         if self._wake is not None:
             self._wake.open(self.notifier.notify_all)
-        self._poller = asyncio.get_running_loop().create_task(self._poll(), name="ssehub-durable-poll")
+        self._poller = asyncio.get_running_loop().create_task(
+            self._poll(), name="ssehub-durable-poll"
+        )
 
     async def aclose(self) -> None:
         poller, self._poller = self._poller, None
@@ -105,9 +106,12 @@ class SQLiteDurableStore:
             self.notifier.notify_all()
 
     async def load(self, name: str) -> StreamMeta | None:
-        async with self._lock, self._conn().execute(
-            "SELECT version, meta, accessed FROM durable_streams WHERE name = ?", (name,)
-        ) as cursor:
+        async with (
+            self._lock,
+            self._conn().execute(
+                "SELECT version, meta, accessed FROM durable_streams WHERE name = ?", (name,)
+            ) as cursor,
+        ):
             row = await cursor.fetchone()
         if row is None:
             return None
@@ -185,12 +189,15 @@ class SQLiteDurableStore:
         size = 0
         db = self._conn()
         while True:
-            async with self._lock, db.execute(
-                "SELECT end_pos, data FROM durable_records WHERE stream = ? AND end_pos > ? "
-                "ORDER BY end_pos LIMIT ?",
-                (stream_id, after, _STEP),
-            ) as cursor:
-                rows = await cursor.fetchall()
+            async with (
+                self._lock,
+                db.execute(
+                    "SELECT end_pos, data FROM durable_records WHERE stream = ? AND end_pos > ? "
+                    "ORDER BY end_pos LIMIT ?",
+                    (stream_id, after, _STEP),
+                ) as cursor,
+            ):
+                rows = list(await cursor.fetchall())
             for end, data in rows:
                 if out and size + len(data) > max_bytes:
                     return out
@@ -208,7 +215,10 @@ class SQLiteDurableStore:
             )
 
     async def names_with_expiry(self) -> list[str]:
-        async with self._lock, self._conn().execute(
-            "SELECT name FROM durable_streams WHERE expiring = 1 LIMIT 10000"
-        ) as cursor:
+        async with (
+            self._lock,
+            self._conn().execute(
+                "SELECT name FROM durable_streams WHERE expiring = 1 LIMIT 10000"
+            ) as cursor,
+        ):
             return [str(row[0]) for row in await cursor.fetchall()]

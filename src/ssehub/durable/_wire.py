@@ -68,7 +68,9 @@ def parse_expires_at(text: str) -> float | None:
     return when.timestamp()
 
 
-def response_cursor(client: str | None, now: float | None = None, rng: random.Random | None = None) -> str:
+def response_cursor(
+    client: str | None, now: float | None = None, rng: random.Random | None = None
+) -> str:
     """The ``Stream-Cursor`` of a live answer, given the one the client echoed."""
     current = int(((time.time() if now is None else now) - _CURSOR_EPOCH) // _CURSOR_INTERVAL)
     if client is None or not client.isdigit() or len(client) > 18:
