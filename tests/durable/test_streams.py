@@ -136,10 +136,7 @@ async def test_concurrent_appends_from_two_store_clients_all_land_once_in_order(
     first, second = DurableStreams(pair[0]), DurableStreams(pair[1])
     await first.create("s", _create())
     answers = await asyncio.gather(
-        *(
-            (first if i % 2 else second).append("s", _append(f"<{i}>".encode()))
-            for i in range(20)
-        )
+        *((first if i % 2 else second).append("s", _append(f"<{i}>".encode())) for i in range(20))
     )
     assert {a.status for a in answers} == {204}
     offsets = sorted(a.headers["Stream-Next-Offset"] for a in answers)
