@@ -78,11 +78,12 @@ def _serve(config: str | None, **values: Any) -> None:
         raise click.ClickException(f"cannot open the store {server.store!r}: {exc}") from exc
     from ..durable import DurableStreamsPlugin
 
-    plugins: list[Any] = [DurableStreamsPlugin()]
+    plugins: list[Any] = []
     if demos.enabled if demos.enabled is not None else demos_by_default(server.host):
         from ..demos import DemosPlugin
 
         plugins.append(DemosPlugin(demos))
+    plugins.append(DurableStreamsPlugin())  # /v1/stream/{name}, on the hub's store
     run(server, plugins=plugins)
 
 
