@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks._servers import free_port, hub_spec, redis_server, start_server
+from benchmarks._servers import free_port, hub_spec, redis_server, start_server, wait_listening
 
 PEER = Path(__file__).resolve().parent.parent / "tests" / "peers" / "durable_streams"
 BODY = b"x" * 64
@@ -50,15 +49,7 @@ def reference_server(log_dir: Path, data_dir: Path | None) -> Iterator[str]:
     with open(log_dir / f"reference-{port}.log", "wb") as log:
         proc = subprocess.Popen(args, cwd=PEER, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the reference server did not start") from None
-                time.sleep(0.05)
+        wait_listening(port, proc, 20, "the reference server")
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()

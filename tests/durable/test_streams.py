@@ -18,7 +18,7 @@ import pytest
 
 from ssehub.durable import DurableStore, DurableStreams, MemoryDurableStore
 from ssehub.durable._redis import RedisDurableStore
-from ssehub.durable._service import AppendRequest, Answer, CreateRequest, Producer, Snapshot
+from ssehub.durable._service import Answer, AppendRequest, CreateRequest, Producer, Snapshot
 from ssehub.durable._sqlite import SQLiteDurableStore
 from tests.support.clock import FakeClock
 from tests.support.redis_server import RedisProcess

@@ -17,7 +17,7 @@ so a fork's reads and live waits never involve its source.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from ._jsonmode import JsonBodyError, split_messages
@@ -89,6 +89,10 @@ class Snapshot:
     meta: StreamMeta
 
 
+#: A decision to commit: the changes, and the answer once they are committed.
+Decision = tuple[list[Change], Answer]
+
+
 def _refusal(status: int, code: str, message: str, **headers: str) -> Answer:
     return Answer(status, {k.replace("_", "-"): v for k, v in headers.items()}, code, message)
 
@@ -134,19 +138,22 @@ class DurableStreams:
     # -- create -------------------------------------------------------------------------------
 
     async def create(self, name: str, request: CreateRequest) -> Answer:
+        return await self._settle(lambda: self._decide_create(name, request))
+
+    async def _settle(self, decide: Callable[[], Awaitable[Answer | Decision]]) -> Answer:
+        """Decide and commit until a commit wins (or :data:`_MAX_RETRIES` lost races: 503)."""
         for _ in range(_MAX_RETRIES):
-            changes_or_answer = await self._decide_create(name, request)
-            if isinstance(changes_or_answer, Answer):
-                return changes_or_answer
-            changes, answer = changes_or_answer
+            decided = await decide()
+            if isinstance(decided, Answer):
+                return decided
+            changes, answer = decided
             if await self.store.commit(changes):
-                self.store.notifier.notify(name)
+                for change in changes:
+                    self.store.notifier.notify(change.name)
                 return answer
         return _BUSY
 
-    async def _decide_create(
-        self, name: str, request: CreateRequest
-    ) -> Answer | tuple[list[Change], Answer]:
+    async def _decide_create(self, name: str, request: CreateRequest) -> Answer | Decision:
         now = self.clock()
         existing = await self.store.load(name)
         changes: list[Change] = []
@@ -300,19 +307,9 @@ class DurableStreams:
     # -- append / close -----------------------------------------------------------------------
 
     async def append(self, name: str, request: AppendRequest) -> Answer:
-        for _ in range(_MAX_RETRIES):
-            decided = await self._decide_append(name, request)
-            if isinstance(decided, Answer):
-                return decided
-            change, answer = decided
-            if await self.store.commit([change]):
-                self.store.notifier.notify(name)
-                return answer
-        return _BUSY
+        return await self._settle(lambda: self._decide_append(name, request))
 
-    async def _decide_append(
-        self, name: str, request: AppendRequest
-    ) -> Answer | tuple[Change, Answer]:
+    async def _decide_append(self, name: str, request: AppendRequest) -> Answer | Decision:
         now = self.clock()
         found = await self.lookup(name)
         if isinstance(found, Answer):
@@ -379,7 +376,7 @@ class DurableStreams:
             headers["Producer-Epoch"] = str(producer.epoch)
             headers["Producer-Seq"] = str(producer.seq)
             status = 204 if closing_only else 200
-        return Change(name, meta.version, new, records, trim_to=trim_to), Answer(status, headers)
+        return [Change(name, meta.version, new, records, trim_to=trim_to)], Answer(status, headers)
 
     def _retain(self, meta: StreamMeta) -> int | None:
         """Apply the byte bound: the position records are trimmed to, if any."""
@@ -448,24 +445,16 @@ class DurableStreams:
     # -- delete -------------------------------------------------------------------------------
 
     async def delete(self, name: str) -> Answer:
-        for _ in range(_MAX_RETRIES):
-            decided = await self._decide_delete(name)
-            if isinstance(decided, Answer):
-                return decided
-            if await self.store.commit(decided):
-                for change in decided:
-                    self.store.notifier.notify(change.name)
-                return Answer(204)
-        return _BUSY
+        return await self._settle(lambda: self._decide_delete(name))
 
-    async def _decide_delete(self, name: str) -> Answer | list[Change]:
+    async def _decide_delete(self, name: str) -> Answer | Decision:
         found = await self.lookup(name)
         if isinstance(found, Answer):
             return found
         meta = found.meta
         if meta.refs:
-            return [Change(name, meta.version, replace(meta, soft_deleted=True))]
-        return await self._remove_chain(name, meta)
+            return [Change(name, meta.version, replace(meta, soft_deleted=True))], Answer(204)
+        return await self._remove_chain(name, meta), Answer(204)
 
     async def _remove_chain(self, name: str, meta: StreamMeta) -> list[Change]:
         """Remove ``name``, then every soft-deleted source it was the last fork of."""

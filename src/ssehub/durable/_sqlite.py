@@ -22,12 +22,12 @@ import contextlib
 import logging
 import sqlite3
 from collections.abc import Sequence
-from pathlib import Path
 
 import aiosqlite
 
 from ..errors import BackendUnavailableError
 from ..hub.backends._sqlite_wake import WakeChannel
+from ..hub.backends.sqlite import open_shared_file
 from ._model import Record, StreamMeta
 from ._store import Change, Notifier
 
@@ -73,11 +73,7 @@ class SQLiteDurableStore:
 
     async def start(self) -> None:
         try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(self.path, isolation_level=None)
-            await db.execute("PRAGMA busy_timeout=5000")
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=NORMAL")
+            db = await open_shared_file(self.path)
             await db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise BackendUnavailableError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
