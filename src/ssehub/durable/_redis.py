@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from ..errors import BackendUnavailableError
 from ._model import Record, StreamMeta
-from ._store import Change, Notifier
+from ._store import Change, Notifier, read_step
 
 __all__ = ["COMMIT", "RedisDurableStore"]
 
@@ -214,12 +214,13 @@ class RedisDurableStore:
 
     async def read(self, stream_id: str, after: int, max_bytes: int) -> list[Record]:
         out: list[Record] = []
-        size = 0
+        size = largest = 0
         start = f"({after}-0"
         key = self._records_key(stream_id)
         while True:
+            step = read_step(max_bytes, size, largest)
             entries: list[tuple[bytes, dict[bytes, bytes]]] = await self._run(
-                lambda start=start: self._client.xrange(key, start, "+", count=64)  # type: ignore[misc,arg-type]
+                lambda start=start, step=step: self._client.xrange(key, start, "+", count=step)  # type: ignore[misc,arg-type]
             )
             for entry_id, fields in entries:
                 data = fields[b"d"]
@@ -228,8 +229,9 @@ class RedisDurableStore:
                 end = int(entry_id.split(b"-", 1)[0])
                 out.append((end, data))
                 size += len(data)
+                largest = max(largest, len(data))
                 start = f"({end}-0"
-            if len(entries) < 64:
+            if len(entries) < step or size >= max_bytes:
                 return out
 
     async def touch(self, name: str, accessed: float) -> None:

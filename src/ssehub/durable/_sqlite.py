@@ -29,7 +29,7 @@ from ..errors import BackendUnavailableError
 from ..hub.backends._sqlite_wake import WakeChannel
 from ..hub.backends.sqlite import open_shared_file
 from ._model import Record, StreamMeta
-from ._store import Change, Notifier
+from ._store import Change, Notifier, read_step
 
 __all__ = ["SQLiteDurableStore"]
 
@@ -48,8 +48,6 @@ CREATE TABLE IF NOT EXISTS durable_records (
     PRIMARY KEY (stream, end_pos)
 ) WITHOUT ROWID;
 """
-#: Rows fetched per step of a read.
-_STEP = 64
 
 logger = logging.getLogger("ssehub.durable")
 
@@ -92,9 +90,10 @@ class SQLiteDurableStore:
                 await poller
         if self._wake is not None:
             self._wake.close()
-        db, self._db = self._db, None
-        if db is not None:
-            await db.close()
+        async with self._lock:  # no statement of a reader is under way on the connection
+            db, self._db = self._db, None
+            if db is not None:
+                await db.close()
 
     async def _poll(self) -> None:
         while True:
@@ -182,15 +181,16 @@ class SQLiteDurableStore:
 
     async def read(self, stream_id: str, after: int, max_bytes: int) -> list[Record]:
         out: list[Record] = []
-        size = 0
+        size = largest = 0
         db = self._conn()
         while True:
+            step = read_step(max_bytes, size, largest)
             async with (
                 self._lock,
                 db.execute(
                     "SELECT end_pos, data FROM durable_records WHERE stream = ? AND end_pos > ? "
                     "ORDER BY end_pos LIMIT ?",
-                    (stream_id, after, _STEP),
+                    (stream_id, after, step),
                 ) as cursor,
             ):
                 rows = list(await cursor.fetchall())
@@ -199,8 +199,9 @@ class SQLiteDurableStore:
                     return out
                 out.append((int(end), bytes(data)))
                 size += len(data)
+                largest = max(largest, len(data))
                 after = int(end)
-            if len(rows) < _STEP:
+            if len(rows) < step or size >= max_bytes:
                 return out
 
     async def touch(self, name: str, accessed: float) -> None:

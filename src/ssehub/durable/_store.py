@@ -25,7 +25,18 @@ from typing import Protocol
 
 from ._model import Record, StreamMeta
 
-__all__ = ["Change", "DurableStore", "Notifier"]
+__all__ = ["Change", "DurableStore", "Notifier", "read_step"]
+
+#: Most records fetched by one step of a read.
+MAX_STEP = 64
+
+
+def read_step(max_bytes: int, size: int, largest: int) -> int:
+    """How many records to fetch next: as many as fit the bytes left, judged by the largest
+    record seen so far (one at first), so a read holds about ``max_bytes`` plus one record."""
+    if largest == 0:
+        return 1
+    return max(1, min(MAX_STEP, (max_bytes - size) // largest))
 
 
 @dataclass(slots=True)
