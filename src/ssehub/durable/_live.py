@@ -128,10 +128,12 @@ class LiveReads:
                     payload = format_messages(chunks).decode("utf-8", "replace")
                 else:
                     payload = b"".join(chunks).decode("utf-8", "replace")
-                yield _sse_event("data", payload)
                 position = records[-1][0]
                 up_to_date = position >= meta.tail
-                yield self._control(position, meta.closed and up_to_date, up_to_date, cursor)
+                # One write: a data event and the control event that follows it.
+                yield _sse_event("data", payload) + self._control(
+                    position, meta.closed and up_to_date, up_to_date, cursor
+                )
                 if meta.closed and up_to_date:
                     return
                 sent = True
