@@ -54,7 +54,9 @@ async def pair(
             await second.aclose()
 
 
-def _create(body: bytes = b"", content_type: str = "text/plain", **extra: Any) -> CreateRequest:
+def _create(
+    body: bytes = b"", content_type: str | None = "text/plain", **extra: Any
+) -> CreateRequest:
     fields: dict[str, Any] = {
         "content_type": content_type,
         "ttl": None,
