@@ -34,6 +34,8 @@ URL = "/v1/stream/s"
             {"Producer-Id": "p", "Producer-Epoch": "0", "Producer-Seq": "9007199254740992"},
             "",
         ),
+        ("POST", {"Producer-Id": "p" * 257, "Producer-Epoch": "0", "Producer-Seq": "0"}, ""),
+        ("POST", {"Stream-Seq": "9" * 257}, ""),
         ("GET", {}, "?offset=../etc"),
         ("GET", {}, "?offset=-1&offset=now"),
         ("GET", {}, "?live=sse"),

@@ -51,6 +51,8 @@ _EXPOSE_HEADERS = (
     "Stream-SSE-Data-Encoding"
 )
 _MAX_NAME = 1024
+#: Longest Producer-Id and Stream-Seq (both are kept in the stream's metadata).
+_MAX_TOKEN = 256
 #: Most bytes of an oversized body read (and dropped) before answering 413.
 _DRAIN_BYTES = 64 * 1024 * 1024
 
@@ -235,13 +237,18 @@ class DurableStreamsAPI:
         headers = request.headers
         producer = self._producer(headers)
         body = await self._body(request)
+        stream_seq = headers.get("stream-seq")
+        if stream_seq is not None and len(stream_seq) > _MAX_TOKEN:
+            raise ApiError(
+                400, "invalid_stream_seq", f"Stream-Seq is at most {_MAX_TOKEN} characters"
+            )
         append = AppendRequest(
             content_type=_valid_type(headers.get("content-type"))
             if headers.get("content-type")
             else None,
             body=body,
             closed=_closed_flag(headers.get("stream-closed")),
-            stream_seq=headers.get("stream-seq"),
+            stream_seq=stream_seq,
             producer=producer,
         )
         if append.content_type is None and headers.get("content-type") and body:
@@ -260,8 +267,10 @@ class DurableStreamsAPI:
                 "send Producer-Id, Producer-Epoch and Producer-Seq together",
             )
         producer_id, epoch_text, seq_text = (str(value) for value in values)
-        if not producer_id:
-            raise ApiError(400, "invalid_producer_id", "Producer-Id must not be empty")
+        if not producer_id or len(producer_id) > _MAX_TOKEN:
+            raise ApiError(
+                400, "invalid_producer_id", f"Producer-Id is 1 to {_MAX_TOKEN} characters"
+            )
         epoch = parse_strict_int(epoch_text.strip())
         seq = parse_strict_int(seq_text.strip())
         if epoch is None or seq is None:
