@@ -12,6 +12,8 @@ writer.
 * **appends/s**: ``--writers`` concurrent writers, each appending
   ``--appends`` 64-byte ``text/plain`` bodies to its own stream, one request
   after the other (an AI generation's shape); total appends over wall time.
+* **in process**: the same appends and reads as calls of ``ssehub.durable``
+  on its SQLite and Redis stores, no HTTP (what the store costs alone).
 * **catch-up MB/s**: a stream of ``--read-mb`` MB (64 KiB appends) read from
   ``offset=-1`` to the tail, following ``Stream-Next-Offset`` (ssehub answers
   at most 1 MiB per response, the reference everything at once); best of
@@ -33,6 +35,10 @@ from pathlib import Path
 import httpx
 
 from benchmarks._servers import free_port, hub_spec, redis_server, start_server, wait_listening
+from ssehub.durable import DurableStore, DurableStreams
+from ssehub.durable._redis import RedisDurableStore
+from ssehub.durable._service import AppendRequest, CreateRequest
+from ssehub.durable._sqlite import SQLiteDurableStore
 
 PEER = Path(__file__).resolve().parent.parent / "tests" / "peers" / "durable_streams"
 BODY = b"x" * 64
@@ -100,6 +106,33 @@ async def read_rate(base: str, megabytes: int, repeat: int) -> float:
         return best
 
 
+async def store_rates(store: DurableStore, appends: int, megabytes: int) -> tuple[float, float]:
+    """Appends/s and read MB/s of ``store`` called in process (one writer, one reader)."""
+    await store.start()
+    try:
+        streams = DurableStreams(store)
+        text = CreateRequest("text/plain", None, None, None, False, b"")
+        await streams.create("a", text)
+        started = time.perf_counter()
+        for _ in range(appends):
+            await streams.append("a", AppendRequest("text/plain", BODY, False, None, None))
+        append_rate = appends / (time.perf_counter() - started)
+        await streams.create("r", text)
+        for _ in range(megabytes * 16):
+            await streams.append("r", AppendRequest("text/plain", CHUNK, False, None, None))
+        meta = await store.load("r")
+        assert meta is not None
+        position, total = 0, 0
+        started = time.perf_counter()
+        while position < meta.tail:
+            records = await store.read(meta.id, position, 1 << 20)
+            position = records[-1][0]
+            total += sum(len(data) for _, data in records)
+        return append_rate, total / (time.perf_counter() - started) / 1e6
+    finally:
+        await store.aclose()
+
+
 def measure(base: str, options: argparse.Namespace) -> tuple[float, float]:
     appends = asyncio.run(append_rate(base, options.writers, options.appends))
     reads = asyncio.run(read_rate(base, options.read_mb, options.repeat))
@@ -129,6 +162,11 @@ def main(argv: list[str] | None = None) -> None:
             with start_server(spec, work) as server:
                 base = f"http://127.0.0.1:{server.ports[0]}"
                 rows.append(("ssehub, Redis", *measure(base, options)))
+            in_process = options.writers * options.appends
+            store: DurableStore = RedisDurableStore(redis.url, prefix="bench")
+            redis_rates = asyncio.run(store_rates(store, in_process, options.read_mb))
+        store = SQLiteDurableStore(str(work / "in-process.db"))
+        sqlite_rates = asyncio.run(store_rates(store, in_process, options.read_mb))
         with reference_server(work, None) as base:
             rows.append(("@durable-streams/server 0.3.7, memory", *measure(base, options)))
         with reference_server(work, work / "reference-data") as base:
@@ -140,6 +178,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'server':44} {'appends/s':>10} {'catch-up MB/s':>14}")
     for name, appends, reads in rows:
         print(f"{name:44} {appends:10.0f} {reads:14.1f}")
+    print(
+        f"{'in process (no HTTP), SQLite store':44} {sqlite_rates[0]:10.0f} {sqlite_rates[1]:14.1f}"
+    )
+    print(f"{'in process (no HTTP), Redis store':44} {redis_rates[0]:10.0f} {redis_rates[1]:14.1f}")
 
 
 if __name__ == "__main__":
