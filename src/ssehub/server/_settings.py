@@ -217,7 +217,6 @@ class ServerSettings:
         metadata=option(
             "Bytes of history kept per Durable Stream: older records are dropped and reads "
             "from before them answer 410 (0 = unbounded).",
-            minimum=0,
         ),
     )
     hub: HubConfig = field(default_factory=HubConfig)
