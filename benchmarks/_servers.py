@@ -76,6 +76,8 @@ class ServerSpec:
     companions: tuple[int, ...] = ()
     #: Publish plain-text bodies (``?event=``) instead of JSON (servers that can't parse it).
     text_publish: bool = False
+    #: Serves HTTPS (with a throwaway certificate: not verified by the benchmarks).
+    tls: bool = False
 
 
 def peer_spec(name: str) -> ServerSpec:
@@ -143,6 +145,7 @@ class RunningServer:
     log_paths: list[Path] = field(default_factory=list)
     companions: tuple[int, ...] = ()
     text_publish: bool = False
+    tls: bool = False
 
     @property
     def endpoints(self) -> list[tuple[str, int]]:
@@ -150,7 +153,7 @@ class RunningServer:
 
     @property
     def publish_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports[0]}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.ports[0]}"
 
     def _tree(self) -> list[psutil.Process]:
         found: list[psutil.Process] = []
@@ -213,7 +216,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: f
             tail = log.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"{url}: server exited with {proc.returncode}:\n{tail}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
+            if httpx.get(f"{url}/healthz", timeout=1.0, verify=False).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -235,6 +238,7 @@ def start_server(spec: ServerSpec, log_dir: Path, timeout: float = 30.0) -> Iter
         ports=[],
         companions=spec.companions,
         text_publish=spec.text_publish,
+        tls=spec.tls,
     )
     try:
         for node in range(spec.nodes):
@@ -251,8 +255,9 @@ def start_server(spec: ServerSpec, log_dir: Path, timeout: float = 30.0) -> Iter
             server.procs.append(proc)
             server.ports.append(port)
             server.log_paths.append(log_path)
+        scheme = "https" if spec.tls else "http"
         for proc, port, log_path in zip(server.procs, server.ports, server.log_paths, strict=True):
-            _wait_healthy(f"http://127.0.0.1:{port}", proc, log_path, timeout)
+            _wait_healthy(f"{scheme}://127.0.0.1:{port}", proc, log_path, timeout)
         yield server
     finally:
         server.stop()

@@ -38,3 +38,12 @@ def shared_redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Re
     """One ``redis-server`` per module: tests use their own key prefix and never stop it."""
     with redis_or_skip(tmp_path_factory.mktemp("redis")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """``(certfile, keyfile)``: a self-signed localhost certificate, as ``--dev-cert`` makes."""
+    from ssehub.server import dev_certificate
+
+    cert, key = dev_certificate(tmp_path_factory.mktemp("tls"))
+    return str(cert), str(key)

@@ -28,6 +28,7 @@ in-band, with the reserved ``ssehub-reset`` event, so a stream always opens.
     │   ├── OversizedEventError     an event over the hub's size bound, as encoded
     │   ├── InvalidIdempotencyKeyError  an idempotency key outside the allowed syntax
     │   ├── IdempotencyConflictError    a key already used for a different event
+    │   ├── InvalidRewindError      a since= / rewind= value outside the documented forms
     │   ├── BackendUnavailableError the store (SQLite, Redis) can't be reached
     │   │   └── StoreTimeoutError   the store did not answer in time: outcome unknown
     │   ├── QuotaExceededError      a store quota (distinct topics, stored bytes) is full
@@ -62,6 +63,7 @@ __all__ = [
     "InsufficientScopeError",
     "InvalidEventError",
     "InvalidIdempotencyKeyError",
+    "InvalidRewindError",
     "InvalidTokenError",
     "InvalidTopicError",
     "LocalProtocolError",
@@ -134,6 +136,10 @@ class OversizedEventError(HubError, ValueError):
 
 class InvalidIdempotencyKeyError(HubError, ValueError):
     """An idempotency key that is not 1 to 128 visible ASCII characters (``!`` to ``~``)."""
+
+
+class InvalidRewindError(HubError, ValueError):
+    """A ``since=`` / ``rewind=`` value outside the documented forms (``hub/_rewind.py``)."""
 
 
 class IdempotencyConflictError(HubError):

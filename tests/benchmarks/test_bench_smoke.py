@@ -120,3 +120,31 @@ def test_fanout_from_several_publishers_delivers_every_event(
         result = _scenarios.fanout(server, load, SUBSCRIBERS, 7, timeout=60, publishers=3)
     assert result["delivered"] == SUBSCRIBERS * 7
     assert result["zero_loss"], result["errors"]
+
+
+@pytest.mark.parametrize("http2", [True, False], ids=["h2", "h1-tls"])
+def test_bench_h2_counts_every_delivery_over_https(
+    http2: bool, tls_files: tuple[str, str], tmp_path: Path
+) -> None:
+    """``bench_h2``'s load client sees every event on every stream, over HTTP/2 or HTTP/1.1."""
+    import asyncio
+    import dataclasses
+
+    from benchmarks.bench_h2 import measure
+
+    cert, key = tls_files
+    spec = dataclasses.replace(hub_spec(["--certfile", cert, "--keyfile", key]), tls=True)
+    with start_server(spec, tmp_path) as server:
+        result = asyncio.run(
+            measure(server, http2, streams=12, events=3, per_connection=5, settle=0)
+        )
+    assert result["delivered"] == 36
+    assert result["missing"] == 0
+    assert result["errors"] == []
+
+
+def test_the_mcp_benchmark_runs_every_store_and_checks_its_replays() -> None:
+    """Issue 16: tiny sizes; ``main`` stops with an error if a replay loses a message."""
+    from benchmarks import bench_mcp
+
+    assert bench_mcp.main(["--sessions", "2", "--events", "5", "--repeat", "1"]) == 0

@@ -50,6 +50,13 @@ def test_a_taken_port_is_exit_1_without_traceback(hub: HubProcess) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_taken_admin_port_is_exit_1_without_traceback(hub: HubProcess) -> None:
+    result = serve("--store", "memory", "--port", str(free_port()), "--admin-port", str(hub.port))
+    assert result.returncode == 1
+    assert "cannot listen on the admin port" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 def test_help_explains_the_stores_and_shows_examples() -> None:
     result = serve("--help")
     assert result.returncode == 0
@@ -73,6 +80,10 @@ def test_python_dash_m_is_the_same_command() -> None:
         (["--jwt-key", "@/"], "cannot read it"),
         (["--jwt-key", "@{not_pem}"], "not a PEM file"),
         (["--workers", "abc"], "--workers must be a number or auto"),
+        (["--jwks-url", "file:///etc/passwd"], "unusable --jwks-url"),
+        (["--admin-port", "0x1"], "--admin-port"),
+        (["--admin-port", "9100", "--port", "9100"], "--admin-port must differ from --port"),
+        (["--admin-port", "9100", "--workers", "2"], "--admin-port works with one process"),
     ],
 )
 def test_a_bad_access_or_worker_flag_is_one_line_before_serving(
@@ -81,6 +92,9 @@ def test_a_bad_access_or_worker_flag_is_one_line_before_serving(
     not_pem = tmp_path / "key.txt"
     not_pem.write_text("just text\n")
     args = [arg.format(not_pem=not_pem) for arg in args]
-    result = run_cli("serve", "--store", "memory", "--port", "0", *args)
+    shared = "--workers" in args  # a store that several processes can share
+    store = ["--store", f"sqlite:{tmp_path / 'hub.db'}" if shared else "memory"]
+    port = [] if "--port" in args else ["--port", "0"]
+    result = run_cli("serve", *store, *port, *args)
     line = assert_one_line_error(result, 2)
     assert expected in line

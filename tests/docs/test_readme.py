@@ -11,60 +11,40 @@ go untested.
 from __future__ import annotations
 
 import ast
+import json
 import os
-import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
 
 from ssehub.client import EventSource
+from ssehub.protocol import EventStreamParser
+from tests.support.fake_llm import FAKE_ANSWER, FakeLLM
+from tests.support.node import run_peer
 from tests.support.polling import poll_until
 from tests.support.processes import HubProcess
+from tests.support.readme import RUNNER, claimed, snippets
 from tests.support.servers import serve_in_process
-from tests.support.sse import open_stream
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-FENCE = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
-
-#: Runs a snippet file as a script, allowing top-level ``await`` / ``async with``.
-RUNNER = """
-import ast, asyncio, inspect, sys
-path = sys.argv[1]
-code = compile(open(path).read(), path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-result = eval(code, {"__name__": "__main__"})
-if inspect.iscoroutine(result):
-    asyncio.run(result)
-"""
-
-
-def snippets() -> list[str]:
-    """The README's Python blocks, continuation blocks joined to the block they continue."""
-    blocks: list[str] = []
-    for block in FENCE.findall(README.read_text(encoding="utf-8")):
-        continues = "@app." in block and not re.search(r"^app = ", block, re.MULTILINE)
-        if continues and blocks:
-            blocks[-1] += "\n" + block
-        else:
-            blocks.append(block)
-    return blocks
-
-
-def claimed(marker: str) -> str:
-    """The one snippet containing ``marker``."""
-    found = [s for s in snippets() if marker in s]
-    assert len(found) == 1, f"{len(found)} README snippets contain {marker!r}"
-    return found[0]
-
+from tests.support.sse import open_stream, read_ui_message_stream
 
 MARKERS = {
     "client": "EventSource(",
     "protocol": "EventStreamParser()",
-    "app": "HubApp(",
+    "app": "hub_app.subscribe(",
+    "recipe": "RunLog(",
     "login": "set_cookie(",
+    # Run by tests/docs/test_recipes.py:
+    "django": "from django",
+    "flask": "Flask(__name__)",
+    "celery": "Celery(",
+    "resumable": "hub_app.resumable(",
+    "mcp": "HubSessionManager(",
 }
 
 
@@ -182,3 +162,64 @@ def test_login_snippet_sets_a_cookie_the_hub_accepts() -> None:
     claims = asyncio.run(verifier.verify(token))
     assert claims.subscribe.allows("users/alice/inbox")
     assert not claims.subscribe.allows("users/bob/inbox")
+
+
+@pytest.fixture(scope="module")
+def recipe_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The README's AI SDK recipe under a real uvicorn, its model a local OpenAI-format server."""
+    folder = tmp_path_factory.mktemp("readme-recipe")
+    (folder / "recipe_app.py").write_text(claimed(MARKERS["recipe"]))
+    with FakeLLM() as llm:
+        env = {"LLM_URL": llm.url, "OPENAI_API_KEY": "sk-recipe"}
+        log = folder / "uvicorn.log"
+        with serve_in_process("recipe_app:app", log_path=log, env=env, cwd=folder) as url:
+            yield url
+
+
+def _user(text: str) -> dict[str, Any]:
+    return {"id": "m1", "role": "user", "parts": [{"type": "text", "text": text}]}
+
+
+def test_recipe_streams_a_model_answer_to_use_chat_and_resumes_it(recipe_app: str) -> None:
+    with httpx.Client(timeout=20) as client:
+        body = {"id": "chat-1", "messages": [_user("你好")], "trigger": "submit-message"}
+        *chunks, done = read_ui_message_stream(client, "POST", f"{recipe_app}/api/chat", json=body)
+        assert done == "[DONE]"
+        assert [c["type"] for c in chunks][:2] == ["start", "text-start"]
+        assert chunks[-1] == {"type": "finish"}
+        assert "".join(c["delta"] for c in chunks if c["type"] == "text-delta") == FAKE_ANSWER
+        assert client.get(f"{recipe_app}/api/chat/chat-1/stream").status_code == 204
+
+        # a run that is still going: a reload (resume) gets it from its start, then live
+        hanging = {"id": "chat-2", "messages": [_user("[hang] 慢慢说")]}
+        with client.stream("POST", f"{recipe_app}/api/chat", json=hanging) as first:
+            parser = EventStreamParser()
+            for raw in first.iter_bytes():
+                if any('"text-delta"' in e.data for e in parser.feed(raw)):
+                    break
+        resumed: list[Any] = []
+        with client.stream("GET", f"{recipe_app}/api/chat/chat-2/stream") as again:
+            assert again.status_code == 200
+            parser = EventStreamParser()
+            for raw in again.iter_bytes():
+                resumed += [json.loads(e.data) for e in parser.feed(raw)]
+                if any(c["type"] == "text-delta" for c in resumed):
+                    break
+        assert resumed[:3] == [
+            {"type": "start"},
+            {"type": "text-start", "id": "t"},
+            {"type": "text-delta", "id": "t", "delta": "你好"},
+        ]
+        assert client.get(f"{recipe_app}/api/chat/bad%20id/stream").status_code == 400
+
+
+def test_recipe_serves_the_ai_sdks_own_default_chat_transport(recipe_app: str) -> None:
+    """The real ``ai`` package (pinned in tests/peers/ai_sdk) sends, reads, and resumes."""
+    findings = run_peer("ai_sdk", "resume.mjs", recipe_app)
+    assert findings["answer"] == FAKE_ANSWER
+    assert findings["reconnectAfterEnd"] is None  # 204: no active run
+    assert findings["resumedChunks"][:3] == [
+        {"type": "start"},
+        {"type": "text-start", "id": "t"},
+        {"type": "text-delta", "id": "t", "delta": "你好"},
+    ]

@@ -24,7 +24,8 @@ class Clock:
 
 async def test_expired_topics_leave_no_per_topic_state() -> None:
     clock = Clock(1_000.0)
-    backend = MemoryBackend(retention=Retention(max_events=5, max_age=10.0), clock=clock)
+    retention = Retention(max_events=5, max_age=10.0, max_topics=None)
+    backend = MemoryBackend(retention=retention, clock=clock)
     for i in range(100_000):
         await backend.append(f"topic/{i}", "x")
     assert len(backend._topics) == 100_000
@@ -49,8 +50,8 @@ def test_expired_topics_give_their_memory_back_for_reuse() -> None:
 
         async def main():
             now = [1000.0]
-            backend = MemoryBackend(retention=Retention(max_events=None, max_age=10.0),
-                                    clock=lambda: now[0])
+            retention = Retention(max_events=None, max_age=10.0, max_topics=None)
+            backend = MemoryBackend(retention=retention, clock=lambda: now[0])
             after_first = 0
             for cycle in range(4):
                 for i in range(50_000):

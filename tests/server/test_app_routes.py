@@ -162,6 +162,24 @@ async def test_cors_follows_the_allowlist() -> None:
         assert "access-control-allow-origin" not in other.headers
 
 
+@pytest.mark.parametrize(
+    ("origins", "credentials"),
+    [
+        (("https://app.example",), True),
+        (("https://app.example", "*"), False),
+        (("https://app.example", "null"), False),
+    ],
+)
+async def test_cookie_reads_across_origins_are_allowed_only_for_explicit_origins(
+    origins: tuple[str, ...], credentials: bool
+) -> None:
+    """A cross-origin EventSource withCredentials needs Allow-Credentials; never for * or null."""
+    async with app_client(hub_settings(cors_origins=origins)) as client:
+        answer = await client.get("/healthz", headers={"Origin": "https://app.example"})
+        assert answer.headers["access-control-allow-origin"] in ("https://app.example", "*")
+        assert (answer.headers.get("access-control-allow-credentials") == "true") is credentials
+
+
 @pytest.mark.parametrize("path", ["/topics/t", "/events?topic=t"])
 async def test_head_on_a_stream_route_answers_its_headers_and_opens_no_stream(
     client: httpx.AsyncClient, path: str

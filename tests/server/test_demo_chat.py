@@ -169,7 +169,7 @@ async def test_a_responder_error_ends_the_answer_with_an_error_event(hub: Hub) -
     await asyncio.wait_for(answer.task, 10)
     events = await _events(hub, answer.topic)
     assert events[-1] == ("error", {"message": "上游坏了"})
-    assert book.state(answer.id) == "error"
+    assert book.state(answer.id) == "failed"
 
 
 async def test_an_answer_left_unfinished_by_an_earlier_process_is_settled(hub: Hub) -> None:
@@ -217,6 +217,13 @@ def _read_stream(response: httpx.Response, stop: set[str]) -> list[Any]:
     return events
 
 
+@pytest.fixture
+def browser() -> Iterator[httpx.Client]:
+    """One browser: a client that keeps its cookies (answers belong to its session)."""
+    with httpx.Client(timeout=20) as client:
+        yield client
+
+
 def test_one_shot_chat_url_streams_the_seed_events_and_ends(chat_hub: HubProcess) -> None:
     url = f"{chat_hub.url}/chat/你好"
     with httpx.stream("GET", url, timeout=20) as response:
@@ -232,32 +239,38 @@ def test_one_shot_chat_url_streams_the_seed_events_and_ends(chat_hub: HubProcess
     assert all(e.id.startswith(answer_id + ".") for e in events)
 
 
-def test_one_shot_reconnect_continues_the_same_answer(chat_hub: HubProcess) -> None:
+def test_one_shot_reconnect_continues_the_same_answer(
+    chat_hub: HubProcess, browser: httpx.Client
+) -> None:
     url = f"{chat_hub.url}/chat/resume"
-    with httpx.stream("GET", url, timeout=20) as response:
+    with browser.stream("GET", url) as response:
         head = _read_stream(response, {"content"})
-    with httpx.stream("GET", url, headers={"Last-Event-ID": head[-1].id}, timeout=20) as response:
+    resume = {"Last-Event-ID": head[-1].id}
+    assert httpx.get(url, headers=resume, timeout=10).status_code == 404  # another client
+    with browser.stream("GET", url, headers=resume) as response:
         rest = _read_stream(response, {"done"})
     texts = [json.loads(e.data)["text"] for e in head + rest if e.event == "content"]
     assert "".join(texts) == simulated_answer("resume")
     assert "connected" not in [e.event for e in rest]
-    finished = httpx.get(url, headers={"Last-Event-ID": rest[-1].id}, timeout=10)
+    finished = browser.get(url, headers={"Last-Event-ID": rest[-1].id})
     assert finished.status_code == 204  # EventSource stops reconnecting
 
 
-def test_post_answer_then_read_its_topic_with_resume(chat_hub: HubProcess) -> None:
-    created = httpx.post(f"{chat_hub.url}/chat/answers", json={"message": "主题"}, timeout=10)
+def test_post_answer_then_read_its_topic_with_resume(
+    chat_hub: HubProcess, browser: httpx.Client
+) -> None:
+    created = browser.post(f"{chat_hub.url}/chat/answers", json={"message": "主题"})
     assert created.status_code == 201
     body = created.json()
     assert body["topic"] == f"chat/{body['answer_id']}"
     events_url = f"{chat_hub.url}/{body['events']}"
     params = {"last_event_id": body["last_event_id"]}
-    with httpx.stream("GET", events_url, params=params, timeout=20) as response:
+    with browser.stream("GET", events_url, params=params) as response:
         events = _read_stream(response, {"done", "error"})
     assert events[0].event == "connected"
     text = "".join(json.loads(e.data)["text"] for e in events if e.event == "content")
     assert text == simulated_answer("主题")
-    status = httpx.get(f"{chat_hub.url}/chat/answers/{body['answer_id']}", timeout=10).json()
+    status = browser.get(f"{chat_hub.url}/chat/answers/{body['answer_id']}").json()
     assert status["state"] == "done"
 
 
@@ -363,4 +376,4 @@ async def test_concurrent_checks_of_one_orphaned_answer_publish_one_error(hub: H
     book = AnswerBook(hub, SimulatedResponder(), wall_clock=lambda: later)
     assert all(await asyncio.gather(*(book.settle(answer_id) for _ in range(5))))
     assert [e for e, _ in await _events(hub, f"chat/{answer_id}")] == ["content", "error"]
-    assert book.state(answer_id) == "error"
+    assert book.state(answer_id) == "failed"

@@ -26,7 +26,7 @@ LIMIT = 2
 #: Slow answers and a slow seed stream: every stream opened here stays open.
 SLOW = {"SSEHUB_CHAT_THINK_DELAY": "30", "SSEHUB_CHAT_TOKEN_DELAY": "30"}
 ARGS = ["--store", "memory", "--no-ticker", "--max-connections", str(LIMIT)]
-ARGS += ["--demo-interval", "30"]
+ARGS += ["--demo-interval", "30", "--chat-max-running-per-client", "100"]
 
 
 @pytest.fixture(scope="module")
@@ -36,17 +36,19 @@ def small_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
         yield proc
 
 
-def _answer_events_url(hub: HubProcess) -> str:
+def _answer_events(hub: HubProcess) -> tuple[str, dict[str, str], bytes]:
+    """A new answer's events URL, with the cookie of the session that owns it."""
     created = httpx.post(f"{hub.url}/chat/answers", json={"message": "慢"}, timeout=10)
     assert created.status_code == 201, created.text
-    return f"{hub.url}/{created.json()['events']}"
+    cookie = "; ".join(f"{name}={value}" for name, value in created.cookies.items())
+    return f"{hub.url}/{created.json()['events']}", {"Cookie": cookie}, b"retry: 3000"
 
 
 #: kind -> (url of a new stream of that kind, bytes that show it is open)
 Opener = Callable[[HubProcess], tuple[str, dict[str, str], bytes]]
 OPENERS: dict[str, Opener] = {
     "topic": lambda hub: (f"{hub.url}/topics/news", {}, b"retry: 3000"),
-    "answer_events": lambda hub: (_answer_events_url(hub), {}, b"retry: 3000"),
+    "answer_events": _answer_events,
     "one_shot": lambda hub: (f"{hub.url}/chat/你好", {}, b"event: connected"),
     "root": lambda hub: (hub.url + "/", {"Accept": "*/*"}, b"event: connected"),
     "ticker_events": lambda hub: (f"{hub.url}/ticker/events?symbol=AAPL", {}, b"retry: 3000"),

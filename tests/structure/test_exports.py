@@ -23,7 +23,9 @@ PUBLIC = [
     "ssehub.client",
     "ssehub.demos",
     "ssehub.durable",
+    "ssehub.mercure",
     "ssehub.errors",
+    "ssehub.integrations.mcp",
 ]
 
 

@@ -12,5 +12,7 @@
 - ``sse``: a bounded event-stream reader over httpx; ``streams``: the parser corpus.
 - ``recorder``: a backend live-feed recorder; ``client``/``fault_server``: the client's
   fault-injecting server, hooks and scripts; ``cli``: the CLI as a subprocess;
-  ``browser``: Chromium page helpers; ``fake_llm``: an OpenAI-compatible upstream.
+  ``browser``: Chromium page helpers; ``fake_llm``: an OpenAI-compatible upstream;
+  ``node``: scripts of the npm projects in ``tests/peers/`` (``run_peer``).
+- ``h2client``: a raw HTTP/2 client over TLS (``h2``), stream by stream.
 """

@@ -5,7 +5,10 @@
 user message picks a behaviour: ``[fail]`` breaks the connection mid-answer,
 ``[401]`` refuses, ``[hang]`` sends one token and then nothing, ``[error]``
 sends an error object mid-stream, ``[nodone]`` ends cleanly but without
-``[DONE]``.  The chat demo's server and browser tests use it.
+``[DONE]``, ``[markdown]`` answers :data:`MARKDOWN_ANSWER` (Markdown with a
+code block, and HTML that must never reach a page as HTML).  ``abandoned``
+counts the answers whose client went away before their end (the upstream
+request was cancelled).  The chat demo's server and browser tests use it.
 """
 
 from __future__ import annotations
@@ -25,11 +28,23 @@ from starlette.routing import Route
 from tests.support.polling import poll_until
 from tests.support.ports import free_port
 
-__all__ = ["FAKE_ANSWER", "FAKE_TOKENS", "FakeLLM"]
+__all__ = ["FAKE_ANSWER", "FAKE_TOKENS", "MARKDOWN_ANSWER", "FakeLLM"]
 
 #: What the fake model answers, one delta per item.
 FAKE_TOKENS = ("你好", "！", "这是", "来自", "假", "模型", "的", "回答", "。")
 FAKE_ANSWER = "".join(FAKE_TOKENS)
+#: A hostile Markdown answer: HTML, a script, a javascript: link, and real Markdown.
+MARKDOWN_ANSWER = (
+    "## 结果 Result\n\n"
+    "Here is **bold**, *italic* and `inline <b>code</b>`.\n"
+    '<img src=x onerror="window.__xss = 1">\n\n'
+    "<script>window.__xss = 2</script>\n\n"
+    "- [safe link](https://example.com/docs)\n"
+    "- [bad link](javascript:window.__xss=3)\n\n"
+    "```python\n"
+    'print("<script>alert(1)</script>")\n'
+    "```\n"
+)
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
@@ -52,6 +67,7 @@ class FakeLLM:
     def __init__(self) -> None:
         self.port = free_port()
         self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
+        self.abandoned = 0
         app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
         config = uvicorn.Config(
             app,
@@ -94,7 +110,20 @@ class FakeLLM:
         return StreamingResponse(self._stream(question), media_type="text/event-stream")
 
     async def _stream(self, question: str) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._chunks(question):
+                yield chunk
+        except (asyncio.CancelledError, GeneratorExit):
+            self.abandoned += 1
+            raise
+
+    async def _chunks(self, question: str) -> AsyncIterator[bytes]:
         yield _chunk({"role": "assistant"})
+        if "[markdown]" in question:
+            for start in range(0, len(MARKDOWN_ANSWER), 7):
+                yield _chunk({"content": MARKDOWN_ANSWER[start : start + 7]})
+            yield b"data: [DONE]\n\n"
+            return
         for index, token in enumerate(FAKE_TOKENS):
             if index == 3 and "[fail]" in question:
                 raise _Broken("connection dropped on purpose")

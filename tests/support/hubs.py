@@ -10,19 +10,26 @@ share a server.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ssehub.hub import Hub, HubConfig, Retention
 from ssehub.hub.backends import Backend
 from ssehub.hub.backends.memory import MemoryBackend
 from ssehub.hub.backends.sqlite import SQLiteBackend
 
-__all__ = ["NO_BOUNDS", "StoreKind", "make_backend", "open_hub"]
+if TYPE_CHECKING:
+    from .recorder import Recorder
+
+__all__ = ["NO_BOUNDS", "Opener", "StoreKind", "make_backend", "open_hub"]
 
 StoreKind = Literal["memory", "sqlite", "redis"]
+
+#: The ``opened`` fixture of ``tests/hub``: ``await opened(retention, clock)`` starts a
+#: backend of the test's store kind and returns it with the recorder of its live feed.
+Opener = Callable[..., Awaitable[tuple[Backend, "Recorder"]]]
 
 #: History kept with no count or age bound.
 NO_BOUNDS = Retention(max_events=None, max_age=None)
@@ -59,6 +66,7 @@ async def open_hub(
     config: HubConfig | None = None,
     *,
     clock: Callable[[], float] | None = None,
+    wall_clock: Callable[[], float] | None = None,
     seed: int = 7,
     background: bool = False,
 ) -> AsyncIterator[Hub]:
@@ -68,6 +76,8 @@ async def open_hub(
     time with ``clock`` and calls the hub's periodic steps itself.
     """
     options = {} if clock is None else {"clock": clock}
+    if wall_clock is not None:
+        options["wall_clock"] = wall_clock
     hub = Hub(
         backend or MemoryBackend(retention=NO_BOUNDS),
         config,

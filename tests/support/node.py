@@ -1,26 +1,32 @@
-"""Node peers: npm projects under ``tests/peers/``, installed from their lockfile, run by vitest.
+"""Node peers: npm projects under ``tests/peers/``, installed from their lockfile.
 
 ``npm_project(name)`` skips the test (with the reason) when ``node`` or
 ``npm`` is missing, and runs ``npm ci`` once when the project has no
-``node_modules`` yet (under a file lock: parallel test processes install
-once).  ``run_vitest`` runs test files with an environment and returns the
-outcome and the summary line (``Tests  332 passed | 6 skipped (338)``);
-several runs may go at once (``start_vitest`` + ``VitestRun.wait``).
+``node_modules`` yet (kept, and gitignored; under a file lock: parallel test
+processes install once).  Then either:
+
+* ``run_peer("ai_sdk", "resume.mjs", url)`` runs a script with ``node`` and
+  returns the JSON of its last output line, or
+* ``run_vitest`` runs vitest test files with an environment and returns the
+  outcome and the summary line (``Tests  332 passed | 6 skipped (338)``);
+  several runs may go at once (``start_vitest`` + ``VitestRun.wait``).
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-__all__ = ["PEERS", "VitestRun", "npm_project", "run_vitest", "start_vitest"]
+__all__ = ["PEERS", "VitestRun", "npm_project", "run_peer", "run_vitest", "start_vitest"]
 
 PEERS = Path(__file__).resolve().parents[1] / "peers"
 _SUMMARY = re.compile(r"^\s*Tests\s+(.*)$", re.MULTILINE)
@@ -45,6 +51,16 @@ def npm_project(name: str, *, timeout: float = 600.0) -> Path:
                 output = (done.stdout + done.stderr).decode(errors="replace")
                 raise AssertionError(f"npm ci failed in {path}:\n{output[-4000:]}")
     return path
+
+
+def run_peer(project: str, script: str, *args: str, timeout: float = 60) -> Any:
+    """Run ``tests/peers/PROJECT/SCRIPT ARGS…``; its last stdout line, parsed as JSON."""
+    folder = npm_project(project)
+    done = subprocess.run(
+        ["node", script, *args], cwd=folder, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @dataclass

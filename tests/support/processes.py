@@ -51,8 +51,13 @@ class HubProcess:
     log_path: Path | None = None
 
     @property
+    def tls(self) -> bool:
+        """Whether it serves HTTPS (``--certfile`` or ``--dev-cert``)."""
+        return "--certfile" in self.args or "--dev-cert" in self.args
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
@@ -74,7 +79,8 @@ def _healthy(hub: HubProcess) -> bool:
     if hub.proc.poll() is not None:
         raise AssertionError(f"ssehub serve exited with {hub.proc.returncode}:\n{hub.log()}")
     try:
-        return httpx.get(f"{hub.url}/healthz", timeout=1.0).status_code == 200
+        answer = httpx.get(f"{hub.url}/healthz", timeout=1.0, verify=not hub.tls)
+        return answer.status_code == 200
     except httpx.HTTPError:
         return False
 

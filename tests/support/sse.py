@@ -5,15 +5,17 @@ Every read is bounded by httpx's read timeout and an overall deadline.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 
 from ssehub.protocol import Event, EventStreamParser
 
-__all__ = ["StreamReader", "open_stream"]
+__all__ = ["StreamReader", "open_stream", "read_ui_message_stream"]
 
 
 class StreamReader:
@@ -74,3 +76,23 @@ def open_stream(
         client.stream("GET", url, headers=headers) as response,
     ):
         yield StreamReader(response)
+
+
+def read_ui_message_stream(client: httpx.Client, method: str, url: str, **kwargs: Any) -> list[Any]:
+    """An AI SDK UI message stream's chunks (parsed JSON), then the string ``"[DONE]"``.
+
+    Asserts ``200``, ``text/event-stream`` and ``x-vercel-ai-ui-message-stream: v1``, and
+    that the stream ends with ``[DONE]``.
+    """
+    chunks: list[Any] = []
+    parser = EventStreamParser()
+    with client.stream(method, url, **kwargs) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["x-vercel-ai-ui-message-stream"] == "v1"
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for raw in response.iter_bytes():
+            for event in parser.feed(raw):
+                if event.data == "[DONE]":
+                    return [*chunks, "[DONE]"]
+                chunks.append(json.loads(event.data))
+    raise AssertionError(f"the stream ended without [DONE]: {chunks}")

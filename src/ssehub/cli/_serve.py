@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from ..demos import DemoSettings, demos_by_default
-from ..server import ServerSettings
+from ..server import Plugin, ServerSettings
 from ._output import BadUsage, OneLineCommand
 from ._settings_model import ConfigError, build, click_options, load_config, settings_of
 
@@ -54,7 +54,7 @@ def _serve(config: str | None, **values: Any) -> None:
     """
     from ..errors import HubError
     from ..hub import parse_store_url
-    from ..server import AccessPolicy, check_store, check_workers, run
+    from ..server import AccessPolicy, check_store, check_tls, check_workers, run
 
     try:
         built = build(ROOTS, values)
@@ -69,6 +69,7 @@ def _serve(config: str | None, **values: Any) -> None:
         raise BadUsage(f"--store: {exc}") from exc
     try:
         check_workers(server)
+        check_tls(server)
         AccessPolicy(server)  # keys, algorithms and PEM files are checked here, once
     except ValueError as exc:
         raise BadUsage(str(exc)) from None
@@ -76,13 +77,17 @@ def _serve(config: str | None, **values: Any) -> None:
         check_store(server)
     except HubError as exc:
         raise click.ClickException(f"cannot open the store {server.store!r}: {exc}") from exc
-    from ..durable import DurableStreamsPlugin
-
-    plugins: list[Any] = []
+    plugins: list[Plugin] = []
     if demos.enabled if demos.enabled is not None else demos_by_default(server.host):
         from ..demos import DemosPlugin
 
         plugins.append(DemosPlugin(demos))
+    if server.mercure:
+        from ..mercure import MercurePlugin
+
+        plugins.append(MercurePlugin())
+    from ..durable import DurableStreamsPlugin
+
     plugins.append(DurableStreamsPlugin())  # /v1/stream/{name}, on the hub's store
     run(server, plugins=plugins)
 

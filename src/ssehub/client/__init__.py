@@ -1,4 +1,5 @@
-"""The reconnecting event-stream client: :class:`EventSource` and :class:`AsyncEventSource`.
+"""The reconnecting event-stream client (:class:`EventSource`, :class:`AsyncEventSource`),
+and the publishers (:class:`Publisher`, :class:`AsyncPublisher`).
 
 Built on ssehub's own parser and httpx, behind one small seam
 (:class:`Transport` / :class:`AsyncTransport`).  Errors come from
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from ..protocol import ReconnectPolicy
 from ._async import AsyncEventSource
+from ._publisher import RETRY_STATUSES, AsyncPublisher, Publisher
 from ._session import (
     DEFAULT_RETRY_STATUSES,
     MIN_RECONNECT_DELAY,
@@ -40,14 +42,17 @@ __all__ = [
     "DEFAULT_RETRY_STATUSES",
     "MAX_REDIRECTS",
     "MIN_RECONNECT_DELAY",
+    "RETRY_STATUSES",
     "AsyncEventSource",
     "AsyncHTTPXTransport",
+    "AsyncPublisher",
     "AsyncStreamResponse",
     "AsyncTransport",
     "ConnectionState",
     "EventSource",
     "HTTPXTransport",
     "Opened",
+    "Publisher",
     "ReconnectPolicy",
     "Reconnecting",
     "Request",

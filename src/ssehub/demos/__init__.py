@@ -8,10 +8,14 @@ log tailers, dashboard feed) and the chat answers.
 
 Pages (``ssehub/web``): ``/test.html``, ``/chat``, ``/ticker``, ``/logs``,
 ``/dashboard``.  Streams besides the hub's own: ``GET /`` (the seed's demo),
-``/chat/{message}``, ``/chat/answers/{id}/events``, ``/ticker/events`` — each
+``/chat/{message}``, ``/chat/answers/{id}/events`` and ``/stream``, ``/ticker/events`` — each
 counted against ``--max-connections`` through ``ssehub.server.admit_stream``.
 Topics: ``chat/<answer_id>``, ``ticker/<SYMBOL>``, ``logs/<n>``, ``ssehub/stats``.
 Every knob is a field of :class:`DemoSettings`.
+
+The dashboard (its page and ``/dashboard/recent``) is part of the admin
+surface (``admin_routes``): with ``--admin-port`` it is served there and not
+on the main port, and its stats feed is always published private.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from ._answers import AnswerBook
 from ._chat import ChatAPI
 from ._dashboard import StatsFeed
 from ._logtail import LogTail
-from ._pages import page_routes
+from ._pages import PAGES, page_routes
 from ._responders import OpenAIResponder, Responder, SimulatedResponder
 from ._root import DemoRoot
 from ._settings import DemoSettings
@@ -72,7 +76,14 @@ class Demos:
         self.hub = hub
         self.server = server
         self.settings = settings
-        self.answers = AnswerBook(hub, _responder(settings), max_seconds=settings.chat_max_seconds)
+        self.answers = AnswerBook(
+            hub,
+            _responder(settings),
+            max_seconds=settings.chat_max_seconds,
+            max_running=settings.chat_max_running,
+            max_running_per_client=settings.chat_max_running_per_client,
+            reader_grace=settings.chat_reader_grace,
+        )
         self.ticker = Ticker(
             hub, interval=settings.ticker_interval, enabled=settings.ticker_runs(server.store)
         )
@@ -84,27 +95,35 @@ class Demos:
         )
         self.ticker_stream = TickerStream(hub, server)
         access = AccessPolicy(server)
-        # The stats feed names topics: with a key (or beyond loopback) it is private,
-        # read by admin tokens only (its topic is the admin topic, see server._tokens).
+        # The stats feed names topics: with a key (or beyond loopback, or with an admin
+        # port) it is private, read by admin tokens or on the admin port only (its topic
+        # is the admin topic, see server._tokens).
         self.stats = StatsFeed(
             hub,
             interval=settings.stats_interval,
-            private=access.verifier is not None or not access.loopback,
+            private=access.verifier is not None
+            or not access.loopback
+            or server.admin_port is not None,
             authorize=access.authorize_admin,
         )
         self._observing = False
 
     def routes(self) -> list[BaseRoute]:
+        """The demo routes, the dashboard aside (see :meth:`admin_routes`)."""
         return [
             Route("/", DemoRoot(self.hub, self.server, self.settings).endpoint, methods=["GET"]),
-            Mount("/static", StaticFiles(packages=[("ssehub", "web")]), name="static"),
-            *page_routes(),
+            _static(),
+            *page_routes(frozenset(PAGES) - {_DASHBOARD}),
             *ChatAPI(self.hub, self.server, self.answers).routes(),
             *self.ticker.routes(),
             Route("/ticker/events", self.ticker_stream.endpoint, methods=["GET"]),
             *self.logs.routes(),
-            *self.stats.routes(),
         ]
+
+    def admin_routes(self) -> list[BaseRoute]:
+        """The dashboard: its page and samples (with ``--admin-port``, its static files too)."""
+        static = [_static()] if self.server.admin_port is not None else []
+        return [*static, *page_routes(frozenset({_DASHBOARD})), *self.stats.routes()]
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -113,7 +132,8 @@ class Demos:
             self._observing = True
             self.hub.add_observer(self.stats.observe)
             self.hub.add_observer(self.ticker_stream.observe)
-        jobs = [self.stats.run()]
+            self.hub.add_observer(self.answers.observe)
+        jobs = [self.stats.run(), self.answers.run()]
         if self.ticker.enabled:
             jobs.append(self.ticker.run())
         if self.logs.paths:
@@ -128,6 +148,13 @@ class Demos:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.answers.aclose()
+
+
+_DASHBOARD = "/dashboard"
+
+
+def _static() -> Mount:
+    return Mount("/static", StaticFiles(packages=[("ssehub", "web")]), name="static")
 
 
 class DemosPlugin:
@@ -150,6 +177,9 @@ class DemosPlugin:
 
     def routes(self, hub: Hub, settings: ServerSettings) -> list[BaseRoute]:
         return self.demos(hub, settings).routes()
+
+    def admin_routes(self, hub: Hub, settings: ServerSettings) -> list[BaseRoute]:
+        return self.demos(hub, settings).admin_routes()
 
     @asynccontextmanager
     async def lifespan(self, hub: Hub, settings: ServerSettings) -> AsyncIterator[None]:

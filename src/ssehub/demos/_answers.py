@@ -2,19 +2,23 @@
 
 An answer runs as a background task, independent of any browser connection,
 so a page reloaded mid-answer finds it still going (or done) and resumes from
-its cursor with no repeats and no gaps.  Events of an answer topic, in order:
+its cursor with no repeats and no gaps.  Its events (all *private*: the hub's
+topic API shows them to no client without a token granting them) and its
+lifecycle, read from the store by any node, are described in ``_lifecycle``.
 
-* ``connected`` ``{"message", "answer_id", "responder"}``
-* ``thinking`` ``{"step"}`` (several)
-* ``content`` ``{"text"}`` (one per token)
-* then exactly one terminal event: ``done`` ``{"reason"}`` (``complete``,
-  ``stopped``, ``length``) or ``error`` ``{"message"}``.
-
-Memory stays bounded: at most ``max_running`` answers at once, each at most
-``max_chars`` characters and ``max_seconds`` long; only the last
-``keep_finished`` finished answers are remembered for status queries.
-Checking an answer's history (:meth:`AnswerBook.settle`) reads a bounded
-number of events and bytes, under a lock of that answer only.
+* **Readers.**  A running answer that nobody reads — no stream of its topic
+  here (:meth:`~ssehub.hub.Hub.subscriber_count`), no ``reader`` event from
+  another node — for ``reader_grace`` seconds is stopped upstream (its
+  responder is cancelled, closing the ``--llm-url`` request).  :meth:`AnswerBook.tick`
+  checks, with the injected monotonic ``clock``.
+* **Limits per client.**  At most ``max_running_per_client`` answers run at
+  once per owner (browser session) and per client address, ``max_running``
+  in all; the counts come from the running answers, so the per-client table
+  is never larger than they are.
+* **Bounded memory.**  Each answer is at most ``max_chars`` characters and
+  ``max_seconds`` long; only the last ``keep_finished`` finished answers are
+  remembered.  Checking an answer's history (:meth:`AnswerBook.settle`) reads
+  a bounded number of events and bytes, under a lock of that answer only.
 
 An answer whose task died with its hub process (a restart) is *orphaned*: its
 topic has history but no terminal event.  :meth:`AnswerBook.settle` publishes
@@ -28,41 +32,56 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..errors import HubError
 from ..hub import Hub, StoredEvent
-from ._responders import ChatMessage, Responder, ResponderError
+from ._lifecycle import (
+    ANSWER_ID,
+    READER_EVENT,
+    STOP_EVENT,
+    TERMINAL_EVENTS,
+    RunInfo,
+    answer_of,
+    owner_of,
+    scan,
+    state_of,
+)
+from ._responders import ChatMessage, Responder
+from ._writer import AnswerWriter
 
-__all__ = ["ANSWER_ID", "TERMINAL_EVENTS", "Answer", "AnswerBook", "TooManyAnswersError"]
+__all__ = ["ANSWER_ID", "TERMINAL_EVENTS", "Answer", "AnswerBook", "RunInfo", "TooManyAnswersError"]
 
 logger = logging.getLogger("ssehub.demos")
 
-#: The shape of an answer id (also the last segment of its topic).
-ANSWER_ID = re.compile(r"[0-9a-f]{16}")
-TERMINAL_EVENTS = frozenset({"done", "error"})
 INTERRUPTED = "回答被中断：hub 重启了（the answer was interrupted by a restart）"
 
 
 class TooManyAnswersError(Exception):
-    """``max_running`` answers are already being written."""
+    """Too many answers are being written (in all, or for this client)."""
 
 
 @dataclass(slots=True)
 class Answer:
-    """One answer: its id, topic, state and task."""
+    """One answer: its id, owner, client address, state and task."""
 
     id: str
-    #: ``running``, then ``done``, ``stopped`` or ``error``.
+    owner: str = ""
+    client: str = ""
+    #: ``running``, then ``done``, ``stopped`` or ``failed``.
     state: str = "running"
     stop_requested: bool = False
+    #: Why it was stopped: ``requested`` or ``no-readers``.
+    stop_cause: str = "requested"
     task: asyncio.Task[None] | None = None
+    #: ``clock`` time since which no stream reads it (``None``: read now).
+    unread_since: float | None = None
+    #: ``clock`` time of the last ``reader`` event from another node (``None``: none yet).
+    read_elsewhere_at: float | None = None
 
     @property
     def topic(self) -> str:
@@ -85,7 +104,10 @@ class AnswerBook:
         hub: Hub,
         responder: Responder,
         *,
-        max_running: int = 32,
+        max_running: int = 256,
+        max_running_per_client: int = 4,
+        reader_grace: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
         max_chars: int = 20_000,
         max_seconds: float = 600.0,
         keep_finished: int = 1000,
@@ -99,6 +121,9 @@ class AnswerBook:
         self.hub = hub
         self.responder = responder
         self.max_running = max_running
+        self.max_running_per_client = max_running_per_client
+        self.reader_grace = reader_grace
+        self._clock = clock
         self.max_chars = max_chars
         self.max_seconds = max_seconds
         self.keep_finished = keep_finished
@@ -107,7 +132,8 @@ class AnswerBook:
         self._new_id = new_id
         self.started_at = wall_clock()
         self.running: dict[str, Answer] = {}
-        self.finished: OrderedDict[str, str] = OrderedDict()
+        #: answer id -> its lifecycle, once it ended (or was read from the store).
+        self.finished: OrderedDict[str, RunInfo] = OrderedDict()
         self.scan_batch = scan_batch
         #: An answer is at most ``max_chars`` tokens, a few thinking steps and two more events.
         self.max_scan_events = max_scan_events or max_chars + 1000
@@ -116,39 +142,159 @@ class AnswerBook:
         self._settling: dict[str, _Settling] = {}
         #: Answers whose topic was over the scan bounds (not scanned again).
         self._unchecked: OrderedDict[str, None] = OrderedDict()
+        #: Answers running on another node (as far as this one heard), oldest first.
+        self.remote: OrderedDict[str, None] = OrderedDict()
+        #: answer id -> ``clock`` time this node last said it has a reader of it.
+        self._announced: dict[str, float] = {}
+        self._announcing: set[asyncio.Task[None]] = set()
 
     # -- life cycle ----------------------------------------------------------
 
-    async def start(self, messages: Sequence[ChatMessage]) -> tuple[Answer, str]:
-        """Begin answering ``messages``; return the answer and a cursor before its events.
+    async def start(
+        self, messages: Sequence[ChatMessage], *, owner: str = "", client: str = ""
+    ) -> tuple[Answer, str]:
+        """Begin answering ``messages`` for ``owner`` (a session hash) at ``client`` (an address).
 
-        Raises :class:`TooManyAnswersError` when ``max_running`` answers run.
+        Returns the answer and a cursor before its events.  Raises
+        :class:`TooManyAnswersError` when ``max_running`` answers run, or
+        ``max_running_per_client`` of this owner or of this address.
         """
         if len(self.running) >= self.max_running:
             raise TooManyAnswersError(f"{self.max_running} answers are already being written")
-        answer = Answer(self._new_id())
+        limit = self.max_running_per_client
+        mine = sum(1 for a in self.running.values() if owner and a.owner == owner)
+        here = sum(1 for a in self.running.values() if client and a.client == client)
+        if mine >= limit or here >= limit:
+            raise TooManyAnswersError(f"{limit} of your answers are already being written")
+        answer = Answer(self._new_id(), owner, client, unread_since=self._clock())
         cursor = self.hub.format_cursor(await self.hub.head())
         self.running[answer.id] = answer
         answer.task = asyncio.create_task(self._run(answer, list(messages)))
         return answer, cursor
 
-    def stop(self, answer_id: str) -> str | None:
-        """Ask a running answer to stop; return its state (``None``: unknown here)."""
+    def stop(self, answer_id: str, cause: str = "requested") -> str | None:
+        """Stop an answer running here; return its state (``None``: not known here)."""
         answer = self.running.get(answer_id)
         if answer is None:
-            return self.finished.get(answer_id)
+            info = self.finished.get(answer_id)
+            return info.state if info is not None else None
         if answer.task is not None and not answer.stop_requested:
             answer.stop_requested = True
+            answer.stop_cause = cause
             answer.task.cancel()
         return "stopping"
 
-    def state(self, answer_id: str) -> str | None:
+    async def request_stop(self, answer_id: str) -> str:
+        """Stop an answer wherever it runs: here at once, else through a ``stop`` event."""
+        state = self.stop(answer_id)
+        if state is not None:
+            return state
+        payload = json.dumps({"cause": "requested"})
+        await self.hub.publish(f"chat/{answer_id}", payload, STOP_EVENT, private=True)
+        return "stopping"
+
+    def observe(self, event: StoredEvent, deliveries: int) -> None:
+        """A hub observer of every answer's control and lifecycle events, on every node.
+
+        ``stop`` stops an answer running here; ``reader`` marks one as read on
+        another node; ``connected`` of an answer not running here notes it as
+        running elsewhere, and its terminal event forgets it.
+        """
+        answer_id = answer_of(event.topic)
+        if answer_id is None:
+            return
         answer = self.running.get(answer_id)
-        return answer.state if answer is not None else self.finished.get(answer_id)
+        if event.event == STOP_EVENT:
+            self.stop(answer_id)
+        elif event.event == READER_EVENT:
+            if answer is not None:
+                answer.read_elsewhere_at = self._clock()
+        elif event.event == "connected" and answer is None:
+            self._note_remote(answer_id)
+        elif event.event in TERMINAL_EVENTS:
+            self.remote.pop(answer_id, None)
+            self._announced.pop(answer_id, None)
+
+    def _note_remote(self, answer_id: str) -> None:
+        self.remote[answer_id] = None
+        while len(self.remote) > self.max_running * 4:
+            self._announced.pop(self.remote.popitem(last=False)[0], None)
+
+    def state(self, answer_id: str) -> str | None:
+        """The state of an answer known to this process (``None``: not known here)."""
+        answer = self.running.get(answer_id)
+        if answer is not None:
+            return answer.state
+        info = self.finished.get(answer_id)
+        return info.state if info is not None else None
+
+    async def info(self, answer_id: str) -> RunInfo | None:
+        """The answer's lifecycle from the store (``None``: no such answer).
+
+        An answer running here is answered from memory; any other is read
+        (and settled, see :meth:`settle`) from its topic, so every node and a
+        restarted hub give the same answer.
+        """
+        return await self._settled(answer_id)
+
+    async def run(self) -> None:
+        """Call :meth:`tick` every second (or half the grace, if shorter), until cancelled."""
+        interval = max(0.05, min(1.0, self.reader_grace / 2))
+        while True:
+            await asyncio.sleep(interval)
+            self.tick(self._clock())
+
+    def tick(self, now: float) -> list[str]:
+        """Stop the answers nobody has read for ``reader_grace`` seconds; return their ids.
+
+        Read means: a stream of its topic on this node, or a ``reader`` event
+        from another node within the grace.  For the answers running on
+        other nodes that have a reader here, this node publishes such an
+        event every third of the grace.
+        """
+        self._announce_readers(now)
+        stopped: list[str] = []
+        grace = self.reader_grace
+        for answer in list(self.running.values()):
+            elsewhere = answer.read_elsewhere_at
+            if self.hub.subscriber_count(answer.topic) or (
+                elsewhere is not None and now - elsewhere < grace
+            ):
+                answer.unread_since = None
+            elif answer.unread_since is None:
+                answer.unread_since = now
+            elif now - answer.unread_since >= self.reader_grace and not answer.stop_requested:
+                logger.info(
+                    "chat answer %s: no reader for %gs, stopped",
+                    answer.id,
+                    now - answer.unread_since,
+                )
+                self.stop(answer.id, cause="no-readers")
+                stopped.append(answer.id)
+        return stopped
+
+    def _announce_readers(self, now: float) -> None:
+        """Tell the nodes running answers read here that they have a reader."""
+        for answer_id in list(self.remote):
+            if answer_id in self.running or not self.hub.subscriber_count(f"chat/{answer_id}"):
+                continue
+            if now - self._announced.get(answer_id, float("-inf")) < self.reader_grace / 3:
+                continue
+            self._announced[answer_id] = now
+            task = asyncio.create_task(self._announce(answer_id))
+            self._announcing.add(task)
+            task.add_done_callback(self._announcing.discard)
+
+    async def _announce(self, answer_id: str) -> None:
+        try:
+            await self.hub.publish(f"chat/{answer_id}", "{}", READER_EVENT, private=True)
+        except HubError as exc:
+            logger.warning("chat answer %s: reader not announced: %s", answer_id, exc)
 
     async def aclose(self) -> None:
         """Cancel every running answer (the hub is going away) and close the responder."""
         tasks = [a.task for a in self.running.values() if a.task is not None]
+        tasks += self._announcing
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -158,78 +304,27 @@ class AnswerBook:
 
     # -- writing an answer ---------------------------------------------------
 
-    async def _publish(self, answer: Answer, event: str, payload: dict[str, Any]) -> None:
-        await self.hub.publish(answer.topic, json.dumps(payload, ensure_ascii=False), event)
-
     async def _run(self, answer: Answer, messages: list[ChatMessage]) -> None:
+        writer = AnswerWriter(self.hub, answer.topic, self.max_chars, self.max_seconds)
         try:
-            answer.state = await self._write(answer, messages)
+            answer.state = await writer.write(
+                self.responder, messages, answer_id=answer.id, owner=answer.owner
+            )
         except asyncio.CancelledError:
             if not answer.stop_requested:
-                answer.state = "error"
+                answer.state = "failed"
                 raise
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
             answer.state = "stopped"
-            await self._finish(answer, "done", {"reason": "stopped"})
-        except ResponderError as exc:
-            answer.state = "error"
-            await self._finish(answer, "error", {"message": str(exc)})
-        except TimeoutError:
-            answer.state = "error"
-            await self._finish(
-                answer,
-                "error",
-                {"message": f"回答超过 {self.max_seconds:g} 秒，已中止（answer took too long）"},
-            )
-        except HubError as exc:
-            answer.state = "error"
-            logger.warning("chat answer %s could not be published: %s", answer.id, exc)
-        except Exception:
-            answer.state = "error"
-            logger.exception("chat answer %s failed", answer.id)
-            await self._finish(answer, "error", {"message": "内部错误（internal error）"})
+            await writer.stopped(answer.stop_cause)
+        except Exception as exc:
+            answer.state = "failed"
+            await writer.failed(exc)
         finally:
             self.running.pop(answer.id, None)
-            self._remember(answer.id, answer.state)
-
-    async def _finish(self, answer: Answer, event: str, payload: dict[str, Any]) -> None:
-        try:
-            await self._publish(answer, event, payload)
-        except HubError as exc:
-            logger.warning("chat answer %s: terminal event not published: %s", answer.id, exc)
-
-    async def _write(self, answer: Answer, messages: list[ChatMessage]) -> str:
-        """Publish the whole answer; return its final state."""
-        await self._publish(
-            answer,
-            "connected",
-            {
-                "message": "服务器连接成功",
-                "answer_id": answer.id,
-                "responder": self.responder.name,
-            },
-        )
-        written = 0
-        reason = "complete"
-        async with asyncio.timeout(self.max_seconds):
-            async with contextlib.aclosing(self.responder.respond(messages)) as chunks:
-                async for chunk in chunks:
-                    if chunk.kind == "thinking":
-                        await self._publish(answer, "thinking", {"step": chunk.text})
-                        continue
-                    text = chunk.text
-                    if written + len(text) > self.max_chars:
-                        text = text[: self.max_chars - written]
-                        reason = "length"
-                    if text:
-                        written += len(text)
-                        await self._publish(answer, "content", {"text": text})
-                    if reason == "length":
-                        break
-        await self._publish(answer, "done", {"reason": reason})
-        return "done"
+            self._remember(answer.id, RunInfo(answer.state, answer.owner))
 
     # -- answers left behind by a previous process ---------------------------
 
@@ -248,28 +343,44 @@ class AnswerBook:
         it is logged, left as it is and not scanned again.  Answers are settled
         one at a time *per answer*, never behind one another.
         """
-        if answer_id in self.running or answer_id in self.finished:
-            return True
-        if answer_id in self._unchecked:
-            return True
+        return await self._settled(answer_id) is not None
+
+    async def _settled(self, answer_id: str) -> RunInfo | None:
+        """:meth:`settle`, returning the answer's lifecycle (``None``: no history)."""
+        known = self._known(answer_id)
+        if known is not None:
+            return known
         settling = self._settling.get(answer_id)
         if settling is None:
             settling = self._settling[answer_id] = _Settling()
         settling.users += 1
         try:
             async with settling.lock:
-                return await self._settle(answer_id)
+                return self._known(answer_id) or await self._settle(answer_id)
         finally:
             settling.users -= 1
             if not settling.users:
                 del self._settling[answer_id]
 
-    async def _settle(self, answer_id: str) -> bool:
-        if answer_id in self.running or answer_id in self.finished:
-            return True  # settled by a request that held the lock before us
+    def _known(self, answer_id: str) -> RunInfo | None:
+        answer = self.running.get(answer_id)
+        if answer is not None:
+            return RunInfo(answer.state, answer.owner)
+        if answer_id in self._unchecked:
+            return RunInfo("failed", "")  # not an answer: nobody owns it
+        return self.finished.get(answer_id)
+
+    async def _settle(self, answer_id: str) -> RunInfo | None:
         topic = f"chat/{answer_id}"
-        last, complete = await self._last_event(topic)
-        if not complete:
+        found = await scan(
+            self.hub,
+            topic,
+            batch=self.scan_batch,
+            max_events=self.max_scan_events,
+            max_bytes=self.max_scan_bytes,
+        )
+        first, last = found.first, found.last
+        if not found.complete:
             logger.warning(
                 "chat answer %s: history over %d events or %d bytes, not an answer; left as is",
                 answer_id,
@@ -279,37 +390,26 @@ class AnswerBook:
             self._unchecked[answer_id] = None
             while len(self._unchecked) > self.keep_finished:
                 self._unchecked.popitem(last=False)
-            return True
-        if last is None:
-            return False
+            return RunInfo("failed", "")
+        if first is None or last is None:
+            return None
+        owner = owner_of(first)
         if last.event in TERMINAL_EVENTS:
-            self._remember(answer_id, "done" if last.event == "done" else "error")
-            return True
+            info = RunInfo(state_of(last), owner)
+            self._remember(answer_id, info)
+            return info
         now = self._wall_clock()
         if last.time < self.started_at or now - last.time > self.stale_after:
             interrupted = {"message": INTERRUPTED}
-            await self.hub.publish(topic, json.dumps(interrupted, ensure_ascii=False), "error")
-            self._remember(answer_id, "error")
-        return True
+            data = json.dumps(interrupted, ensure_ascii=False)
+            await self.hub.publish(topic, data, "error", private=True)
+            info = RunInfo("failed", owner)
+            self._remember(answer_id, info)
+            return info
+        self._note_remote(answer_id)
+        return RunInfo("running", owner)  # running on another node: read again next time
 
-    def _remember(self, answer_id: str, state: str) -> None:
-        self.finished[answer_id] = state
+    def _remember(self, answer_id: str, info: RunInfo) -> None:
+        self.finished[answer_id] = info
         while len(self.finished) > self.keep_finished:
             self.finished.popitem(last=False)
-
-    async def _last_event(self, topic: str) -> tuple[StoredEvent | None, bool]:
-        """The topic's last event (``None``: no event), and ``False`` if over the scan bounds."""
-        after = 0
-        last: StoredEvent | None = None
-        events = size = 0
-        while True:
-            result = await self.hub.read([topic], after, self.scan_batch)
-            if result.events:
-                last = result.events[-1]
-                after = last.seq
-                events += len(result.events)
-                size += sum(len(e.data) for e in result.events)
-            if not result.more:
-                return last, True
-            if events >= self.max_scan_events or size >= self.max_scan_bytes:
-                return last, False

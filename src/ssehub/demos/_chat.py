@@ -4,18 +4,30 @@ The hub's refusals (a store outage, a draining hub) propagate as
 :class:`~ssehub.errors.HubError` and are answered by the server's one error
 table, as on every route.
 
-Routes (answers live in hub topics ``chat/<answer_id>``, see ``_answers``):
+Routes (answers live in hub topics ``chat/<answer_id>``, see ``_answers``).
+An answer belongs to the browser session that started it (``_sessions``: an
+``HttpOnly; SameSite=Strict`` cookie set by the first ``POST`` or one-shot
+``GET``); for any other client every route below answers ``404
+unknown_answer``, as for an answer that does not exist.
 
 * ``GET /chat`` — the chat page.
-* ``GET /chat/answers`` — ``{"responder", "running", "max_running"}``.
+* ``GET /chat/answers`` — ``{"responder", "running", "max_running", "max_running_per_client"}``.
 * ``POST /chat/answers`` ``{"message": "…", "history": [{"role", "content"}…]}`` →
-  ``201 {"answer_id", "topic", "events", "last_event_id"}``: open
+  ``201 {"answer_id", "topic", "events", "stream", "last_event_id"}``: open
   ``EventSource(events + "?last_event_id=" + last_event_id)`` to read the whole
-  answer, and resume later from any event's ``lastEventId``.
-* ``GET /chat/answers/{id}`` — ``{"answer_id", "topic", "state"}``.
-* ``POST /chat/answers/{id}/stop`` — cancel a running answer (it ends with
-  ``done`` ``{"reason": "stopped"}``).
+  answer, and resume later from any event's ``lastEventId``.  ``429
+  too_many_answers`` when this client (session or address) already has
+  ``--chat-max-running-per-client`` answers running, or the hub ``--chat-max-running``.
+* ``GET /chat/answers/{id}`` — ``{"answer_id", "topic", "state"}``; ``state``
+  is ``running``, ``done``, ``stopped`` or ``failed``, read from the store
+  (any node, and after a restart).
+* ``POST /chat/answers/{id}/stop`` — stop a running answer wherever it runs (it
+  ends with ``done`` ``{"reason": "stopped"}``): ``202 {"state"}``.
 * ``GET /chat/answers/{id}/events`` — the answer topic as a hub stream, with resume.
+* ``GET /chat/answers/{id}/stream`` — the AI SDK's resume contract: ``204``
+  when the answer is not running, else the whole answer from its start, then
+  live, as a UI message stream (``x-vercel-ai-ui-message-stream: v1``, see
+  ``_ui_chunks``).
 * ``GET /chat/{message}`` — the seed's one-shot stream: starts an answer and
   relays its events, then ends after ``done``/``error``.  Its ids are
   ``<answer_id>.<cursor>``, so a browser's automatic reconnect (which sends
@@ -35,18 +47,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..hub import RESET_EVENT, Hub, Stream, parse_cursor
+from ..hub import EARLIEST, RESET_EVENT, Hub, Rewind, Selector, Stream, TopicGrant, parse_cursor
 from ..protocol import EventStreamParser, ServerSentEvent
 from ..server import (
     ApiError,
     EventSourceResponse,
     HubStreamResponse,
     ServerSettings,
+    UIMessageStreamResponse,
     admit_stream,
     last_event_id_of,
+    stream_events,
 )
-from ._answers import ANSWER_ID, TERMINAL_EVENTS, Answer, AnswerBook, TooManyAnswersError
+from ._answers import ANSWER_ID, TERMINAL_EVENTS, Answer, AnswerBook, RunInfo, TooManyAnswersError
+from ._lifecycle import CONTROL_EVENTS
 from ._responders import ChatMessage
+from ._sessions import Session, client_address, session_of
+from ._ui_chunks import ui_chunks
 
 __all__ = ["ChatAPI"]
 
@@ -71,6 +88,7 @@ class ChatAPI:
             Route("/chat/answers/{answer_id}", self.status, methods=["GET"]),
             Route("/chat/answers/{answer_id}/stop", self.stop, methods=["POST"]),
             Route("/chat/answers/{answer_id}/events", self.events, methods=["GET"]),
+            Route("/chat/answers/{answer_id}/stream", self.stream, methods=["GET"]),
             Route("/chat/{message:path}", self.one_shot, methods=["GET"]),
         ]
 
@@ -80,89 +98,124 @@ class ChatAPI:
                 "responder": self.book.responder.name,
                 "running": len(self.book.running),
                 "max_running": self.book.max_running,
+                "max_running_per_client": self.book.max_running_per_client,
             }
         )
 
     async def create(self, request: Request) -> Response:
         messages = await _read_messages(request)
-        answer, cursor = await self._start(messages)
-        return JSONResponse(
+        session = _session(request)
+        answer, cursor = await self._start(messages, session, request)
+        response = JSONResponse(
             {
                 "answer_id": answer.id,
                 "topic": answer.topic,
                 "events": f"chat/answers/{answer.id}/events",
+                "stream": f"chat/answers/{answer.id}/stream",
                 "last_event_id": cursor,
             },
             status_code=201,
         )
+        session.set_cookie(response, request)
+        return response
 
     async def status(self, request: Request) -> Response:
         answer_id = _answer_id(request)
-        state = self.book.state(answer_id)
-        if state is None:
-            raise ApiError(404, "unknown_answer", f"no answer {answer_id} on this hub")
-        return JSONResponse({"answer_id": answer_id, "topic": f"chat/{answer_id}", "state": state})
+        info = await self._owned(request, answer_id)
+        return JSONResponse(
+            {"answer_id": answer_id, "topic": f"chat/{answer_id}", "state": info.state}
+        )
 
     async def stop(self, request: Request) -> Response:
         answer_id = _answer_id(request)
-        state = self.book.stop(answer_id)
-        if state is None:
-            raise ApiError(404, "unknown_answer", f"no answer {answer_id} on this hub")
+        info = await self._owned(request, answer_id)
+        state = info.state
+        if state == "running":
+            state = await self.book.request_stop(answer_id)
         return JSONResponse({"answer_id": answer_id, "state": state}, status_code=202)
 
     async def events(self, request: Request) -> Response:
         answer_id = _answer_id(request)
         admit_stream(self.hub, self.settings)  # refuse early, before any read
-        if not await self._settle(answer_id):
-            raise ApiError(404, "unknown_answer", f"no answer {answer_id} in the hub's history")
-        return HubStreamResponse(await self._open(f"chat/{answer_id}", last_event_id_of(request)))
+        await self._owned(request, answer_id)
+        return HubStreamResponse(await self._open(answer_id, last_event_id_of(request)))
+
+    async def stream(self, request: Request) -> Response:
+        """The AI SDK's ``resume``: ``204`` unless running, else the answer from its start."""
+        answer_id = _answer_id(request)
+        admit_stream(self.hub, self.settings)
+        info = await self._owned(request, answer_id)
+        if info.state != "running":
+            return Response(status_code=204)
+        stream = await self._open(answer_id, None, rewind=EARLIEST)
+        return UIMessageStreamResponse(
+            ui_chunks(answer_id, stream_events(stream)),
+            heartbeat_interval=self.settings.hub.heartbeat_interval,
+        )
 
     async def one_shot(self, request: Request) -> Response:
         message = request.path_params["message"]
         resume = _ONE_SHOT_ID.fullmatch(request.headers.get("last-event-id", ""))
+        session = _session(request)
         if resume is not None:
             answer_id, cursor = resume.group(1), resume.group(2)
-            if not await self._settle(answer_id) or await self._is_over(answer_id, cursor):
+            info = await self._owned(request, answer_id)
+            if info.state != "running" and await self._is_over(answer_id, cursor):
                 return Response(status_code=204)
         else:
             if len(message) > MAX_MESSAGE_CHARS:
                 raise ApiError(413, "message_too_long", f"over {MAX_MESSAGE_CHARS} characters")
             admit_stream(self.hub, self.settings)  # start no answer that nobody can read
-            answer, cursor = await self._start([ChatMessage("user", message)])
+            answer, cursor = await self._start([ChatMessage("user", message)], session, request)
             answer_id = answer.id
-        stream = await self._open(f"chat/{answer_id}", cursor)
+        stream = await self._open(answer_id, cursor)
         return EventSourceResponse(
             _relay(answer_id, stream),
             heartbeat_interval=self.settings.hub.heartbeat_interval,
+            headers=session.cookie_headers(request),
         )
 
     # -- helpers -------------------------------------------------------------
 
-    async def _start(self, messages: list[ChatMessage]) -> tuple[Answer, str]:
+    async def _start(
+        self, messages: list[ChatMessage], session: Session, request: Request
+    ) -> tuple[Answer, str]:
         try:
-            return await self.book.start(messages)
+            return await self.book.start(
+                messages, owner=session.owner, client=client_address(request)
+            )
         except TooManyAnswersError as exc:
             raise ApiError(
                 429, "too_many_answers", f"{exc}; try again soon", {"Retry-After": "2"}
             ) from exc
 
-    async def _settle(self, answer_id: str) -> bool:
-        return await self.book.settle(answer_id)
+    async def _owned(self, request: Request, answer_id: str) -> RunInfo:
+        """The answer's lifecycle, if this request's session owns it; else ``404``."""
+        session = session_of(request)
+        info = await self.book.info(answer_id) if session is not None else None
+        if info is None or session is None or not session.owns(info.owner):
+            raise ApiError(404, "unknown_answer", f"no answer {answer_id} for this browser")
+        return info
 
     async def _is_over(self, answer_id: str, cursor: str) -> bool:
-        """True when the answer has ended and nothing of it follows ``cursor``."""
-        if answer_id in self.book.running:
-            return False
+        """True when nothing of the (ended) answer but control events follows ``cursor``."""
         parsed = parse_cursor(cursor)
         if parsed is None or parsed.epoch != self.hub.epoch:
             return False
-        result = await self.hub.read([f"chat/{answer_id}"], parsed.seq, 1)
-        return not result.events
+        result = await self.hub.read([f"chat/{answer_id}"], parsed.seq, 16)
+        return all(e.event in CONTROL_EVENTS for e in result.events) and not result.more
 
-    async def _open(self, topic: str, last_event_id: str | None) -> Stream:
-        """Open the answer's stream; like every stream route, refused at ``--max-connections``."""
+    async def _open(
+        self, answer_id: str, last_event_id: str | None, *, rewind: Rewind | None = None
+    ) -> Stream:
+        """Open the answer's stream; like every stream route, refused at ``--max-connections``.
+
+        The answer's events are private: the stream carries a grant of its topic.
+        """
+        topic = f"chat/{answer_id}"
+        grant = TopicGrant.of([Selector.exact(topic)])
         admit_stream(self.hub, self.settings)  # no await between this check and the register
-        return await self.hub.open([topic], last_event_id)
+        return await self.hub.open([topic], last_event_id, grant=grant, rewind=rewind)
 
 
 async def _relay(answer_id: str, stream: Stream) -> AsyncIterator[ServerSentEvent]:
@@ -174,6 +227,8 @@ async def _relay(answer_id: str, stream: Stream) -> AsyncIterator[ServerSentEven
         async with contextlib.aclosing(chunks):
             async for chunk in chunks:
                 for event in parser.feed(chunk):
+                    if event.event in CONTROL_EVENTS:
+                        continue  # another node's stop or reader note: not the answer's
                     if event.event == RESET_EVENT:
                         yield ServerSentEvent(
                             data=json.dumps(
@@ -193,6 +248,12 @@ async def _relay(answer_id: str, stream: Stream) -> AsyncIterator[ServerSentEven
                     yield ServerSentEvent(retry=retry)
     finally:
         stream.end()
+
+
+def _session(request: Request) -> Session:
+    session = session_of(request, create=True)
+    assert session is not None
+    return session
 
 
 def _answer_id(request: Request) -> str:

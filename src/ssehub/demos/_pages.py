@@ -45,9 +45,12 @@ def page(name: str) -> Response:
     return HTMLResponse(text, headers=PAGE_HEADERS)
 
 
-def page_routes() -> list[BaseRoute]:
+def page_routes(paths: frozenset[str] | None = None) -> list[BaseRoute]:
+    """Routes for the pages at ``paths`` (every page of :data:`PAGES` by default)."""
     routes: list[BaseRoute] = []
     for path, name in PAGES.items():
+        if paths is not None and path not in paths:
+            continue
 
         async def endpoint(request: Request, name: str = name) -> Response:
             return page(name)

@@ -82,6 +82,33 @@ class DemoSettings:
     chat_max_seconds: float = field(
         default=600.0, metadata=option("Longest a chat answer may run.", unit="duration")
     )
+    chat_max_running: int = field(
+        default=256,
+        metadata=option(
+            "Most chat answers running at once on this hub (all clients together).",
+            metavar="N",
+            minimum=1,
+            maximum=100_000,
+        ),
+    )
+    chat_max_running_per_client: int = field(
+        default=4,
+        metadata=option(
+            "Most chat answers running at once for one client: per browser session and "
+            "per client address (more are answered 429).",
+            metavar="N",
+            minimum=1,
+            maximum=10_000,
+        ),
+    )
+    chat_reader_grace: float = field(
+        default=30.0,
+        metadata=option(
+            "A chat answer that nobody reads, on any node, for this long is stopped "
+            "upstream (its --llm-url request is cancelled).",
+            unit="duration",
+        ),
+    )
     #: ``None``: on, except with a Redis store (every node would publish the same prices).
     ticker: bool | None = field(
         default=None,

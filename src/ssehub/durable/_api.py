@@ -23,8 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import HubError
-from ..server import AccessPolicy, ApiError, ServerSettings
-from ..server._errors import error_response
+from ..server import AccessPolicy, ApiError, ServerSettings, error_response, read_body
 from ._jsonmode import format_messages
 from ._live import LiveReads
 from ._model import StreamMeta
@@ -147,25 +146,8 @@ class DurableStreamsAPI:
         return Response(body, status_code=answer.status, headers=answer.headers)
 
     async def _body(self, request: Request) -> bytes:
-        """The body, at most ``--max-body`` bytes kept (413 above).
-
-        An oversized body is read on and dropped, up to :data:`_DRAIN_BYTES`, so the
-        client, still sending, gets the 413 instead of a reset connection.
-        """
-        limit = self.settings.max_body_size
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                if size > _DRAIN_BYTES:
-                    break
-                chunks.clear()
-                continue
-            chunks.append(chunk)
-        if size > limit:
-            raise ApiError(413, "payload_too_large", f"body over the limit of {limit} bytes")
-        return b"".join(chunks)
+        """The body, at most ``--max-body`` bytes (413 above, after draining the rest)."""
+        return await read_body(request, self.settings.max_body_size, drain=_DRAIN_BYTES)
 
     def _source_name(self, value: str) -> str:
         """A ``Stream-Forked-From`` path (``/v1/stream/x`` or ``x``) as a stream name."""

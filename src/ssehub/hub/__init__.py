@@ -15,6 +15,7 @@ from ._access import (
 )
 from ._cursor import RESET_EVENT, format_cursor, parse_cursor
 from ._hub import Hub, HubConfig, HubStats, Published
+from ._rewind import EARLIEST, MAX_REWIND_EVENTS, MAX_REWIND_SECONDS, Rewind, parse_rewind
 from ._stream import HEARTBEAT, Stream
 from ._subscription import Subscription
 from ._topics import validate_event_type, validate_topic
@@ -24,7 +25,10 @@ from .backends import DEFAULT_STORE, Backend, StoreURL, open_backend, parse_stor
 __all__ = [
     "ALL_TOPICS",
     "DEFAULT_STORE",
+    "EARLIEST",
     "HEARTBEAT",
+    "MAX_REWIND_EVENTS",
+    "MAX_REWIND_SECONDS",
     "NO_GRANT",
     "RESET_EVENT",
     "Backend",
@@ -36,6 +40,7 @@ __all__ = [
     "Published",
     "ReadResult",
     "Retention",
+    "Rewind",
     "Selector",
     "StoreURL",
     "StoredEvent",
@@ -45,6 +50,7 @@ __all__ = [
     "format_cursor",
     "open_backend",
     "parse_cursor",
+    "parse_rewind",
     "parse_store_url",
     "validate_event_type",
     "validate_topic",

@@ -8,7 +8,8 @@ which either matches a topic or does not.  Selector kinds:
 * ``exact`` — the topic string itself.
 * ``urlpattern`` — a bounded subset of WHATWG URL Pattern syntax: ``*``
   matches any run of characters (``/`` included), ``:name`` one or more
-  characters up to the next ``/``; everything else is literal (``\\`` escapes
+  characters up to the next ``/`` (a ``:`` starting no name, as in
+  ``https:``, is literal); everything else is literal (``\\`` escapes
   the next character).  Regular-expression groups ``(…)``, modifiers and
   ``{…}`` groups are refused: such a selector grants nothing.
 * ``template`` — the legacy ``mercure`` claim's URI templates (RFC 6570,
@@ -81,8 +82,10 @@ def _compile_urlpattern(text: str) -> tuple[Part, ...]:
             j = i + 1
             while j < n and (text[j].isalnum() or text[j] == "_"):
                 j += 1
-            if j == i + 1:
-                raise InvalidSelectorError("':' must start a name in a URL pattern")
+            if j == i + 1:  # "https:" — a ':' starting no name is literal
+                literal.append(c)
+                i += 1
+                continue
             if j < n and text[j] in "?+*":
                 raise InvalidSelectorError("URL pattern modifiers are not supported")
             flush()

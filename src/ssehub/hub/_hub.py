@@ -40,15 +40,24 @@ import json
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import EncodeError, HubClosingError, HubError, InvalidEventError, OversizedEventError
+from ..errors import (
+    EncodeError,
+    HubClosingError,
+    HubError,
+    InvalidEventError,
+    InvalidTopicError,
+    OversizedEventError,
+)
 from ..protocol import ServerSentEvent, encode
 from ._access import NO_GRANT, TopicGrant
-from ._cursor import RESET_EVENT, CursorOutcome, check_cursor, format_cursor
+from ._cursor import RESET_EVENT, CursorCheck, CursorOutcome, check_cursor, format_cursor
+from ._rewind import Rewind
 from ._stream import Stream
-from ._subscription import Subscription
+from ._subscription import Accept, Subscription
 from ._topics import validate_event_type, validate_topic
 from ._types import ReadResult, StoredEvent
 from .backends import Backend
@@ -261,6 +270,7 @@ class Hub:
         self._leaving: list[Subscription] = []
         self._flush_handle: asyncio.Handle | None = None
         self._last_flush = float("-inf")
+        self._adapter_topics: dict[str, Callable[[StoredEvent], bytes]] = {}
 
     # -- life cycle ----------------------------------------------------------
 
@@ -397,11 +407,14 @@ class Hub:
         *,
         idempotency_key: str | None = None,
         private: bool = False,
+        adapter: bool = False,
     ) -> Published:
         """Store one event on ``topic`` and return its cursor.
 
         A ``private`` event reaches only streams whose ``grant`` (see
         :meth:`open`) selects its topic — live and on replay, on every store.
+        ``adapter=True`` publishes on a topic reserved by :meth:`adopt_topic`
+        (and only there).
 
         The event is encoded before anything is stored, so an event that could
         never reach a subscriber (a lone surrogate, a forged field, over
@@ -421,6 +434,12 @@ class Hub:
         unknown, retry with the same key).
         """
         validate_topic(topic)
+        if (topic in self._adapter_topics) != adapter:
+            raise InvalidTopicError(
+                f"topic {topic!r} is reserved for a protocol adapter"
+                if not adapter
+                else f"topic {topic!r} is no adapter's"
+            )
         event = validate_event_type(event)
         self.check_event(data, event)
         stored = await self.backend.append(
@@ -448,11 +467,29 @@ class Hub:
         """Call ``observer(event, deliveries)`` for every live event (metrics, dashboards)."""
         self._observers.append(observer)
 
+    def adopt_topic(self, topic: str, encode_row: Callable[[StoredEvent], bytes]) -> None:
+        """Reserve ``topic`` for a protocol adapter (Mercure) that owns its wire format.
+
+        Its events are published only with ``publish(..., adapter=True)``, are
+        put on the wire by ``encode_row`` (encoded once per event, as usual;
+        it may raise :class:`~ssehub.errors.EncodeError`), and are streamed
+        only to subscriptions opened with an ``accept`` test, which decides
+        alone which of them each stream gets — live and on replay, in the
+        hub's one ``seq`` order.  Any other publish or stream on it is refused
+        with :class:`~ssehub.errors.InvalidTopicError`.
+        """
+        validate_topic(topic)
+        self._adapter_topics[topic] = encode_row
+
     def encode_stored(self, stored: StoredEvent) -> bytes:
         """The wire chunk of a stored event: ``id``, optional ``event``, ``data``.
 
+        An adapter topic's rows are encoded by its adapter (:meth:`adopt_topic`).
         Raises :class:`~ssehub.errors.EncodeError` for a row that can't be sent.
         """
+        adapter = self._adapter_topics.get(stored.topic)
+        if adapter is not None:
+            return adapter(stored)
         return encode(
             ServerSentEvent(
                 data=stored.data,
@@ -461,14 +498,14 @@ class Hub:
             )
         )
 
-    def _encode_rows(self, rows: Iterable[StoredEvent], grant: TopicGrant = NO_GRANT) -> bytes:
+    def _encode_rows(self, rows: Iterable[StoredEvent], sub: Subscription) -> bytes:
         """The wire chunks of ``rows`` joined; rows that can't be encoded are skipped.
 
-        A private row is kept only when ``grant`` selects its topic.
+        A row is kept only when ``sub`` admits it (a private one needs its grant).
         """
         chunks: list[bytes] = []
         for row in rows:
-            if row.private and not grant.allows(row.topic):
+            if (row.private or sub.accept is not None) and not sub.admits(row):
                 continue
             try:
                 chunks.append(self.encode_stored(row))
@@ -492,9 +529,8 @@ class Hub:
         elif stats.listed(event.topic):
             stats.count_topic(stats.per_topic_published, event.topic, 1)
         subs = self._by_topic.get(event.topic)
-        if subs and event.private:
-            topic = event.topic
-            subs = {sub for sub in subs if sub.grant.allows(topic)}
+        if subs and (event.private or event.topic in self._adapter_topics):
+            subs = _admitted(subs, event)
         delivered = 0
         if subs:
             try:
@@ -568,6 +604,10 @@ class Hub:
         listed = self.stats.listed
         return {topic: len(subs) for topic, subs in self._by_topic.items() if listed(topic)}
 
+    def subscriber_count(self, topic: str) -> int:
+        """How many streams of this process listen to ``topic`` now (private topics too)."""
+        return len(self._by_topic.get(topic, ()))
+
     async def open(
         self,
         topics: Sequence[str],
@@ -575,13 +615,21 @@ class Hub:
         *,
         grant: TopicGrant = NO_GRANT,
         expires_at: float | None = None,
+        accept: Accept | None = None,
+        rewind: Rewind | None = None,
     ) -> Stream:
         """Open a stream of ``topics``, resuming after ``last_event_id`` if given.
+
+        Without a cursor, ``rewind`` (``hub/_rewind.py``) starts the stream in
+        the retained history (everything, the last N events, the last S
+        seconds) instead of at the head; a cursor always wins.
 
         ``grant`` selects the topics whose *private* events the stream gets
         (live and on replay; public events reach every stream).  With
         ``expires_at`` (``wall_clock`` seconds: its token's ``exp``) the stream
         is ended with a jittered ``retry:`` no later than then (:meth:`tick`).
+        ``accept`` (needed on an adapter's topic, see :meth:`adopt_topic`)
+        replaces the grant test: it alone decides which events the stream gets.
 
         The stream is registered at once (live events are held from now on);
         the caller must :meth:`Stream.run` it, or :meth:`Stream.close` it.
@@ -594,12 +642,15 @@ class Hub:
         names = tuple(dict.fromkeys(validate_topic(t) for t in topics))
         if not names:
             raise HubError("subscribe to at least one topic")
+        if accept is None and any(t in self._adapter_topics for t in names):
+            raise InvalidTopicError("this topic is reserved for a protocol adapter")
         config = self.config
         sub = Subscription(
             names,
             max_events=config.max_queue_events,
             max_bytes=config.max_queue_bytes,
             grant=grant,
+            accept=accept,
         )
         self._register(sub)
         try:
@@ -608,6 +659,15 @@ class Hub:
             self._unregister(sub)
             raise
         check = check_cursor(last_event_id, epoch=self.backend.epoch, head=head)
+        lenient = False
+        if rewind is not None and check.outcome is CursorOutcome.FRESH:
+            try:
+                after = await self._rewind_after(names, rewind, head, grant)
+            except BaseException:
+                self._unregister(sub)
+                raise
+            check = CursorCheck(CursorOutcome.RESUME, after)
+            lenient = True
         self.stats.opened += 1
         epoch, retry = self.backend.epoch, config.retry
         replay: Callable[[], AsyncIterator[bytes]] | None = None
@@ -617,7 +677,7 @@ class Hub:
             after = check.after
 
             def replay() -> AsyncIterator[bytes]:
-                return self._replay(sub, after, head)
+                return self._replay(sub, after, head, lenient=lenient)
 
         elif check.outcome is CursorOutcome.RESET:
             start = self._reset_chunk(check.reason, last_event_id, head, retry=retry)
@@ -653,14 +713,54 @@ class Hub:
             )
         )
 
-    async def _replay(self, sub: Subscription, after: int, head: int) -> AsyncIterator[bytes]:
+    async def _rewind_after(
+        self, topics: Sequence[str], rewind: Rewind, head: int, grant: TopicGrant
+    ) -> int:
+        """The ``seq`` a rewound stream replays after (see ``hub/_rewind.py``).
+
+        ``since=earliest`` reads nothing.  A count or a duration scans the
+        topics' retained history forward in bounded steps (``replay_batch``
+        events, half of ``max_queue_bytes``), keeping at most N seqs: the
+        cost is one read of the retained history, which retention bounds.
+        Private events the grant does not select are not counted.
+        """
+        if rewind.events is None and rewind.seconds is None:
+            return 0
+        config = self.config
+        step_bytes = max(1, config.max_queue_bytes // 2)
+        cutoff = self.wall_clock() - rewind.seconds if rewind.seconds is not None else None
+        last: deque[int] = deque(maxlen=rewind.events or 1)
+        after = 0
+        while True:
+            result = await self.backend.read(
+                topics, after, config.replay_batch, max_bytes=step_bytes
+            )
+            for row in result.events:
+                if row.private and not grant.allows(row.topic):
+                    continue
+                if cutoff is not None and row.time >= cutoff:
+                    return row.seq - 1
+                last.append(row.seq)
+            if result.events:
+                after = result.events[-1].seq
+            if not result.more or after >= head:
+                break
+        if cutoff is not None:
+            return head
+        return last[0] - 1 if len(last) == last.maxlen else 0
+
+    async def _replay(
+        self, sub: Subscription, after: int, head: int, *, lenient: bool = False
+    ) -> AsyncIterator[bytes]:
         """History after ``after`` in bounded steps, then switch ``sub`` to live events.
 
         A step holds at most ``replay_batch`` events and about half of
         ``max_queue_bytes`` bytes (one event more when a single event is larger),
         and only its encoded chunk is kept while the client takes it.
         If retention removed anything after the cursor (at the start or while a
-        slow client replayed), the client gets the reset event and goes live.
+        slow client replayed), the client gets the reset event and goes live —
+        except at the first step of a rewind (``lenient``), which asked for what
+        is retained.
         """
         config = self.config
         # Half the queue bound per step: one step may sit in the transport's buffer
@@ -675,7 +775,8 @@ class Hub:
                 logger.warning("replay for a subscriber of %s failed: %s", sub.topics, exc)
                 sub.close("store-unavailable")
                 return
-            if result.gap:
+            gap, lenient = result.gap and not lenient, False
+            if gap:
                 # What the client already got stays got: the reset's id is past it.
                 top = max(head, after)
                 sub.go_live(top)
@@ -688,7 +789,7 @@ class Hub:
             if result.events:
                 after = result.events[-1].seq
                 self.stats.replayed += len(result.events)
-                chunk = self._encode_rows(result.events, sub.grant)
+                chunk = self._encode_rows(result.events, sub)
             del result  # only the encoded chunk is held while the client reads it
             if chunk:
                 yield chunk
@@ -730,3 +831,22 @@ class Hub:
                 subs.discard(sub)
                 if not subs:
                     del self._by_topic[topic]
+
+
+def _admitted(subs: Iterable[Subscription], event: StoredEvent) -> set[Subscription]:
+    """The subscriptions that admit ``event``; each distinct ``accept`` test runs once.
+
+    Streams that share a test object (an adapter interns equal ones) share its answer.
+    """
+    answers: dict[Accept, bool] = {}
+    admitted: set[Subscription] = set()
+    for sub in subs:
+        accept = sub.accept
+        if accept is None:
+            ok = sub.admits(event)
+        else:
+            known = answers.get(accept)
+            ok = answers[accept] = accept(event) if known is None else known
+        if ok:
+            admitted.add(sub)
+    return admitted

@@ -23,8 +23,12 @@ import asyncio
 from collections.abc import Callable
 
 from ._access import NO_GRANT, TopicGrant
+from ._types import StoredEvent
 
-__all__ = ["Subscription"]
+#: A subscription's own test of an event (an adapter's selectors); see :meth:`Subscription.admits`.
+Accept = Callable[[StoredEvent], bool]
+
+__all__ = ["Accept", "Subscription"]
 
 
 class Subscription:
@@ -36,6 +40,7 @@ class Subscription:
         "_queue",
         "_queued_bytes",
         "_waiter",
+        "accept",
         "close_reason",
         "closed",
         "grant",
@@ -55,8 +60,12 @@ class Subscription:
         max_bytes: int = 4 * 1024 * 1024,
         on_close: Callable[[Subscription], None] | None = None,
         grant: TopicGrant = NO_GRANT,
+        accept: Accept | None = None,
     ) -> None:
         self.topics = topics
+        #: When given, decides alone which events of its topics this stream gets
+        #: (private ones included): an adapter's selectors and access rules.
+        self.accept = accept
         #: The topics whose private events this subscriber may read (the hub filters).
         self.grant = grant
         self.max_events = max_events
@@ -73,6 +82,15 @@ class Subscription:
         self._waiter: asyncio.Future[None] | None = None
         #: Called once, when the subscription closes (the stream that owns it listens).
         self.on_close = on_close
+
+    def admits(self, event: StoredEvent) -> bool:
+        """Whether ``event`` (of one of its topics) is for this stream.
+
+        ``accept`` decides when given; otherwise a private event needs the grant.
+        """
+        if self.accept is not None:
+            return self.accept(event)
+        return not event.private or self.grant.allows(event.topic)
 
     # -- producer side -------------------------------------------------------
 

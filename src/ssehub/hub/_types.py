@@ -48,11 +48,20 @@ class ReadResult:
 
 @dataclass(frozen=True, slots=True)
 class Retention:
-    """How much history each topic keeps.
+    """How much history each topic keeps, and how much the whole store may hold.
 
     ``max_events`` bounds the events kept per topic; ``max_age`` (float
-    seconds) drops events older than that.  ``None`` means no bound of that
-    kind; at least one bound should be set for a long-running hub.
+    seconds) drops events older than that.  The store's quotas bound what
+    retention alone does not: ``max_topics`` distinct topics with events, and
+    ``max_bytes`` stored bytes (each event counted as the UTF-8 bytes of its
+    data and type, as reads count their ``max_bytes``), both
+    for the whole store — every process sharing an SQLite file, every node
+    sharing a Redis.  An append past a quota is refused with
+    :class:`~ssehub.errors.QuotaExceededError` and stores nothing; an append to
+    a topic at its ``max_events`` bound is credited the bytes of the event it
+    pushes out (see :mod:`ssehub.hub.backends._quota`).  ``None`` means no
+    bound of that kind; at least one bound should be set for a long-running
+    hub.
     """
 
     max_events: int | None = field(
@@ -68,5 +77,21 @@ class Retention:
             "flag": "--retention-age",
             "unit": "duration",
             "help": "History kept, by age (e.g. 30m, 24h, 7d; 0 or none = unbounded).",
+        },
+    )
+    max_topics: int | None = field(
+        default=10_000,
+        metadata={
+            "flag": "--max-topics",
+            "help": "Distinct topics the store holds at once (a publish that would create "
+            "one more is refused with 507; 0 = unbounded).",
+        },
+    )
+    max_bytes: int | None = field(
+        default=1024 * 1024 * 1024,
+        metadata={
+            "flag": "--max-stored-bytes",
+            "help": "Bytes of event data the store holds at once (a publish past it is "
+            "refused with 507 until retention frees space; 0 = unbounded).",
         },
     )

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Any
@@ -35,8 +35,10 @@ from ..hub import Hub, open_backend
 from ._auth import AccessPolicy
 from ._errors import ApiError, api_error_response, error_response, exception_handlers
 from ._metrics import MetricsEndpoint
-from ._plugin import Plugin
+from ._plugin import Plugin, plugin_admin_routes
+from ._resumable import Producers
 from ._settings import ServerSettings
+from ._tokens import ADMIN_TOPIC
 from ._topics_api import TopicsAPI
 
 __all__ = ["HubApp", "create_app"]
@@ -70,6 +72,7 @@ class HubApp:
             self.settings.hub,
         )
         self.plugins = tuple(plugins)
+        self._producers = Producers(self.hub)
         #: The access rules (tokens, grants, Host and Origin checks); plug-ins use it too.
         self.access = AccessPolicy(self.settings)
         self._install_signal_handlers = install_signal_handlers
@@ -82,11 +85,29 @@ class HubApp:
             lifespan=lambda _app: self.lifespan(),
         )
 
+    async def resumable(
+        self, request: Request, topic: str, produce: Callable[[], AsyncIterable[Any]]
+    ) -> Response:
+        """Serve ``topic`` from your own route, produced once by ``produce()``.
+
+        The first request for ``topic`` (on any process sharing the store)
+        runs ``produce`` in the background, publishing each item it yields
+        into ``topic``; every request — that one, reconnects, late readers,
+        on any process — is served the topic from its start, or after its own
+        ``Last-Event-ID``.  See :mod:`ssehub.server._resumable`.
+        """
+        try:
+            start = await self._producers.claim(topic, produce)
+            return await self._api.stream(request, [topic], default_cursor=start)
+        except HubError as exc:
+            raise ApiError.of(exc) from exc
+
     async def subscribe(self, request: Request, *topics: str) -> Response:
         """Stream ``topics`` from your own endpoint, with resume, heartbeats, limits.
 
         The client's ``Last-Event-ID`` (or ``?last_event_id=``) is honoured
-        exactly as on ``GET /topics/…``; refusals raise :class:`ApiError`
+        exactly as on ``GET /topics/…``, and so are ``?since=earliest`` /
+        ``?rewind=…`` for a late joiner; refusals raise :class:`ApiError`
         (a JSON error when the app uses ssehub's exception handlers), the
         hub's own translated by the one table of ``_errors``.
         """
@@ -95,30 +116,48 @@ class HubApp:
         except HubError as exc:
             raise ApiError.of(exc) from exc
 
-    def _routes(self) -> list[BaseRoute]:
-        api = self._api = TopicsAPI(self.hub, self.settings, access=self.access)
+    def admin_routes(self) -> list[BaseRoute]:
+        """The admin surface: ``/metrics``, the stats feed, the plug-ins' admin routes.
+
+        Served beside the API, or with ``--admin-port`` by :class:`._admin.AdminApp`
+        alone (``/metrics`` and the plug-ins' admin routes are then left out of
+        the main app; the stats feed is refused there by the access policy).
+        """
         metrics = MetricsEndpoint(self.hub)
 
         async def metrics_endpoint(request: Request) -> Response:
             await self.access.authorize_admin(request)
             return await metrics.endpoint(request)
 
+        async def stats_feed(request: Request) -> Response:
+            return await self._api.stream(request, [ADMIN_TOPIC])
+
+        routes: list[BaseRoute] = [Route("/metrics", metrics_endpoint, methods=["GET"])]
+        if self.settings.admin_port is not None:
+            routes.append(Route(f"/topics/{ADMIN_TOPIC}", stats_feed, methods=["GET"]))
+        return routes + plugin_admin_routes(self.plugins, self.hub, self.settings)
+
+    def _routes(self) -> list[BaseRoute]:
+        api = self._api = TopicsAPI(self.hub, self.settings, access=self.access)
+        plugin_routes = [
+            route for plugin in self.plugins for route in plugin.routes(self.hub, self.settings)
+        ]
         # The stream routes are also matched first by __call__ (see there).
         self._stream_routes = (
             Route("/events", api.subscribe_many, methods=["GET"]),
             # One route for both methods, so a 405 names both in ``Allow``.
             Route("/topics/{topic:path}", api.topic, methods=["GET", "POST"]),
+            *(route for route in plugin_routes if isinstance(route, StreamRoute)),
         )
-        plugin_routes = [
-            route for plugin in self.plugins for route in plugin.routes(self.hub, self.settings)
-        ]
+        admin = self.admin_routes() if self.settings.admin_port is None else []
         return [
             Route("/healthz", self.healthz, methods=["GET"]),
             Route("/livez", self.livez, methods=["GET"]),
             Route("/readyz", self.readyz, methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            *admin[:1],  # /metrics
             *self._stream_routes,
             *plugin_routes,
+            *admin[1:],
             Route("/", self.index, methods=["GET"]),
         ]
 
@@ -141,15 +180,27 @@ class HubApp:
         )
 
     def _middleware(self) -> list[Middleware]:
+        """CORS by the ``--cors-origin`` allowlist.
+
+        Credentialed reads (a cross-origin ``EventSource`` with
+        ``withCredentials``, sending the token cookie) are allowed only when
+        every listed origin is explicit: with ``*`` or ``null`` (any sandboxed
+        frame) in the list, no origin gets ``Access-Control-Allow-Credentials``.
+        """
         origins = list(self.settings.cors_origins)
         if not origins:
             return []
+        explicit = not any(o.strip().lower() in ("*", "null") for o in origins)
         return [
             Middleware(
                 CORSMiddleware,
                 allow_origins=origins,
+                # Credentials (the token cookie) only for an explicit allowlist: with '*'
+                # Starlette would reflect any origin, so any site could read with the cookie.
+                allow_credentials=explicit,
                 allow_methods=["GET", "POST"],
                 allow_headers=["Last-Event-ID", "Content-Type", "Authorization"],
+                expose_headers=["Last-Event-ID", "Mercure-Last-Event-ID", "Link"],
                 max_age=600,
             )
         ]
@@ -223,6 +274,7 @@ class HubApp:
         finally:
             if restore is not None:
                 restore()
+            await self._producers.aclose()
             self.hub.drain()
             await self.hub.aclose()
 
@@ -280,6 +332,16 @@ class HubApp:
         except HubError as exc:
             response = api_error_response(ApiError.of(exc))
         await response(scope, receive, send)
+
+
+class StreamRoute(Route):
+    """A plug-in's route whose ``GET`` opens a hub stream (``HubStreamResponse``).
+
+    Its ``GET`` is served like the hub's own stream routes: matched first, and
+    without the middleware frames when none is configured (see
+    :meth:`HubApp.__call__`); its refusals (``ApiError``, ``HubError``) are
+    rendered as JSON.  Other methods take the usual path.
+    """
 
 
 def create_app(

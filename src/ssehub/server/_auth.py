@@ -26,6 +26,9 @@ Conventions (Mercure's model; the token rules live in ``_tokens``):
   refused, so a DNS rebinding page can't read a local hub.
 * **Admin surface** (``/metrics``, the stats feed, the dashboard): with a key,
   a token whose grant is admin (see ``_tokens``); with no key, loopback binds only.
+  With ``--admin-port`` it is served on that loopback port alone (``_admin``
+  marks those requests with :data:`ADMIN_SCOPE`), to anyone who can reach it
+  there, and the main port answers ``404`` for it, stats feed included.
 """
 
 from __future__ import annotations
@@ -43,15 +46,20 @@ from ..errors import (
     MissingTokenError,
     TokenInQueryError,
 )
-from ..hub import NO_GRANT, TopicGrant
+from ..hub import NO_GRANT, Selector, TopicGrant
 from ._errors import ApiError
 from ._settings import ServerSettings
-from ._tokens import MAX_TOKEN_LENGTH, Claims, TokenVerifier
+from ._tokens import ADMIN_TOPIC, MAX_TOKEN_LENGTH, Claims, TokenVerifier
 
-__all__ = ["LOOPBACK_NAMES", "AccessPolicy", "Subscriber", "host_of", "is_loopback"]
+#: What a stream opened on the admin port may read: the stats feed, private or not.
+_ADMIN_GRANT = TopicGrant.of([Selector.exact(ADMIN_TOPIC)])
+
+__all__ = ["ADMIN_SCOPE", "LOOPBACK_NAMES", "AccessPolicy", "Subscriber", "host_of", "is_loopback"]
 
 #: Host names served by default when the hub is bound to a loopback address.
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+#: The ASGI scope key the admin port's app sets on its requests (see ``_admin``).
+ADMIN_SCOPE = "ssehub.admin"
 #: Query parameters that would carry a token (refused, never read).
 _TOKEN_PARAMS = ("authorization", "access_token")
 
@@ -117,6 +125,7 @@ class AccessPolicy:
         hosts = frozenset(host_of(h) for h in settings.allowed_hosts)
         self.allowed_hosts = None if not hosts or "*" in hosts else hosts
         self.origins = frozenset(o.lower().rstrip("/") for o in settings.cors_origins)
+        self.admin_port = settings.admin_port
 
     def startup_notes(self) -> list[str]:
         """Lines for the start-up log that say what is open to whom."""
@@ -222,8 +231,13 @@ class AccessPolicy:
         claims = await self.verifier.verify(token)
         _require(claims.publish, topics, "publish")
 
-    async def subscriber(self, conn: HTTPConnection) -> Subscriber:
-        """The grant of a subscriber; raises for a bad token or a refused anonymous one."""
+    async def subscriber(self, conn: HTTPConnection, topics: Sequence[str] = ()) -> Subscriber:
+        """The grant of a subscriber of ``topics``; raises for a bad token or a refused
+        anonymous one, and for the stats feed on the main port when ``--admin-port`` is set."""
+        if _on_admin_port(conn):
+            return Subscriber(_ADMIN_GRANT)
+        if self.admin_port is not None and ADMIN_TOPIC in topics:
+            raise self._admin_elsewhere(conn)
         claims, _ = await self.claims_of(conn)
         if claims is None:
             if not self.anonymous_subscribe:
@@ -233,6 +247,10 @@ class AccessPolicy:
 
     async def authorize_admin(self, conn: HTTPConnection) -> None:
         """Raise unless the request may see the admin surface (topic names, counters)."""
+        if _on_admin_port(conn):
+            return
+        if self.admin_port is not None:
+            raise self._admin_elsewhere(conn)
         if self.verifier is None:
             if self.loopback:
                 return
@@ -245,6 +263,18 @@ class AccessPolicy:
             raise MissingTokenError("the admin surface needs an admin token")
         if not claims.admin:
             raise InsufficientScopeError("this token does not grant the admin surface")
+
+    def _admin_elsewhere(self, conn: HTTPConnection) -> ApiError:
+        return ApiError(
+            404,
+            "not_found",
+            f"no route for {conn.url.path[:100]} here: the admin surface is served on the "
+            "admin port (--admin-port), on loopback",
+        )
+
+
+def _on_admin_port(conn: HTTPConnection) -> bool:
+    return conn.scope.get(ADMIN_SCOPE) is True
 
 
 def _bounded(token: str) -> str:

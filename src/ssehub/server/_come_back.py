@@ -13,11 +13,17 @@ it comes back later by itself; every other client gets the JSON ``503``.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import HubError
 from ..protocol import ServerSentEvent, encode, encode_comment
+from ._errors import ApiError
+from ._stream import SSE_HEADERS
 
-__all__ = ["accept_of", "come_back_later", "wants_only_event_stream"]
+__all__ = ["accept_of", "come_back_later", "stream_or_come_back", "wants_only_event_stream"]
 
 _JSON_TYPES = frozenset({"application/json", "application/*", "*/*"})
 
@@ -39,3 +45,21 @@ def come_back_later(
     """The body of the come-back-later stream (see the module docstring)."""
     retry = rng.randint(int(retry_after * 1000), int(retry_after * 3000))
     return encode_comment(f"{status} {code}: {message}") + encode(ServerSentEvent(retry=retry))
+
+
+async def stream_or_come_back(
+    request: Request, open_stream: Callable[[], Awaitable[Response]], rng: random.Random
+) -> Response:
+    """``await open_stream()``; a passing refusal (``503``) of a browser's stream comes back later.
+
+    Any other refusal, or any client that accepts JSON, gets the error as raised.
+    """
+    try:
+        return await open_stream()
+    except (HubError, ApiError) as exc:
+        refusal = exc if isinstance(exc, ApiError) else ApiError.of(exc)
+        if refusal.status != 503 or not wants_only_event_stream(request.headers.get("accept", "")):
+            raise
+        delay = float((refusal.headers or {}).get("Retry-After", "2"))
+        body = come_back_later(refusal.status, refusal.code, refusal.message, delay, rng)
+        return Response(body, headers={k.decode(): v.decode() for k, v in SSE_HEADERS})

@@ -33,6 +33,7 @@ from ..errors import (
     InsufficientScopeError,
     InvalidEventError,
     InvalidIdempotencyKeyError,
+    InvalidRewindError,
     InvalidTokenError,
     InvalidTopicError,
     MissingTokenError,
@@ -76,6 +77,7 @@ ERROR_ANSWERS: Mapping[type[Exception], ErrorAnswer] = {
         400, "invalid_idempotency_key", {}, "Idempotency-Key: "
     ),
     IdempotencyConflictError: ErrorAnswer(409, "idempotency_conflict"),
+    InvalidRewindError: ErrorAnswer(400, "invalid_rewind"),
     StoreTimeoutError: ErrorAnswer(
         503,
         "store_unavailable",

@@ -69,6 +69,7 @@ __all__ = [
     "bounded_protocol",
     "open_descriptor_count",
     "plan_connection_limits",
+    "refusal_app",
 ]
 
 logger = logging.getLogger("ssehub.server")
@@ -143,6 +144,26 @@ class ConnectionGate:
         self._log_interval = log_interval
         self._logged: dict[str, tuple[float, int]] = {}
 
+    def admit(self, count: int) -> str:
+        """A new connection, ``count`` open with it: ``"ok"``, ``"full"`` (its requests get
+        503 ``too_many_connections``) or ``"reset"`` (over the ceiling: close it at once)."""
+        limits = self.limits
+        if count > limits.connection_ceiling:
+            self.note(
+                "reset",
+                f"{count} connections: over the ceiling of {limits.connection_ceiling}; "
+                "resetting new connections",
+            )
+            return "reset"
+        if count > limits.max_connections:
+            self.note(
+                "full",
+                f"connection limit of {limits.max_connections} reached; "
+                "answering 503 too_many_connections",
+            )
+            return "full"
+        return "ok"
+
     def note(self, kind: str, message: str) -> None:
         """Count one refusal of ``kind``; log ``message`` (with the count) now and then."""
         count = self.refused[kind] = self.refused.get(kind, 0) + 1
@@ -184,31 +205,39 @@ def _raw_error(status: int, code: str, message: str) -> bytes:
 _RNG = random.Random()
 
 
-def _stream_headers(body: bytes) -> list[tuple[bytes, bytes]]:
-    return [
-        *SSE_HEADERS,
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
-    ]
+def _stream_headers(body: bytes, close: bool) -> list[tuple[bytes, bytes]]:
+    headers = [*SSE_HEADERS, (b"content-length", str(len(body)).encode())]
+    return [*headers, (b"connection", b"close")] if close else headers
 
 
-def _refusal_app(
-    code: str, message: str, retry_after: int
+def refusal_app(
+    code: str, message: str, retry_after: int, *, close: bool = True
 ) -> Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Any]:
+    """An ASGI app refusing every request with ``503 code`` (JSON, ``Retry-After``).
+
+    An event-stream request gets a come-back-later stream instead (see
+    :mod:`._come_back`).  ``close`` adds ``Connection: close`` (HTTP/1.1 only:
+    HTTP/2 forbids hop-by-hop headers).
+    """
     body = json.dumps({"error": code, "message": message}).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"retry-after", str(retry_after).encode()),
-        (b"connection", b"close"),
     ]
+    if close:
+        headers.append((b"connection", b"close"))
 
     async def app(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
         if scope["type"] == "http" and wants_only_event_stream(accept_of(scope["headers"])):
             # A browser's EventSource would stop for good on a 503 (see _come_back).
             stream = come_back_later(503, code, message, retry_after, _RNG)
             await send(
-                {"type": "http.response.start", "status": 200, "headers": _stream_headers(stream)}
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": _stream_headers(stream, close),
+                }
             )
             await send({"type": "http.response.body", "body": stream, "more_body": False})
             return
@@ -267,24 +296,12 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        count = len(self.connections)
-        limits = self._limits
-        if count > limits.connection_ceiling:
-            self.gate.note(
-                "reset",
-                f"{count} connections: over the ceiling of {limits.connection_ceiling}; "
-                "resetting new connections",
-            )
+        admission = self.gate.admit(len(self.connections))
+        if admission == "reset":
             self._refused = True
             self.abort()
             return
-        if count > limits.max_connections:
-            self._over_cap = True
-            self.gate.note(
-                "full",
-                f"connection limit of {limits.max_connections} reached; "
-                "answering 503 too_many_connections",
-            )
+        self._over_cap = admission == "full"
         self._arm_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -427,10 +444,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         self._in_headers = False
         self._cancel_header_timer()
         if self.gate.draining:
-            self.app = _refusal_app("shutting_down", "the hub is shutting down", 2)
+            self.app = refusal_app("shutting_down", "the hub is shutting down", 2)
         elif self._over_cap:
             cap = self._limits.max_connections
-            self.app = _refusal_app(
+            self.app = refusal_app(
                 "too_many_connections", f"the hub holds its limit of {cap} connections", 5
             )
         try:

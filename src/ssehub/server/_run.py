@@ -12,18 +12,26 @@ request ``503 shutting_down``; a response still unfinished then (a client that
 stopped reading) is dropped, and uvicorn stops as usual.  This is done by
 subclassing ``uvicorn.Server`` and overriding its ``handle_exit`` and
 ``shutdown`` hooks — uvicorn itself is not patched.
+
+With ``--admin-port`` a second uvicorn server, in the same event loop, serves
+the admin surface (:class:`._admin.AdminApp`) on ``127.0.0.1``; the main
+server owns the signals and the lifespan, and the admin server stops when the
+main one has.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import gc
 import logging
+import logging.config
 import math
 import resource
-from collections.abc import Sequence
+import socket
+from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -31,6 +39,7 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 from ..hub import StoredEvent, open_backend
+from ._admin import ADMIN_HOST, AdminApp
 from ._app import HubApp
 from ._auth import LOOPBACK_NAMES, is_loopback
 from ._http import (
@@ -41,8 +50,10 @@ from ._http import (
     open_descriptor_count,
     plan_connection_limits,
 )
+from ._https import HttpsServer, hypercorn_config
 from ._plugin import Plugin
 from ._settings import ServerSettings
+from ._tls import check_tls, server_context
 from ._workers import WORKER_PROTOCOL, WorkerApp, check_workers, run_workers
 
 __all__ = ["check_store", "raise_open_file_limit", "run"]
@@ -111,6 +122,43 @@ class _HubServer(uvicorn.Server):
         # Everything alive after start-up (modules, the app, the store) lives as long as
         # the process: keep it out of every future garbage collection.
         gc.freeze()
+
+
+class _AdminServer(uvicorn.Server):
+    """The admin port's server: the main server captures the signals, not this one."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _admin_socket(port: int) -> socket.socket:
+    """The admin port's listening socket on ``127.0.0.1`` (bound before serving starts)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ADMIN_HOST, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve_with_admin(server: _HubServer, admin: _AdminServer, sock: socket.socket) -> None:
+    """Run both servers in one loop until the main one stops."""
+
+    async def both() -> None:
+        logger.info("admin surface on http://%s:%d (loopback only)", ADMIN_HOST, admin.config.port)
+        admin_task = asyncio.create_task(admin.serve(sockets=[sock]), name="ssehub-admin")
+        try:
+            await server.serve()
+        finally:
+            admin.should_exit = True
+            await admin_task
+
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(both())
 
 
 class _NoListener:
@@ -234,6 +282,10 @@ def run(
         "server_header": False,
         "proxy_headers": False,
     }
+    tls = check_tls(settings)
+    if tls is not None:
+        _serve_https(served, plugins, limits, tls)
+        return
     if workers > 1:
         worker_app = WorkerApp(served, plugins, limits)
         run_workers(uvicorn.Config(worker_app, http=WORKER_PROTOCOL, **common), workers)
@@ -242,9 +294,51 @@ def run(
     gate = ConnectionGate(limits)
     config = uvicorn.Config(hub_app, http=bounded_protocol(gate), **common)
     server = _HubServer(config, hub_app, gate, drain_timeout=settings.hub.drain_timeout)
+    admin: _AdminServer | None = None
+    if settings.admin_port is not None:
+        try:
+            admin_sock = _admin_socket(settings.admin_port)
+        except OSError as exc:
+            logger.error("cannot listen on the admin port %d: %s", settings.admin_port, exc)
+            raise SystemExit(1) from None
+        admin_config = {**common, "host": ADMIN_HOST, "port": settings.admin_port}
+        admin_config.update(lifespan="off", timeout_graceful_shutdown=2)
+        admin = _AdminServer(uvicorn.Config(AdminApp(hub_app), **admin_config))
     try:
-        server.run()
+        if admin is None:
+            server.run()
+        else:
+            _serve_with_admin(server, admin, admin_sock)
     except SystemExit as exc:  # uvicorn exits 3 when it can't bind: ssehub says 1
         raise SystemExit(0 if exc.code in (0, None) else 1) from None
+    if not server.started:
+        raise SystemExit(1)
+
+
+def _serve_https(
+    settings: ServerSettings,
+    plugins: Sequence[Plugin],
+    limits: HttpLimits,
+    tls: tuple[str, str],
+) -> None:
+    """Serve over TLS (HTTP/2 and HTTP/1.1) with Hypercorn until SIGTERM/SIGINT."""
+    logging.config.dictConfig(_log_config(settings.log_level))
+    if settings.dev_cert:
+        logger.info("--dev-cert: self-signed certificate %s (key %s), for local use only", *tls)
+    hub_app = HubApp(settings, plugins=plugins, install_signal_handlers=False)
+    server = HttpsServer(
+        hub_app,
+        server_context(*tls),
+        ConnectionGate(limits),
+        hypercorn_config(limits, access_log=settings.access_log),
+        drain_timeout=settings.hub.drain_timeout,
+    )
+    loop_factory = None
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(server.serve(settings.host, settings.port, backlog=4096))
     if not server.started:
         raise SystemExit(1)

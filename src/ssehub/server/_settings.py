@@ -75,6 +75,15 @@ class ServerSettings:
         metadata=option("Interface to listen on (0.0.0.0 for every interface)."),
     )
     port: int = field(default=8004, metadata=option("TCP port.", minimum=0, maximum=65535))
+    admin_port: int | None = field(
+        default=None,
+        metadata=option(
+            "Serve the admin surface (/metrics, the dashboard and its stats feed) on this "
+            "port of 127.0.0.1 only, with no token; the main port then serves none of it. "
+            "Off by default (admin tokens on the main port).",
+            maximum=65535,
+        ),
+    )
     store: str = field(
         default=DEFAULT_STORE,
         metadata=option(
@@ -202,6 +211,38 @@ class ServerSettings:
         metadata=option(
             "A kept-alive connection with no new request is closed after this long.",
             unit="duration",
+        ),
+    )
+    mercure: bool = field(
+        default=True,
+        metadata=option(
+            "Serve the Mercure protocol at /.well-known/mercure (ssehub serve's plug-in)."
+        ),
+    )
+    mercure_subscriptions: bool = field(
+        default=False,
+        metadata=option(
+            "Announce Mercure subscriptions (private events of type 'mercure') and serve "
+            "/.well-known/mercure/subscriptions."
+        ),
+    )
+    certfile: str | None = field(
+        default=None,
+        metadata=option(
+            "Serve HTTPS with this PEM certificate chain (with --keyfile): HTTP/2 by ALPN, "
+            "HTTP/1.1 for older clients.",
+            metavar="FILE",
+        ),
+    )
+    keyfile: str | None = field(
+        default=None,
+        metadata=option("The unencrypted PEM private key of --certfile.", metavar="FILE"),
+    )
+    dev_cert: bool = field(
+        default=False,
+        metadata=option(
+            "Serve HTTPS with a throwaway self-signed certificate for localhost and "
+            "127.0.0.1, made in the user's cache folder (its path is logged). Local use only."
         ),
     )
     long_poll_timeout: float = field(

@@ -6,12 +6,18 @@ minted for a Mercure hub works here unchanged.  Conventions:
 * **Algorithms** come from the configured allowlist (``--jwt-alg``, default
   ``HS256``), never from the token; ``none`` can't be configured.  The key is
   an HS secret, a PEM public key (``@PATH``), or the JWKS at ``--jwks-url``
-  (``PyJWKClient``, keys cached; a token's ``kid`` picks one).  An HS
+  (``PyJWKClient``, keys cached, refetched at most once per 30 s; a token's
+  ``kid`` picks one: see ``_jwks``).  An HS
   algorithm with a PEM key is refused by PyJWT (no algorithm confusion).
 * **Bounds**: a token longer than :data:`MAX_TOKEN_LENGTH` is refused before
   anything is decoded; a claim may name at most :data:`MAX_SELECTORS`
   selectors.
 * **Time**: ``exp`` is enforced and ``nbf`` too when present, with no leeway.
+* **Verified tokens are remembered** (by SHA-256, at most
+  :data:`VERIFIED_CACHE_SIZE`, least recently used forgotten first) until their
+  ``exp`` and for at most :data:`VERIFIED_TTL` seconds, so a publisher or a
+  reconnecting browser presenting the same token pays for the signature once
+  a minute, not on every request; a refused token is never remembered.
 * **Two dialects**, both accepted:
 
   - Mercure 1.0 — header ``typ: at+jwt``; ``exp`` required; ``iss``/``aud``
@@ -35,9 +41,10 @@ reason, answered ``401`` with ``WWW-Authenticate: Bearer error="invalid_token"``
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import time
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +54,7 @@ from jwt.algorithms import has_crypto
 
 from ..errors import InvalidTokenError
 from ..hub import ALL_TOPICS, NO_GRANT, InvalidSelectorError, Selector, TopicGrant
+from ._jwks import MIN_REFETCH_INTERVAL, JWKSKeys
 
 __all__ = [
     "ADMIN_TOPIC",
@@ -62,6 +70,10 @@ __all__ = [
 MAX_TOKEN_LENGTH = 8192
 #: Most selectors one token may carry (publish and subscribe together).
 MAX_SELECTORS = 256
+#: Most verified tokens remembered at once.
+VERIFIED_CACHE_SIZE = 4096
+#: Longest a verified token is remembered, in seconds (key rotation takes effect by then).
+VERIFIED_TTL = 60.0
 #: ``authorization_details`` entries of this type are Mercure's.
 MERCURE_DETAIL_TYPE = "https://mercure.rocks/authorization-detail"
 #: A subscribe grant that selects this topic opens the admin surface; it is the
@@ -94,6 +106,9 @@ class TokenVerifier:
 
     ``key`` is an HS secret, or ``@PATH`` naming a PEM public key file.
     Raises ``ValueError`` at construction for a configuration that can't work.
+    ``clock`` (monotonic seconds) and ``jwks_refetch_interval`` drive the
+    JWKS key cache (:class:`._jwks.JWKSKeys`); ``wall_clock`` (epoch seconds)
+    ends remembered tokens at their ``exp``.
     """
 
     def __init__(
@@ -104,7 +119,15 @@ class TokenVerifier:
         jwks_url: str | None = None,
         issuer: str | None = None,
         audience: Sequence[str] = (),
+        jwks_refetch_interval: float = MIN_REFETCH_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        self._wall_clock = wall_clock
+        #: SHA-256 of a verified token -> its claims, and until when they are trusted.
+        self._verified: OrderedDict[bytes, tuple[Claims, float]] = OrderedDict()
+        #: Verifications answered from memory.
+        self.remembered = 0
         algs = list(dict.fromkeys(algorithms))
         unknown = [a for a in algs if a not in _KNOWN]
         if unknown or not algs:
@@ -132,23 +155,53 @@ class TokenVerifier:
                 if not set(algs) & _HMAC:
                     raise ValueError("--jwt-key KEY is an HS secret: allow HS256/384/512")
                 self._key = key.encode("utf-8")
-        self._jwks = (
-            jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
-            if jwks_url
-            else None
-        )
+        if jwks_url and not has_crypto:
+            raise ValueError(
+                "--jwks-url needs the cryptography package: pip install 'PyJWT[crypto]'"
+            )
+        try:
+            self.jwks = (
+                JWKSKeys(jwks_url, min_refetch_interval=jwks_refetch_interval, clock=clock)
+                if jwks_url
+                else None
+            )
+        except jwt.PyJWKClientError as exc:  # e.g. a scheme other than http(s)
+            raise ValueError(f"unusable --jwks-url: {exc}") from exc
 
     async def verify(self, token: str) -> Claims:
         """The claims of a valid ``token``; raises :class:`InvalidTokenError` otherwise."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidTokenError(f"token over {MAX_TOKEN_LENGTH} characters")
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        now = self._wall_clock()
+        known = self._verified.get(digest)
+        if known is not None:
+            claims, until = known
+            if now < until:
+                self._verified.move_to_end(digest)
+                self.remembered += 1
+                return claims
+            del self._verified[digest]
+            if claims.expires_at is not None and now >= claims.expires_at:
+                raise InvalidTokenError("token expired")
+        claims = await self._verify(token)
+        until = now + VERIFIED_TTL
+        if claims.expires_at is not None:
+            until = min(until, claims.expires_at)
+        self._verified[digest] = (claims, until)
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
+
+    async def _verify(self, token: str) -> Claims:
+        """Verify ``token`` with PyJWT (no memory)."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise InvalidTokenError(f"malformed token: {exc}") from exc
         if header.get("alg") not in self.algorithms:
             raise InvalidTokenError(f"algorithm {str(header.get('alg'))[:20]!r} is not allowed")
-        key = await self._key_for(token, header)
+        key = await self._key_for(header)
         typ = header.get("typ")
         modern = isinstance(typ, str) and typ.lower() in _AT_JWT
         try:
@@ -181,17 +234,9 @@ class TokenVerifier:
             publish, subscribe = _legacy_grants(payload)
         return Claims(publish, subscribe, expires_at)
 
-    async def _key_for(self, token: str, header: Mapping[str, Any]) -> Any:
-        if self._jwks is not None and (self._key is None or "kid" in header):
-            client = self._jwks
-            try:
-                # PyJWKClient fetches with urllib (blocking); its cache makes most calls instant.
-                signing = await asyncio.to_thread(client.get_signing_key_from_jwt, token)
-            except jwt.PyJWKClientError as exc:
-                raise InvalidTokenError(f"no key for this token: {exc}") from exc
-            except jwt.PyJWTError as exc:
-                raise InvalidTokenError(f"malformed token: {exc}") from exc
-            return signing.key
+    async def _key_for(self, header: Mapping[str, Any]) -> Any:
+        if self.jwks is not None and (self._key is None or "kid" in header):
+            return await self.jwks.key_for(header.get("kid"))
         return self._key
 
 

@@ -23,6 +23,12 @@ up for good on any non-200 answer, so such a client gets ``200`` with a stream
 that carries only a comment naming the problem and a jittered ``retry:``, then
 ends: the browser comes back later by itself.
 
+Late joiners: a stream without a cursor may start in the retained history
+— ``?since=earliest`` (all of it), ``?rewind=N`` (the last N events) or
+``?rewind=30s`` (``ms``/``s``/``m``/``h``) — then continues live; a
+``Last-Event-ID`` (header or ``?last_event_id=``) wins over both.  Anything
+else is ``400 invalid_rewind`` (``hub/_rewind.py``).
+
 Idempotency: an ``Idempotency-Key`` request header (1 to 128 visible ASCII
 characters) makes a retry safe for 24 h: a repeat of the same publish stores
 nothing and gets the first answer again (``201``, same body) with the header
@@ -42,11 +48,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..errors import HubError
-from ..hub import Hub
+from ..hub import Hub, parse_rewind
 from ._admission import admit_stream
 from ._auth import AccessPolicy
-from ._come_back import come_back_later, wants_only_event_stream
+from ._body import read_body
+from ._come_back import stream_or_come_back
 from ._errors import ApiError
 from ._settings import ServerSettings
 from ._stream import SSE_HEADERS, HubStreamResponse, last_event_id_of
@@ -76,23 +82,11 @@ class TopicsAPI:
         self.access = access or AccessPolicy(settings)
         self._rng = rng or random.Random()
 
-    async def _read_body(self, request: Request) -> bytes:
-        limit = self.settings.max_body_size
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, "payload_too_large", f"body over the limit of {limit} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise ApiError(413, "payload_too_large", f"body over the limit of {limit} bytes")
-        return bytes(body)
-
     async def publish(self, request: Request) -> Response:
         topic = request.path_params["topic"]
         await self.access.authorize_publish(request, [topic])
         private = _flag(request.query_params.get("private"))
-        body = await self._read_body(request)
+        body = await read_body(request, self.settings.max_body_size)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type == "application/json" or content_type.endswith("+json"):
             data, event, private_field = _parse_json_body(body)
@@ -129,48 +123,38 @@ class TopicsAPI:
             )
         return await self.stream(request, topics)
 
-    async def stream(self, request: Request, topics: list[str]) -> Response:
+    async def stream(
+        self, request: Request, topics: list[str], *, default_cursor: str | None = None
+    ) -> Response:
         """Open a resumable stream of ``topics`` for ``request``.
 
         The hub's refusals are answered by the table in ``_errors``; a passing
         one (503) becomes a come-back-later stream for a browser.  ``HEAD``
         (which Starlette routes with ``GET``) gets the stream's headers and
-        opens nothing.
+        opens nothing.  ``default_cursor`` is where a request without a
+        ``Last-Event-ID`` of its own starts.
         """
         if request.method == "HEAD":
             return Response(headers={k.decode(): v.decode() for k, v in SSE_HEADERS})
-        try:
-            return await self._stream(request, topics)
-        except HubError as exc:
-            refusal = ApiError.of(exc)
-            if refusal.status != 503 or not wants_only_event_stream(_accept(request)):
-                raise
-            return self._come_back_later(refusal)
-        except ApiError as exc:
-            if exc.status != 503 or not wants_only_event_stream(_accept(request)):
-                raise
-            return self._come_back_later(exc)
+        return await stream_or_come_back(
+            request, lambda: self._stream(request, topics, default_cursor), self._rng
+        )
 
-    def _come_back_later(self, exc: ApiError) -> Response:
-        """A 200 stream that only says why and when to come back (see ``_come_back``)."""
-        delay = float((exc.headers or {}).get("Retry-After", "2"))
-        body = come_back_later(exc.status, exc.code, exc.message, delay, self._rng)
-        return Response(body, headers={k.decode(): v.decode() for k, v in SSE_HEADERS})
-
-    async def _stream(self, request: Request, topics: list[str]) -> Response:
+    async def _stream(
+        self, request: Request, topics: list[str], default_cursor: str | None = None
+    ) -> Response:
         admit_stream(self.hub, self.settings)  # 503 too_many_connections at the limit
-        subscriber = await self.access.subscriber(request)
+        query = request.query_params
+        rewind = parse_rewind(query.get("since"), query.get("rewind"))  # 400 invalid_rewind
+        subscriber = await self.access.subscriber(request, topics)
         stream = await self.hub.open(
             topics,
-            last_event_id_of(request),
+            last_event_id_of(request) or default_cursor,
             grant=subscriber.grant,
             expires_at=subscriber.expires_at,
+            rewind=rewind,
         )
         return HubStreamResponse(stream)
-
-
-def _accept(request: Request) -> str:
-    return request.headers.get("accept", "")
 
 
 def _refuse_constant(name: str) -> Any:

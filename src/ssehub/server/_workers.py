@@ -52,13 +52,30 @@ def worker_count(value: str) -> int:
 
 
 def check_workers(settings: ServerSettings) -> int:
-    """The worker count, refusing a store that processes can't share (ValueError)."""
+    """The worker count, refusing a store that processes can't share (ValueError).
+
+    Also refuses an ``--admin-port`` that can't work: with several workers (each
+    would bind it; use admin tokens there) or equal to ``--port``.
+    """
     count = worker_count(settings.workers)
     if count > 1 and parse_store_url(settings.store).kind == "memory":
         raise ValueError(
             "--workers > 1 needs a store the processes share (sqlite:PATH or redis://…): "
             "each process would have its own memory store, and subscribers would miss events"
         )
+    if count > 1 and (settings.certfile or settings.keyfile or settings.dev_cert):
+        raise ValueError(
+            "--workers > 1 serves plain HTTP only: run one process per TLS port, "
+            "or put the workers behind a TLS proxy"
+        )
+    if settings.admin_port is not None:
+        if count > 1:
+            raise ValueError(
+                "--admin-port works with one process; with --workers > 1 use admin tokens "
+                "on the main port"
+            )
+        if settings.admin_port == settings.port:
+            raise ValueError("--admin-port must differ from --port")
     return count
 
 

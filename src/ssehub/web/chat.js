@@ -5,10 +5,14 @@
  * After every event the turn (its text so far AND that event's lastEventId) is saved to
  * sessionStorage in one write, so a reload reopens the stream after exactly the last event the
  * page showed: no token twice, none missing.
+ *
+ * Answers are Markdown rendered by markdown.js into DOM nodes (the model's text only ever becomes
+ * Text nodes: no HTML from the model reaches the page), at most once per animation frame while an
+ * answer streams.
  */
 (function () {
   "use strict";
-  const { el, live, json } = window.SSEHub;
+  const { el, live, json, renderMarkdown } = window.SSEHub;
   const KEY = "ssehub.chat.v1";
   const MAX_TURNS = 50;
   const messages = document.getElementById("messages");
@@ -79,7 +83,7 @@
     v.root.dataset.status = turn.status;
     if (turn.answerId) v.root.dataset.answerId = turn.answerId;
     v.question.textContent = turn.q;
-    if (v.text.textContent !== turn.a) v.text.textContent = turn.a;
+    showAnswer(v, turn.a, turn.status !== "streaming");
     const live = turn.status === "starting" || turn.status === "streaming";
     const waiting = live && !turn.a;
     v.thinking.classList.toggle("hidden", !waiting);
@@ -97,6 +101,22 @@
     v.error.textContent = turn.error || "";
     v.status.textContent = STATUS[turn.status] || "";
     empty.classList.toggle("hidden", store.turns.length > 0);
+  }
+
+  /* Render the answer's Markdown: now, or once in the next frame while tokens keep coming. */
+  function showAnswer(v, text, now) {
+    v.pending = text;
+    if (v.rendered === text) return;
+    if (now) paint(v);
+    else if (!v.frame) v.frame = requestAnimationFrame(() => paint(v));
+  }
+
+  function paint(v) {
+    if (v.frame) cancelAnimationFrame(v.frame);
+    v.frame = 0;
+    if (v.rendered === v.pending) return;
+    v.rendered = v.pending;
+    v.text.replaceChildren(renderMarkdown(v.pending));
   }
 
   function scrollDown() {

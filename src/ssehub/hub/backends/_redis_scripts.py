@@ -17,6 +17,8 @@ Key layout (``P`` is the backend's ``prefix``)::
     P:trimmed    hash     topic -> the highest seq retention removed from it
                           (or ``P:forgotten`` when the topic was created)
     P:forgotten  string   the highest trim mark of any forgotten topic
+    P:bytes      string   the bytes of the events held in topic streams
+                          (data + event type, for the ``max_bytes`` quota)
     P:once:{tok} string   "{seq} {time} {fingerprint}" of the append with
                           one-time token ``tok`` (expires after 30 s; makes a
                           retried append a no-op)
@@ -44,11 +46,34 @@ local function seq_of(id)
   return tonumber(string.match(id, '^(%d+)-'))
 end
 
--- Remove the oldest ``n`` entries of ``key``; record the last removed seq.
-local function drop_oldest(key, trimmed, topic, n)
+-- The bytes an entry counts for the quota: its data and event type (as _base.event_size).
+local function entry_size(fields)
+  local bytes = 0
+  for f = 1, #fields, 2 do
+    if fields[f] == 'data' or fields[f] == 'event' then bytes = bytes + #fields[f + 1] end
+  end
+  return bytes
+end
+
+-- The bytes of the oldest ``n`` entries of ``key``.
+local function oldest_size(key, n)
+  if n <= 0 then return 0 end
+  local bytes = 0
+  for _, entry in ipairs(redis.call('XRANGE', key, '-', '+', 'COUNT', n)) do
+    bytes = bytes + entry_size(entry[2])
+  end
+  return bytes
+end
+
+-- Remove the oldest ``n`` entries of ``key``; record the last removed seq;
+-- take their bytes off the ``stored`` counter.
+local function drop_oldest(key, trimmed, topic, n, stored)
   if n <= 0 then return 0 end
   local old = redis.call('XRANGE', key, '-', '+', 'COUNT', n)
   if #old == 0 then return 0 end
+  local freed = 0
+  for _, entry in ipairs(old) do freed = freed + entry_size(entry[2]) end
+  if redis.call('DECRBY', stored, freed) < 0 then redis.call('SET', stored, '0') end
   local last = seq_of(old[#old][1])
   redis.call('XTRIM', key, 'MINID', string.format('%d-0', last + 1))
   local mark = tonumber(redis.call('HGET', trimmed, topic) or '0')
@@ -102,21 +127,23 @@ end
 
 #: Append one event, at most once per token.
 #: KEYS: seq, epoch, topic stream, log, trimmed, topics, once (the append's
-#: token or idempotency key), forgotten.
+#: token or idempotency key), forgotten, bytes.
 #: ARGV: topic, data, event ('' when absent), has_event ('1'/'0'), time,
 #: max_events ('-1': no bound), log_max_len, epoch candidate, token TTL (ms),
 #: fingerprint of the event, private ('1'/'0': a private event's entries carry
-#: the field ``private 1``, on the topic stream and on the live log).
+#: the field ``private 1``, on the topic stream and on the live log),
+#: max_topics and max_bytes (the store quotas, '-1': no bound).
 #: Returns ``{seq, epoch}``; the epoch is created from the candidate if missing.
 #: If the token was seen (a retry of an append that did run), nothing is
 #: written and ``{seq, epoch, record}`` is returned, ``record`` being the
-#: token's value "{seq} {time} {fingerprint}".
+#: token's value "{seq} {time} {fingerprint}".  If a quota is full, nothing is
+#: written and ``{-1, epoch, kind}`` is returned (``topics`` or ``bytes``).
 APPEND = (
     _TRIM_HELPERS
     + """
 for _, check in ipairs({{KEYS[1], 'string'}, {KEYS[2], 'string'}, {KEYS[3], 'stream'},
                         {KEYS[4], 'stream'}, {KEYS[5], 'hash'}, {KEYS[6], 'set'},
-                        {KEYS[8], 'string'}}) do
+                        {KEYS[8], 'string'}, {KEYS[9], 'string'}}) do
   local err = check_type(check[1], check[2])
   if err then return err end
 end
@@ -129,9 +156,25 @@ if not epoch then
   epoch = ARGV[8]
   redis.call('SET', KEYS[2], epoch)
 end
+local exists = redis.call('EXISTS', KEYS[3]) == 1
+local max_events = tonumber(ARGV[6])
+local max_topics = tonumber(ARGV[12])
+if max_topics >= 0 and not exists and redis.call('SCARD', KEYS[6]) >= max_topics then
+  return {-1, epoch, 'topics'}
+end
+local size = #ARGV[2]
+if ARGV[4] == '1' then size = size + #ARGV[3] end
+local max_bytes = tonumber(ARGV[13])
+if max_bytes >= 0 then
+  local after = tonumber(redis.call('GET', KEYS[9]) or '0') + size
+  if after > max_bytes and exists and max_events >= 0 then
+    after = after - oldest_size(KEYS[3], redis.call('XLEN', KEYS[3]) + 1 - max_events)
+  end
+  if after > max_bytes then return {-1, epoch, 'bytes'} end
+end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('SET', KEYS[7], string.format('%d %s %s', seq, ARGV[5], ARGV[10]), 'PX', ARGV[9])
-if redis.call('EXISTS', KEYS[3]) == 0 then
+if not exists then
   local forgotten = tonumber(redis.call('GET', KEYS[8]) or '0')
   if forgotten > tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0') then
     redis.call('HSET', KEYS[5], ARGV[1], string.format('%d', forgotten))
@@ -150,9 +193,9 @@ end
 redis.call('XADD', KEYS[3], id, unpack(fields))
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], id, 'topic', ARGV[1], unpack(fields))
 redis.call('SADD', KEYS[6], ARGV[1])
-local max_events = tonumber(ARGV[6])
+redis.call('INCRBY', KEYS[9], size)
 if max_events >= 0 then
-  drop_oldest(KEYS[3], KEYS[5], ARGV[1], redis.call('XLEN', KEYS[3]) - max_events)
+  drop_oldest(KEYS[3], KEYS[5], ARGV[1], redis.call('XLEN', KEYS[3]) - max_events, KEYS[9])
   if redis.call('XLEN', KEYS[3]) == 0 then
     forget(KEYS[3], KEYS[5], KEYS[6], KEYS[8], ARGV[1])
   end
@@ -162,7 +205,7 @@ return {seq, epoch}
 )
 
 #: Apply retention to one topic.
-#: KEYS: topic stream, trimmed, topics, forgotten.
+#: KEYS: topic stream, trimmed, topics, forgotten, bytes.
 #: ARGV: topic, cutoff time ('': no age bound), max_events ('-1': no bound).
 #: Returns how many entries were removed.  An emptied topic is forgotten (its
 #: trim mark moves into ``forgotten``, so old cursors still see the gap).
@@ -170,7 +213,7 @@ PRUNE = (
     _TRIM_HELPERS
     + """
 for _, check in ipairs({{KEYS[1], 'stream'}, {KEYS[2], 'hash'}, {KEYS[3], 'set'},
-                        {KEYS[4], 'string'}}) do
+                        {KEYS[4], 'string'}, {KEYS[5], 'string'}}) do
   local err = check_type(check[1], check[2])
   if err then return err end
 end
@@ -178,11 +221,12 @@ local removed = 0
 local max_events = tonumber(ARGV[3])
 if max_events >= 0 then
   removed = removed + drop_oldest(KEYS[1], KEYS[2], ARGV[1],
-                                  redis.call('XLEN', KEYS[1]) - max_events)
+                                  redis.call('XLEN', KEYS[1]) - max_events, KEYS[5])
 end
 if ARGV[2] ~= '' then
   local cutoff = tonumber(ARGV[2])
-  removed = removed + drop_oldest(KEYS[1], KEYS[2], ARGV[1], count_expired(KEYS[1], cutoff))
+  removed = removed + drop_oldest(KEYS[1], KEYS[2], ARGV[1], count_expired(KEYS[1], cutoff),
+                                  KEYS[5])
 end
 if redis.call('XLEN', KEYS[1]) == 0 then
   forget(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1])

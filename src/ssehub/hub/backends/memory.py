@@ -10,6 +10,9 @@ Conventions:
   exact through ``forgotten_through`` (the gap convention of :mod:`._base`).
 * Reads count bytes as :func:`._base.event_size`; they merge the topics'
   deques lazily, so a read touches only the events it returns plus one.
+* Quotas (:mod:`._quota`): ``max_topics`` counts the topic dict,
+  ``max_bytes`` a running sum of the events held, both checked before ``seq``
+  is minted.
 * Idempotency keys (:mod:`._idempotency`) are remembered for 24 h and at most
   ``max_idempotency_keys`` at once (oldest forgotten first); a record is a
   key, a fingerprint, ``seq`` and ``time``, a few hundred bytes.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 import secrets
 import time
 from collections import OrderedDict, deque
@@ -27,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from .._types import ReadResult, Retention, StoredEvent
 from ._base import LiveListener, event_size
 from ._idempotency import IDEMPOTENCY_WINDOW, fingerprint, replay, validate_idempotency_key
+from ._quota import bytes_refusal, topics_refusal
 
 __all__ = ["MemoryBackend"]
 
@@ -41,9 +46,16 @@ class _TopicLog:
         #: ``forgotten_through`` when the topic was created.
         self.trimmed_through = trimmed_through
 
-    def trim_front(self) -> None:
+    def trim_front(self) -> int:
+        """Drop the oldest event; return its size (:func:`._base.event_size`)."""
         self.trimmed_through = self.seqs.popleft()
-        self.events.popleft()
+        oldest = self.events.popleft()
+        return event_size(oldest.data, oldest.event)
+
+    def oldest_size(self, count: int) -> int:
+        """The size of the ``count`` oldest events."""
+        oldest = itertools.islice(self.events, max(count, 0))
+        return sum(event_size(e.data, e.event) for e in oldest)
 
     def after(self, seq: int) -> Iterator[StoredEvent]:
         events = self.events
@@ -75,6 +87,8 @@ class MemoryBackend:
         self._clock = clock
         self._seq = 0
         self._topics: dict[str, _TopicLog] = {}
+        #: The bytes of every event held (:func:`._base.event_size`), for ``max_bytes``.
+        self._bytes = 0
         #: The highest trim mark of any forgotten topic (see the module docstring).
         self._forgotten_through = 0
         self._keys: OrderedDict[str, _KeyRecord] = OrderedDict()
@@ -119,16 +133,19 @@ class MemoryBackend:
                     private,
                 )
             record_print = fingerprint(topic, data, event, private)
+        size = event_size(data, event)
+        log = self._topics.get(topic)
+        self._check_quotas(log, size)
         self._seq += 1
         stored = StoredEvent(self._seq, topic, data, event, now, private)
-        log = self._topics.get(topic)
         if log is None:
             log = self._topics[topic] = _TopicLog(self._forgotten_through)
         log.events.append(stored)
         log.seqs.append(stored.seq)
+        self._bytes += size
         limit = self.retention.max_events
         while limit is not None and len(log.events) > limit:
-            log.trim_front()
+            self._bytes -= log.trim_front()
         if not log.events:
             self._forget(topic, log)
         if idempotency_key is not None and record_print is not None:
@@ -179,13 +196,27 @@ class MemoryBackend:
         emptied: list[tuple[str, _TopicLog]] = []
         for topic, log in self._topics.items():
             while log.events and log.events[0].time < cutoff:
-                log.trim_front()
+                self._bytes -= log.trim_front()
                 removed += 1
             if not log.events:
                 emptied.append((topic, log))
         for topic, log in emptied:
             self._forget(topic, log)
         return removed
+
+    def _check_quotas(self, log: _TopicLog | None, size: int) -> None:
+        """Raise QuotaExceededError if appending ``size`` bytes to ``log`` breaks a quota."""
+        retention = self.retention
+        refusal = topics_refusal(retention, new_topic=log is None, topics=len(self._topics))
+        if refusal is None and retention.max_bytes is not None:
+            stored_after = self._bytes + size
+            if stored_after > retention.max_bytes and log is not None:
+                limit = retention.max_events
+                if limit is not None:
+                    stored_after -= log.oldest_size(len(log.events) + 1 - limit)
+            refusal = bytes_refusal(retention, stored_after=stored_after)
+        if refusal is not None:
+            raise refusal
 
     def _forget(self, topic: str, log: _TopicLog) -> None:
         """Drop an emptied topic's state, keeping its trim mark in ``forgotten_through``."""

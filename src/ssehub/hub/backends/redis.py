@@ -39,6 +39,10 @@ Design:
   that many publishes resynchronises with ``on_gap``.  A topic emptied by
   retention is forgotten: no key or field of it remains (the gap convention
   of :mod:`._base`, with ``P:forgotten`` as the store-wide mark).
+* **Quotas** (:mod:`._quota`) are checked inside the append script, against
+  ``P:topics`` (its size) and ``P:bytes`` (kept by every script that adds or
+  removes entries): the counts of every node.  A store written before quotas
+  counts only the bytes added since (``P:bytes`` never goes below 0).
 * **Idempotency.**  An append's one-time token lives 30 s; a publisher's
   ``idempotency_key`` is used as that token (``P:key:{key}``) and lives 24 h
   (:data:`._idempotency.IDEMPOTENCY_WINDOW`), one small string key each,
@@ -82,6 +86,7 @@ from ...errors import BackendUnavailableError, StoreTimeoutError
 from .._types import ReadResult, Retention, StoredEvent
 from ._base import LiveListener
 from ._idempotency import IDEMPOTENCY_WINDOW, fingerprint, replay, validate_idempotency_key
+from ._quota import quota_error
 from ._redis_feed import LogFollower, new_epoch, parse_entry
 from ._redis_scripts import APPEND, PRUNE, READ, RESYNC
 
@@ -91,6 +96,13 @@ _T = TypeVar("_T")
 
 #: How long an append's one-time token is kept (ms): far longer than one retry takes.
 _ONCE_TTL_MS = 30_000
+
+
+def _bound(value: int | None) -> int:
+    """A retention bound as the scripts take it: -1 for none."""
+    return -1 if value is None else value
+
+
 #: How long a publisher's idempotency key is kept (ms).
 _KEY_TTL_MS = int(IDEMPOTENCY_WINDOW * 1000)
 
@@ -124,6 +136,10 @@ class _Keys:
     @property
     def forgotten(self) -> str:
         return f"{self.prefix}:forgotten"
+
+    @property
+    def bytes(self) -> str:
+        return f"{self.prefix}:bytes"
 
     def topic(self, topic: str) -> str:
         return f"{self.prefix}:t:{topic}"
@@ -287,6 +303,7 @@ class RedisBackend:
                     keys.topics,
                     once,
                     keys.forgotten,
+                    keys.bytes,
                 ],
                 args=[
                     topic,
@@ -300,10 +317,14 @@ class RedisBackend:
                     ttl,
                     event_print,
                     "1" if private else "0",
+                    _bound(self.retention.max_topics),
+                    _bound(self.retention.max_bytes),
                 ],
             ),
         )
         self._set_epoch(reply[1])
+        if int(reply[0]) < 0:  # a quota is full: nothing was written
+            raise quota_error(self.retention, str(reply[2]))
         if len(reply) > 2:  # the token was seen: a retry, or a repeated idempotency key
             seq, first_time, recorded = str(reply[2]).split(" ")
             key = idempotency_key or "(one-time token)"
@@ -352,7 +373,7 @@ class RedisBackend:
             removed = 0
             async for name in self._client.sscan_iter(keys.topics, count=500):
                 removed += await self._prune_script(
-                    keys=[keys.topic(name), keys.trimmed, keys.topics, keys.forgotten],
+                    keys=[keys.topic(name), keys.trimmed, keys.topics, keys.forgotten, keys.bytes],
                     args=[name, cutoff, -1 if max_events is None else max_events],
                 )
             return removed

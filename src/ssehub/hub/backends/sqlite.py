@@ -16,8 +16,12 @@ Conventions:
   (:func:`._base.event_size`); the merge of several topics sorts
   only ``seq`` values (a subquery on the covering index), never whole rows.
 * ``idempotency`` keeps one row per idempotency key (key, ``seq``, ``time``,
-  fingerprint; :mod:`._idempotency`) for 24 h; :meth:`SQLiteBackend.prune`
-  deletes older rows.
+  fingerprint; :mod:`._idempotency`) for 24 h, at most
+  ``max_idempotency_keys`` rows (the oldest forgotten first, counted in
+  ``meta.idempotency_keys``); :meth:`SQLiteBackend.prune` deletes older rows.
+* Quotas (:mod:`._quota`) are checked inside the write transaction, against
+  the file's ``topics`` rows and ``meta.stored_bytes`` (the bytes of the
+  events held, kept by every write): the counts of every process on the file.
 * ``meta.epoch`` is created with the file; a new file means a new epoch.
 * Writes go through one :class:`._sqlite_writer.GroupWriter` per process:
   appends queued at the same time share one transaction (group commit); the
@@ -61,7 +65,7 @@ from ._idempotency import validate_idempotency_key
 from ._sqlite_feed import SQLiteFeed
 from ._sqlite_wake import WakeChannel
 from ._sqlite_writer import GroupWriter
-from ._sqlite_writes import FORGOTTEN, Append, append_event, prune_store
+from ._sqlite_writes import FORGOTTEN, SIZE, Append, append_event, prune_store
 
 __all__ = ["SQLiteBackend"]
 
@@ -159,7 +163,10 @@ async def _migrate(db: aiosqlite.Connection) -> None:
 
     Files from before private events have no ``events.private`` column: it is
     added (every old event is public).  Another process may add it at the
-    same moment; its "duplicate column" error is then harmless.
+    same moment; its "duplicate column" error is then harmless.  Files from
+    before quotas have no ``meta.stored_bytes``: it is counted from the rows,
+    in one statement (so it is created once, whoever creates it), and so is
+    ``meta.idempotency_keys``.
     """
     async with db.execute("PRAGMA table_info(events)") as cursor:
         columns = {str(row[1]) for row in await cursor.fetchall()}
@@ -169,6 +176,14 @@ async def _migrate(db: aiosqlite.Connection) -> None:
         except sqlite3.OperationalError as exc:
             if "duplicate column" not in str(exc):
                 raise
+    await db.execute(
+        "INSERT OR IGNORE INTO meta (key, value) "
+        f"SELECT 'stored_bytes', coalesce(sum({SIZE}), 0) FROM events"
+    )
+    await db.execute(
+        "INSERT OR IGNORE INTO meta (key, value) "
+        "SELECT 'idempotency_keys', count(*) FROM idempotency"
+    )
 
 
 class SQLiteBackend:
@@ -182,8 +197,10 @@ class SQLiteBackend:
         clock: Callable[[], float] = time.time,
         poll_interval: float = 0.5,
         wake: bool = True,
+        max_idempotency_keys: int = 100_000,
     ) -> None:
         self.path = str(path)
+        self._max_keys = max_idempotency_keys
         self.retention = retention or Retention()
         self.epoch = ""
         self._clock = clock
@@ -308,7 +325,9 @@ class SQLiteBackend:
             raise BackendUnavailableError("the SQLite store is not open")
         job = Append(topic, data, event, idempotency_key, self._clock(), private)
         return await writer.write(
-            functools.partial(append_event, job=job, retention=self.retention)
+            functools.partial(
+                append_event, job=job, retention=self.retention, max_keys=self._max_keys
+            )
         )
 
     async def read(
