@@ -39,6 +39,7 @@ __all__ = [
     "peer_spec",
     "redis_server",
     "start_server",
+    "wait_listening",
 ]
 
 #: The peer apps, by the name the tables use, with the module that runs each.
@@ -271,6 +272,19 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=5)
 
 
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
+    """Return once ``port`` accepts; ``RuntimeError`` if ``proc`` dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not listen on {port}") from None
+            time.sleep(0.02)
+
+
 @dataclass(frozen=True)
 class RedisServer:
     url: str
@@ -295,13 +309,5 @@ def redis_server(log_dir: Path, timeout: float = 20.0) -> Iterator[RedisServer]:
             preexec_fn=raise_nofile,
         )  # fmt: skip
         stack.callback(_stop, proc)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server did not listen on {port}") from None
-                time.sleep(0.02)
+        wait_listening(port, proc, timeout, "redis-server")
         yield RedisServer(f"redis://127.0.0.1:{port}/0", proc.pid)

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 import ssehub.server
 from ssehub.cli import cli
 from ssehub.cli._serve import ROOTS, SETTINGS, serve
-from ssehub.demos import DemoSettings
+from ssehub.demos import DemoSettings, DemosPlugin
 from ssehub.hub import HubConfig, Retention
 from ssehub.server import ServerSettings
 from tests.support.cli import assert_one_line_error, run_cli
@@ -93,7 +93,8 @@ def _resolve(
 
     def fake_run(settings: ServerSettings, *, plugins: Any = ()) -> None:
         seen["server"] = settings
-        seen["demos"] = plugins[0].settings if plugins else None
+        demos = [plugin for plugin in plugins if isinstance(plugin, DemosPlugin)]
+        seen["demos"] = demos[0].settings if demos else None
         seen["plugins"] = plugins
 
     patch = pytest.MonkeyPatch()

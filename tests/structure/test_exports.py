@@ -22,6 +22,7 @@ PUBLIC = [
     "ssehub.server",
     "ssehub.client",
     "ssehub.demos",
+    "ssehub.durable",
     "ssehub.mercure",
     "ssehub.errors",
     "ssehub.integrations.mcp",

@@ -45,6 +45,7 @@ ALLOWED = {
     "ssehub.server": {"ssehub", "ssehub.protocol", "ssehub.errors", "ssehub.hub"},
     "ssehub.client": {"ssehub.protocol", "ssehub.errors"},
     "ssehub.demos": {"ssehub.protocol", "ssehub.errors", "ssehub.hub", "ssehub.server"},
+    "ssehub.durable": {"ssehub.protocol", "ssehub.errors", "ssehub.hub", "ssehub.server"},
     "ssehub.integrations": {"ssehub.protocol", "ssehub.errors", "ssehub.hub", "ssehub.server"},
     "ssehub.mercure": {"ssehub.protocol", "ssehub.errors", "ssehub.hub", "ssehub.server"},
 }

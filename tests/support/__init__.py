@@ -13,6 +13,7 @@
 - ``recorder``: a backend live-feed recorder; ``client``/``fault_server``: the client's
   fault-injecting server, hooks and scripts; ``cli``: the CLI as a subprocess;
   ``browser``: Chromium page helpers; ``fake_llm``: an OpenAI-compatible upstream;
-  ``node``: scripts of the npm projects in ``tests/peers/`` (``run_peer``).
+  ``node``: the npm projects in ``tests/peers/``: scripts (``run_peer``) and vitest files
+  (``run_vitest``, ``start_vitest``).
 - ``h2client``: a raw HTTP/2 client over TLS (``h2``), stream by stream.
 """

@@ -7,13 +7,13 @@ event stream must go through a real server (:func:`tests.support.processes.start
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 
-from ssehub.server import HubApp, ServerSettings
+from ssehub.server import HubApp, Plugin, ServerSettings
 
 __all__ = ["BASE_URL", "app_client", "hub_settings"]
 
@@ -27,9 +27,11 @@ def hub_settings(**overrides: Any) -> ServerSettings:
 
 
 @asynccontextmanager
-async def app_client(settings: ServerSettings | None = None) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client wired to a fresh ``HubApp`` whose lifespan runs for the block."""
-    app = HubApp(settings or hub_settings())
+async def app_client(
+    settings: ServerSettings | None = None, *, plugins: Sequence[Plugin] = ()
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client wired to a fresh ``HubApp`` (with ``plugins``) whose lifespan runs."""
+    app = HubApp(settings or hub_settings(), plugins=plugins)
     async with (
         app.lifespan(),
         httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=BASE_URL) as client,

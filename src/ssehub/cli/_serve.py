@@ -86,6 +86,9 @@ def _serve(config: str | None, **values: Any) -> None:
         from ..mercure import MercurePlugin
 
         plugins.append(MercurePlugin())
+    from ..durable import DurableStreamsPlugin
+
+    plugins.append(DurableStreamsPlugin())  # /v1/stream/{name}, on the hub's store
     run(server, plugins=plugins)
 
 

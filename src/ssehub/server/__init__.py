@@ -12,7 +12,7 @@ from ._app import HubApp, StreamRoute, create_app
 from ._auth import AccessPolicy, Subscriber, is_loopback
 from ._body import read_body
 from ._come_back import stream_or_come_back
-from ._errors import ApiError
+from ._errors import ApiError, error_response
 from ._plugin import Plugin
 from ._run import check_store, run
 from ._settings import ServerSettings, Settings, option
@@ -56,6 +56,7 @@ __all__ = [
     "counted_stream",
     "create_app",
     "dev_certificate",
+    "error_response",
     "is_loopback",
     "last_event_id_of",
     "mint_token",

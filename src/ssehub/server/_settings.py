@@ -245,6 +245,21 @@ class ServerSettings:
             "127.0.0.1, made in the user's cache folder (its path is logged). Local use only."
         ),
     )
+    long_poll_timeout: float = field(
+        default=30.0,
+        metadata=option(
+            "A Durable Streams long-poll (/v1/stream/…?live=long-poll) waits this long for "
+            "data before answering 204; an SSE read sends a keep-alive this often.",
+            unit="duration",
+        ),
+    )
+    durable_max_bytes: int | None = field(
+        default=None,
+        metadata=option(
+            "Bytes of history kept per Durable Stream: older records are dropped and reads "
+            "from before them answer 410 (0 = unbounded).",
+        ),
+    )
     hub: HubConfig = field(default_factory=HubConfig)
     retention: Retention = field(default_factory=Retention)
 

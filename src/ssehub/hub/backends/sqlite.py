@@ -106,6 +106,24 @@ _CHECKPOINT_INTERVAL = 1.0
 logger = logging.getLogger("ssehub.hub.sqlite")
 
 
+async def open_shared_file(path: str) -> aiosqlite.Connection:
+    """An aiosqlite connection to the store's file: autocommit, WAL, 5 s busy timeout.
+
+    Also used by the durable-stream store (:mod:`ssehub.durable`), which keeps its
+    own tables in the same file.
+    """
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    db = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
 def _connect(path: str) -> sqlite3.Connection:
     """A plain connection for the writer or the feed: autocommit, no busy wait, no checkpoints."""
     db = sqlite3.connect(path, isolation_level=None, timeout=0, check_same_thread=False)
@@ -213,11 +231,7 @@ class SQLiteBackend:
             )
         db: aiosqlite.Connection | None = None
         try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(self.path, isolation_level=None)
-            await db.execute("PRAGMA busy_timeout=5000")
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=NORMAL")
+            db = await open_shared_file(self.path)
             await db.executescript(_SCHEMA)
             await _migrate(db)
             await db.execute(
