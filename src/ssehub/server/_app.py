@@ -97,7 +97,7 @@ class HubApp:
 
     def _routes(self) -> list[BaseRoute]:
         api = self._api = TopicsAPI(self.hub, self.settings, access=self.access)
-        metrics = MetricsEndpoint(self.hub)
+        metrics = self._metrics = MetricsEndpoint(self.hub)
 
         async def metrics_endpoint(request: Request) -> Response:
             await self.access.authorize_admin(request)
@@ -164,16 +164,18 @@ class HubApp:
             )
         live_feed = self.hub.feed_connected
         status = "draining" if self.hub.closing else "ok" if live_feed else "degraded"
-        return JSONResponse(
-            {
-                "status": status,
-                "live_feed": live_feed,
-                "open_streams": self.hub.open_streams,
-                "head": head,
-                "epoch": self.hub.epoch,
-                "pid": os.getpid(),
-            }
-        )
+        body: dict[str, Any] = {
+            "status": status,
+            "live_feed": live_feed,
+            "open_streams": self.hub.open_streams,
+            "head": head,
+            "epoch": self.hub.epoch,
+            "pid": os.getpid(),
+        }
+        workers = self._metrics.workers
+        if workers is not None:  # many processes: this one above, all of them here
+            body["workers"] = workers.workers()
+        return JSONResponse(body)
 
     async def livez(self, request: Request) -> Response:
         """``GET /livez``: this process and its event loop answer.  Never touches the store.
@@ -217,6 +219,8 @@ class HubApp:
         restore = self._chain_signals() if self._install_signal_handlers else None
         try:
             async with contextlib.AsyncExitStack() as stack:
+                if self._metrics.workers is not None:
+                    await stack.enter_async_context(self._metrics.workers.running())
                 for plugin in self.plugins:
                     await stack.enter_async_context(plugin.lifespan(self.hub, self.settings))
                 yield

@@ -17,8 +17,10 @@ that accepted the request and says which (``pid``).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +31,7 @@ from uvicorn.supervisors import Multiprocess
 from ..hub import parse_store_url
 from ._app import HubApp
 from ._http import ConnectionGate, HttpLimits, bind_worker_gate
+from ._metrics import MULTIPROC_ENV
 from ._plugin import Plugin
 from ._settings import ServerSettings
 
@@ -119,10 +122,18 @@ def _freeze_after_startup(send: Send) -> Send:
 
 
 def run_workers(config: uvicorn.Config, count: int) -> None:
-    """Serve ``config`` (its app a :class:`WorkerApp`) from ``count`` processes; blocks."""
+    """Serve ``config`` (its app a :class:`WorkerApp`) from ``count`` processes; blocks.
+
+    Unless ``PROMETHEUS_MULTIPROC_DIR`` is already set, the workers share a fresh
+    directory of this run for their metrics (removed at exit), so ``/metrics``
+    and ``/healthz`` can sum over them (:mod:`ssehub.server._metrics`).
+    """
     config.workers = count
-    sock = config.bind_socket()
-    try:
+    with contextlib.ExitStack() as stack:
+        if not os.environ.get(MULTIPROC_ENV):
+            path = stack.enter_context(tempfile.TemporaryDirectory(prefix="ssehub-metrics-"))
+            os.environ[MULTIPROC_ENV] = path  # read by each spawned worker at import
+            stack.callback(os.environ.pop, MULTIPROC_ENV, None)
+        sock = config.bind_socket()
+        stack.callback(sock.close)
         Multiprocess(config, sockets=[sock]).run()
-    finally:
-        sock.close()
