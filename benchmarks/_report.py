@@ -91,6 +91,7 @@ _COLUMNS: dict[str, list[_Column]] = {
     ],
     "fanout": [
         ("deliveries/s", lambda r: _fmt(r["deliveries_per_s"])),
+        ("publishes/s", lambda r: _fmt(r["published"] / r["publish_seconds"])),
         ("time s", lambda r: _fmt(r["seconds"], 2)),
         ("server CPU %", lambda r: _fmt(r["server_cpu_pct"], 0)),
         ("server µs/deliv", lambda r: _fmt(r["server_us_per_delivery"], 1)),
