@@ -261,6 +261,7 @@ class Hub:
         self._leaving: list[Subscription] = []
         self._flush_handle: asyncio.Handle | None = None
         self._last_flush = float("-inf")
+        self._flush_began = float("-inf")
 
     # -- life cycle ----------------------------------------------------------
 
@@ -523,11 +524,21 @@ class Hub:
             observer(event, delivered)
 
     def _schedule_flush(self) -> None:
-        """Wake the writers of the queued events: at once, or at most once per interval."""
+        """Wake the writers of the queued events: at once, or at most once per interval.
+
+        A flush is due ``flush_interval`` after the previous one *began*, and
+        at least half an interval after its writes *ended*.  At a steady rate
+        below one event per interval whose writes fit in half of it (100 ev/s
+        to 1,000 subscribers), every event is written as soon as it arrives;
+        when the writes take longer, flushes follow one another with half an
+        interval free for publishers and new subscribers, each carrying every
+        event queued meanwhile (one write per subscriber for all of them).
+        """
         if self._flush_handle is not None:
             return  # a flush is already due; these events ride along
         loop = asyncio.get_running_loop()
-        due = self._last_flush + self.config.flush_interval
+        interval = self.config.flush_interval
+        due = max(self._flush_began + interval, self._last_flush + interval / 2)
         if due <= loop.time():
             self._flush_handle = loop.call_soon(self._flush)
         else:
@@ -535,14 +546,13 @@ class Hub:
 
     def _flush(self) -> None:
         loop = asyncio.get_running_loop()
-        self._last_flush = loop.time()
+        self._flush_began = self._last_flush = loop.time()
         dirty, self._dirty = self._dirty, set()
         for sub in dirty:
             sub.wake()
         # The woken writers run in the next loop iteration, in wake order; this
-        # callback runs right after the last of them, so the interval is counted
-        # from the end of the writes: the time in between stays free for
-        # publishers, new subscribers and everything else.
+        # callback runs right after the last of them, so ``_last_flush`` marks
+        # the end of the writes.
         self._flush_handle = loop.call_soon(self._flush_done)
 
     def _flush_done(self) -> None:
