@@ -193,6 +193,11 @@ class HubStats:
     opened: int = 0
     #: Stored rows that could not be encoded and were skipped (live or on replay).
     skipped: int = 0
+    #: Flushes of live events, and the loop time their writes took (wake to last write).
+    flushes: int = 0
+    flush_seconds: float = 0.0
+    #: How late the hub's periodic tick woke (seconds): the event loop's lag, last seen.
+    loop_lag: float = 0.0
     per_topic_published: dict[str, int] = field(default_factory=dict)
     per_topic_delivered: dict[str, int] = field(default_factory=dict)
     #: Topics that carried a private event (the most recent ``MAX_TRACKED_TOPICS``):
@@ -316,8 +321,11 @@ class Hub:
         step = min(1.0, interval / 2) if interval > 0 else 1.0
         step = min(step, self.config.drain_timeout / 2)
         next_prune = self.clock() + self.config.prune_interval
+        loop = asyncio.get_running_loop()
         while True:
+            asleep = loop.time()
             await asyncio.sleep(step)
+            self.stats.loop_lag = max(0.0, loop.time() - asleep - step)
             now = self.clock()
             self.tick(now)
             if now >= next_prune:
@@ -558,6 +566,8 @@ class Hub:
     def _flush_done(self) -> None:
         self._flush_handle = None
         self._last_flush = asyncio.get_running_loop().time()
+        self.stats.flushes += 1
+        self.stats.flush_seconds += self._last_flush - self._flush_began
         if self._dirty:
             self._schedule_flush()
 

@@ -76,6 +76,12 @@ _SUMMED = (
     ("ssehub_write_timeouts", "Streams closed on a blocked write.", "write_timeouts"),
     ("ssehub_cursor_resets", "Reset events sent for unusable cursors.", "resets"),
     ("ssehub_streams_opened", "Streams opened since start.", "opened"),
+    ("ssehub_fanout_flushes", "Flushes of live events to their subscribers.", "flushes"),
+    (
+        "ssehub_fanout_write_seconds",
+        "Event-loop time the flushes' writes took, from the first wake to the last write.",
+        "flush_seconds",
+    ),
 )
 
 
@@ -109,6 +115,11 @@ class HubCollector(Collector):
         )
         for name, documentation, field in _SUMMED:
             yield CounterMetricFamily(name, documentation, value=getattr(stats, field))
+        yield GaugeMetricFamily(
+            "ssehub_event_loop_lag_seconds",
+            "How late the hub's periodic tick woke, last seen (event loop lag).",
+            stats.loop_lag,
+        )
         per_topic = CounterMetricFamily(
             "ssehub_topic_events_published", "Events published per topic.", labels=["topic"]
         )
@@ -128,7 +139,7 @@ class WorkerMetrics:
     def __init__(self, hub: Hub, path: str) -> None:
         self.hub = hub
         self.path = path
-        self._copied: dict[str, int] = {}
+        self._copied: dict[str, float] = {}
         self._counters = {field: Counter(name, doc, registry=None) for name, doc, field in _SUMMED}
         self._open = Gauge(
             "ssehub_open_streams",
@@ -139,6 +150,12 @@ class WorkerMetrics:
         self._open_per_worker = Gauge(
             "ssehub_worker_open_streams",
             "Event streams open now, per live worker.",
+            registry=None,
+            multiprocess_mode="liveall",
+        )
+        self._lag = Gauge(
+            "ssehub_worker_event_loop_lag_seconds",
+            "How late the hub's periodic tick woke, last seen, per live worker.",
             registry=None,
             multiprocess_mode="liveall",
         )
@@ -161,7 +178,7 @@ class WorkerMetrics:
         """Copy this process's counters into the shared files now."""
         stats: HubStats = self.hub.stats
         for field, counter in self._counters.items():
-            value = int(getattr(stats, field))
+            value = getattr(stats, field)
             change = value - self._copied.get(field, 0)
             if change > 0:
                 counter.inc(change)
@@ -169,6 +186,7 @@ class WorkerMetrics:
         open_streams = self.hub.open_streams
         self._open.set(open_streams)
         self._open_per_worker.set(open_streams)
+        self._lag.set(stats.loop_lag)
         self._published.set(stats.published)
         for topic, value in stats.per_topic_published.items():
             self._per_topic.labels(topic).set(value)
