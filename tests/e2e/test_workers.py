@@ -331,3 +331,25 @@ def test_every_worker_enforces_the_http_bounds(tmp_path: Path) -> None:
             )
             assert answer.status == 431
             assert answer.json()["error"] == "too_many_headers"
+
+
+def test_a_second_serve_with_workers_on_a_taken_port_is_refused(tmp_path: Path) -> None:
+    """Workers listen in the port's SO_REUSEPORT group: a second run must not join it."""
+    with start_hub(sqlite_hub(tmp_path / "a.db", "--workers", "2"), log_dir=tmp_path) as hub:
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ssehub",
+                "serve",
+                "--port",
+                str(hub.port),
+                *sqlite_hub(tmp_path / "b.db", "--workers", "2"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1
+        assert f"cannot listen on 127.0.0.1:{hub.port}" in second.stderr
+        assert "Traceback" not in second.stderr
