@@ -151,6 +151,9 @@ def _reuse_port_socket(host: str, port: int, *, alone: bool = False) -> socket.s
     return sock
 
 
+#: Seconds a worker may take to answer the supervisor's ping before it is replaced.
+HEALTHCHECK_TIMEOUT = 60
+
 #: Linux spreads the connections of one port over the listening sockets of a
 #: ``SO_REUSEPORT`` group by a hash of each connection's addresses.
 OWN_LISTENERS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
@@ -251,6 +254,11 @@ def run_workers(config: uvicorn.Config, count: int) -> None:
     and ``/healthz`` can sum over them (:mod:`ssehub.server._metrics`).
     """
     config.workers = count
+    # uvicorn's supervisor kills a worker that does not answer its ping within this
+    # many seconds.  A worker accepting 15,000 streams on a busy machine missed the
+    # default (5 s) and was killed with every stream it held; a truly hung worker
+    # is still replaced, just later.
+    config.timeout_worker_healthcheck = max(config.timeout_worker_healthcheck, HEALTHCHECK_TIMEOUT)
     with contextlib.ExitStack() as stack:
         if not os.environ.get(MULTIPROC_ENV):
             path = stack.enter_context(tempfile.TemporaryDirectory(prefix="ssehub-metrics-"))
