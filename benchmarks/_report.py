@@ -91,6 +91,7 @@ _COLUMNS: dict[str, list[_Column]] = {
     ],
     "fanout": [
         ("deliveries/s", lambda r: _fmt(r["deliveries_per_s"])),
+        ("publishes/s", lambda r: _fmt(r["published"] / r["publish_seconds"])),
         ("time s", lambda r: _fmt(r["seconds"], 2)),
         ("server CPU %", lambda r: _fmt(r["server_cpu_pct"], 0)),
         ("server µs/deliv", lambda r: _fmt(r["server_us_per_delivery"], 1)),
@@ -103,6 +104,7 @@ _COLUMNS: dict[str, list[_Column]] = {
         ("p99 ms", lambda r: _fmt(r["p99_ms"], 2)),
         ("max ms", lambda r: _fmt(r["max_ms"], 1)),
         ("published/s", lambda r: _fmt(r["achieved_rate"], 1)),
+        ("hub write ms/flush", lambda r: _fmt(r["flush_ms"], 2)),
         ("server CPU %", lambda r: _fmt(r["server_cpu_pct"], 0)),
         ("client CPU %", lambda r: _fmt(r["client_cpu_pct"], 0)),
         ("others CPU %", lambda r: _fmt(r["others_cpu_pct"], 0)),

@@ -17,7 +17,9 @@ import asyncio
 import time
 from typing import Any
 
+import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks._servers import RunningServer
 from ssehub.cli._bench_load import LoadClient, Measurement, publish_all
@@ -178,6 +180,35 @@ def fanout(
     }
 
 
+#: ssehub's own account of its fan-out (``/metrics``): flushes and the loop time they took.
+_HUB_COUNTERS = ("ssehub_fanout_flushes_total", "ssehub_fanout_write_seconds_total")
+
+
+def _hub_counters(server: RunningServer) -> dict[str, float]:
+    """ssehub's fan-out counters, summed over workers; empty for a peer."""
+    try:
+        answer = httpx.get(f"{server.publish_url}/metrics", timeout=5)
+    except httpx.HTTPError:
+        return {}
+    if answer.status_code != 200:
+        return {}
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            if sample.name in _HUB_COUNTERS and not sample.labels:
+                found[sample.name] = float(sample.value)
+    return found
+
+
+def _fanout_figures(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Mean event-loop time per flush of live events, in the window (ssehub only)."""
+    if not before or not after:
+        return {}
+    flushes = after[_HUB_COUNTERS[0]] - before[_HUB_COUNTERS[0]]
+    seconds = after[_HUB_COUNTERS[1]] - before[_HUB_COUNTERS[1]]
+    return {"flushes": flushes, "flush_ms": 1000 * seconds / flushes if flushes else float("nan")}
+
+
 def latency(
     server: RunningServer,
     load: LoadClient,
@@ -196,6 +227,7 @@ def latency(
     events = max(1, round(rate * seconds))
     try:
         opened = load.open(server.endpoints, f"/topics/{topic}", subscribers)
+        counters = _hub_counters(server)
         cpu_window = _Window(server)
         deadline_ns = time.monotonic_ns() + int((seconds + drain) * 1e9)
         load.arm(events, latency=True, deadline_ns=deadline_ns, lanes=publishers)
@@ -213,6 +245,7 @@ def latency(
         end_ns = got.last_delivery_ns if got.complete == opened.opened else time.monotonic_ns()
         wall = max(1e-9, (end_ns - sent.first_ns) / 1e9)
         cpu = cpu_window.figures(got.client_cpu_seconds, wall, got.delivered)
+        fanout = _fanout_figures(counters, _hub_counters(server))
     finally:
         load.close_streams()
     ordered = sorted(got.latencies_ns)
@@ -230,6 +263,7 @@ def latency(
         "max_ms": (ordered[-1] / 1e6) if ordered else float("nan"),
         "seconds": wall,
         **cpu,
+        **fanout,
         **figures,
         "zero_loss": figures["zero_loss"] and opened.failed == 0,
         "errors": opened.errors + figures["errors"] + sent.failures,

@@ -29,6 +29,7 @@ import psutil
 from ssehub.cli._bench_streams import raise_nofile
 
 __all__ = [
+    "HUB_VARIANTS",
     "PEERS",
     "SYSTEM_PEERS",
     "RedisServer",
@@ -36,6 +37,7 @@ __all__ = [
     "ServerSpec",
     "free_port",
     "hub_spec",
+    "hub_variant_spec",
     "peer_spec",
     "redis_server",
     "start_server",
@@ -53,6 +55,14 @@ PEERS = {
 SYSTEM_PEERS = {
     "nchan": ("benchmarks.peers.nchan_app", "--workers", "1"),
     "nchan-2w": ("benchmarks.peers.nchan_app", "--workers", "2"),
+}
+
+
+#: ssehub on the default SQLite store (a fresh file per start), by the name the tables use.
+#: Name -> extra ``ssehub serve`` arguments.
+HUB_VARIANTS = {
+    "ssehub-sqlite": (),
+    "ssehub-sqlite-2w": ("--workers", "2"),
 }
 
 
@@ -132,6 +142,20 @@ def hub_spec(
         nodes=nodes,
         description="ssehub serve " + " ".join(extra),
         companions=companions,
+    )
+
+
+def hub_variant_spec(name: str, hub_args: Sequence[str], data_dir: Path) -> ServerSpec:
+    """A :data:`HUB_VARIANTS` hub: SQLite in ``data_dir``, one fresh file per start (port)."""
+    extra = [*HUB_VARIANTS[name], *hub_args]
+
+    def argv(port: int, _node: int) -> list[str]:
+        store = f"sqlite:{data_dir / f'{name}-{port}.db'}"
+        return [sys.executable, "-m", "ssehub", "serve", "--host", "127.0.0.1",
+                "--port", str(port), "--store", store, *extra]  # fmt: skip
+
+    return ServerSpec(
+        name=name, argv=argv, description="ssehub serve --store sqlite:… " + " ".join(extra)
     )
 
 

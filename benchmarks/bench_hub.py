@@ -24,6 +24,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -34,10 +35,12 @@ from rich.console import Console
 
 from benchmarks import _report, _scenarios
 from benchmarks._servers import (
+    HUB_VARIANTS,
     PEERS,
     SYSTEM_PEERS,
     ServerSpec,
     hub_spec,
+    hub_variant_spec,
     peer_spec,
     redis_server,
     start_server,
@@ -50,8 +53,9 @@ __all__ = ["main"]
 HERE = Path(__file__).parent
 SCENARIOS = ("idle", "fanout", "latency")
 DEFAULT_SERVERS = ("ssehub", *PEERS)
-#: Also Nchan (nginx-light + libnginx-mod-nchan from apt), only when named.
-ALL_SERVERS = (*DEFAULT_SERVERS, *SYSTEM_PEERS)
+#: Also ssehub on SQLite (1 and 2 workers) and Nchan (nginx-light +
+#: libnginx-mod-nchan from apt), only when named.
+ALL_SERVERS = (*DEFAULT_SERVERS, *HUB_VARIANTS, *SYSTEM_PEERS)
 
 
 def _csv(value: str) -> list[str]:
@@ -266,7 +270,11 @@ def _pubs(count: int) -> str:
 
 
 def _specs(
-    opts: dict[str, Any], store: str | None, companions: tuple[int, ...], console: Console
+    opts: dict[str, Any],
+    store: str | None,
+    companions: tuple[int, ...],
+    console: Console,
+    data_dir: Path,
 ) -> list[ServerSpec]:
     names = _csv(opts["servers"])
     for name in names:
@@ -279,6 +287,8 @@ def _specs(
         if name == "ssehub":
             args = shlex.split(opts["hub_args"])
             specs.append(hub_spec(args, opts["nodes"], store, companions))
+        elif name in HUB_VARIANTS:
+            specs.append(hub_variant_spec(name, shlex.split(opts["hub_args"]), data_dir))
         else:
             specs.append(peer_spec(name))
     if not specs:
@@ -335,7 +345,8 @@ def run(opts: dict[str, Any], console: Console) -> _report.Results:
             redis = stack.enter_context(redis_server(logs))
             store, companions = redis.url, (redis.pid,)
             console.print(f"redis-server for the hub at {store} (weighed and timed with it)")
-        specs = _specs(opts, store, companions, console)
+        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-hub-")))
+        specs = _specs(opts, store, companions, console, data_dir)
         load = LoadClient(opts["client_procs"])
         stack.callback(lambda: load.shutdown())
         for label, kind, kwargs in plan:

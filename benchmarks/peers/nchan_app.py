@@ -34,6 +34,7 @@ worker_rlimit_nofile 200000;
 events {{ worker_connections 100000; }}
 http {{
   access_log off;
+  keepalive_requests 10000000;  # nginx's default 1,000 ends a serial publisher's connection
   client_body_temp_path {root}/body;
   proxy_temp_path {root}/proxy;
   fastcgi_temp_path {root}/fcgi;

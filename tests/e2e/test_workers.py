@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -22,7 +23,8 @@ import httpx
 
 from tests.support.polling import poll_until
 from tests.support.processes import start_hub
-from tests.support.raw_http import request
+from tests.support.procfs import tcp_sockets
+from tests.support.raw_http import request, stalled_stream
 from tests.support.sse import StreamReader, open_stream
 
 
@@ -62,6 +64,19 @@ def subscribe(stack: ExitStack, url: str, topic: str = "t") -> StreamReader:
     return reader
 
 
+def spread_over_two_workers(
+    stack: ExitStack, url: str, minimum: int, topic: str = "t"
+) -> tuple[list[StreamReader], dict[int, int]]:
+    """At least ``minimum`` streams, opened until both workers hold some; and who holds how many."""
+    readers: list[StreamReader] = []
+    per_worker: dict[int, int] = {}
+    while len(readers) < minimum or min(per_worker.values(), default=0) == 0:
+        assert len(readers) < 40, f"the kernel never gave the second worker a stream: {per_worker}"
+        readers.append(subscribe(stack, url, topic))
+        per_worker = streams_per_worker(url, 2, len(readers))
+    return readers, per_worker
+
+
 def ids(reader: StreamReader, count: int) -> list[str]:
     return [event.id for event in reader.read_events(count)]
 
@@ -71,14 +86,7 @@ def test_subscribers_over_two_workers_get_every_event_once_in_order(tmp_path: Pa
         start_hub(sqlite_hub(tmp_path / "hub.db", "--workers", "2"), log_dir=tmp_path) as hub,
         ExitStack() as stack,
     ):
-        readers: list[StreamReader] = []
-        per_worker: dict[int, int] = {}
-        while len(readers) < 6 or min(per_worker.values(), default=0) == 0:
-            assert len(readers) < 40, (
-                f"the kernel never gave the second worker a stream: {per_worker}"
-            )
-            readers.append(subscribe(stack, hub.url))
-            per_worker = streams_per_worker(hub.url, 2, len(readers))
+        readers, _ = spread_over_two_workers(stack, hub.url, 6)
         published = [publish(hub.url, "t", f"event {i}") for i in range(40)]
         for reader in readers:
             assert ids(reader, 40) == published
@@ -132,14 +140,7 @@ def test_clients_of_a_killed_worker_resume_on_the_port_with_no_loss(tmp_path: Pa
         start_hub(sqlite_hub(tmp_path / "hub.db", "--workers", "2"), log_dir=tmp_path) as hub,
         ExitStack() as stack,
     ):
-        readers: list[StreamReader] = []
-        per_worker: dict[int, int] = {}
-        while len(readers) < 4 or min(per_worker.values(), default=0) == 0:
-            assert len(readers) < 40, (
-                f"the kernel never gave the second worker a stream: {per_worker}"
-            )
-            readers.append(subscribe(stack, hub.url))
-            per_worker = streams_per_worker(hub.url, 2, len(readers))
+        readers, per_worker = spread_over_two_workers(stack, hub.url, 4)
         published = [publish(hub.url, "t", f"before {i}") for i in range(10)]
         for reader in readers:
             assert ids(reader, 10) == published
@@ -157,23 +158,80 @@ def test_clients_of_a_killed_worker_resume_on_the_port_with_no_loss(tmp_path: Pa
         poll_until(replaced, "uvicorn to replace the killed worker", interval=0.01)
 
 
-def test_sigterm_drains_every_worker(tmp_path: Path) -> None:
+def test_sigterm_ends_every_stream_of_both_workers_with_a_retry_within_the_drain_timeout(
+    tmp_path: Path,
+) -> None:
+    drain_timeout = 1.0
+    args = sqlite_hub(tmp_path / "hub.db", "--workers", "2", "--drain-timeout", "1",
+                      "--write-timeout", "600")  # fmt: skip
+    with start_hub(args, log_dir=tmp_path) as hub, ExitStack() as stack:
+        readers, _ = spread_over_two_workers(stack, hub.url, 2)
+        stalled = stalled_stream(hub.port)  # never reads: only the timeout ends it
+        stack.callback(stalled.close)
+        payload = "q" * 64 * 1024
+        for _ in range(200):  # until its worker holds bytes the client will never read
+            publish(hub.url, "t", payload)
+            port = stalled.getsockname()[1]
+            if any(s.remote_port == port and s.send_queue for s in tcp_sockets(hub.port)):
+                break
+        else:
+            raise AssertionError("the stalled stream never filled its socket")
+        started = time.monotonic()
+        assert hub.terminate(signal.SIGTERM, timeout=20) == 0
+        took = time.monotonic() - started
+        for reader in readers:
+            tail = reader.read_to_end()
+            assert b"retry: " in tail.split(b"retry: 3000")[-1]  # the drain's jittered retry
+        # Each worker: its drain, at most drain_timeout for unfinished responses,
+        # its shutdown; the supervisor looks for exits every 0.5 s.
+        assert took < drain_timeout + 1.5, f"exited {took:.2f} s after SIGTERM"
+    log = hub.log()
+    assert "Traceback" not in log
+
+
+def metric(url: str, name: str, scope: str = "all") -> float:
+    """One sample of ``/metrics`` (Prometheus text), by sample name; fails when absent."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", params={"scope": scope}, timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and not sample.labels:
+                return float(sample.value)
+    raise AssertionError(f"no {name} in {text}")
+
+
+def test_metrics_and_health_of_two_workers_are_per_process_and_summed(tmp_path: Path) -> None:
     with (
         start_hub(sqlite_hub(tmp_path / "hub.db", "--workers", "2"), log_dir=tmp_path) as hub,
         ExitStack() as stack,
     ):
-        readers: list[StreamReader] = []
-        per_worker: dict[int, int] = {}
-        while len(readers) < 2 or min(per_worker.values(), default=0) == 0:
-            assert len(readers) < 40, (
-                f"the kernel never gave the second worker a stream: {per_worker}"
-            )
-            readers.append(subscribe(stack, hub.url))
-            per_worker = streams_per_worker(hub.url, 2, len(readers))
-        assert hub.terminate(signal.SIGTERM, timeout=20) == 0
+        readers, per_worker = spread_over_two_workers(stack, hub.url, 4)
+        published = [publish(hub.url, "t", f"event {i}") for i in range(5)]
         for reader in readers:
-            tail = reader.read_to_end()
-            assert b"retry: " in tail.split(b"retry: 3000")[-1]  # the drain's jittered retry
+            assert ids(reader, 5) == published
+        streams = len(readers)
+        summed = {
+            "ssehub_open_streams": streams,
+            "ssehub_streams_opened_total": streams,
+            "ssehub_events_delivered_total": 5 * streams,
+            # Every worker hears every event: the sum would say 10.
+            "ssehub_events_published_total": 5,
+        }
+        poll_until(
+            lambda: all(metric(hub.url, name) == value for name, value in summed.items()),
+            f"summed metrics {summed}",
+        )
+        for _ in range(10):  # any worker may answer: each counts only its own streams
+            assert metric(hub.url, "ssehub_open_streams", "process") in per_worker.values()
+            assert metric(hub.url, "ssehub_events_published_total", "process") == 5
+            workers = health(hub.url)["workers"]
+            assert workers["count"] == 2
+            assert workers["open_streams"] == streams
+            assert {int(p): n for p, n in workers["open_streams_per_pid"].items()} == per_worker
+        refused = httpx.get(f"{hub.url}/metrics", params={"scope": "everything"}, timeout=10)
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "invalid_request"
 
 
 def test_workers_refuse_the_memory_store_in_one_line() -> None:
@@ -273,3 +331,25 @@ def test_every_worker_enforces_the_http_bounds(tmp_path: Path) -> None:
             )
             assert answer.status == 431
             assert answer.json()["error"] == "too_many_headers"
+
+
+def test_a_second_serve_with_workers_on_a_taken_port_is_refused(tmp_path: Path) -> None:
+    """Workers listen in the port's SO_REUSEPORT group: a second run must not join it."""
+    with start_hub(sqlite_hub(tmp_path / "a.db", "--workers", "2"), log_dir=tmp_path) as hub:
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ssehub",
+                "serve",
+                "--port",
+                str(hub.port),
+                *sqlite_hub(tmp_path / "b.db", "--workers", "2"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1
+        assert f"cannot listen on 127.0.0.1:{hub.port}" in second.stderr
+        assert "Traceback" not in second.stderr

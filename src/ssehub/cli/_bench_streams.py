@@ -34,6 +34,7 @@ import operator
 import re
 import resource
 import ssl
+import sys
 import time
 from array import array
 from dataclasses import dataclass, field
@@ -86,6 +87,19 @@ def raise_nofile(target: int = NOFILE_TARGET) -> int:
         except (ValueError, OSError):
             continue
     return soft
+
+
+#: Loopback source addresses streams to 127.0.0.1 are spread over (Linux routes all of
+#: 127/8 to lo): each has its own ephemeral ports (about 28,000 by default), so one client
+#: can hold more streams to one port than a single source address allows.
+LOOPBACK_SOURCES = 4
+
+
+def source_address(host: str, index: int) -> tuple[str, int] | None:
+    """The local address stream ``index`` to ``host`` connects from (None: the kernel's pick)."""
+    if host != "127.0.0.1" or not sys.platform.startswith("linux"):
+        return None
+    return (f"127.0.0.{1 + index % LOOPBACK_SOURCES}", 0)
 
 
 @dataclass
@@ -165,6 +179,7 @@ class _Worker:
             host, port = endpoints[index % len(endpoints)]
             async with gate:
                 stream = _Stream(self, host, port, path, context)
+                stream.source = source_address(host, index)
                 try:
                     await stream.connect(timeout)
                     await asyncio.wait_for(stream.ready, timeout)
@@ -272,6 +287,7 @@ class _Stream(asyncio.Protocol):
     ) -> None:
         self.worker = worker
         self.host, self.port, self.path, self.context = host, port, path, context
+        self.source: tuple[str, int] | None = None
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
         self.lost = False
@@ -318,7 +334,10 @@ class _Stream(asyncio.Protocol):
     async def connect(self, timeout: float) -> None:
         loop = asyncio.get_running_loop()
         await asyncio.wait_for(
-            loop.create_connection(lambda: self, self.host, self.port, ssl=self.context), timeout
+            loop.create_connection(
+                lambda: self, self.host, self.port, ssl=self.context, local_addr=self.source
+            ),
+            timeout,
         )
 
     def abort(self) -> None:

@@ -51,6 +51,7 @@ __all__ = [
     "api_error_response",
     "error_response",
     "exception_handlers",
+    "http_exception_response",
 ]
 
 
@@ -158,7 +159,8 @@ async def _hub_error(request: Request, exc: Exception) -> Response:
     return api_error_response(ApiError.of(exc))
 
 
-async def _http_exception(request: Request, exc: Exception) -> Response:
+async def http_exception_response(request: Request, exc: Exception) -> Response:
+    """Starlette's ``HTTPException`` (404, 405, …) as a JSON error."""
     assert isinstance(exc, HTTPException)
     status = HTTPStatus(exc.status_code)
     code = status.phrase.lower().replace(" ", "_").replace("-", "_")
@@ -170,4 +172,8 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, str(message), dict(exc.headers or {}))
 
 
-exception_handlers = {ApiError: _api_error, HubError: _hub_error, HTTPException: _http_exception}
+exception_handlers = {
+    ApiError: _api_error,
+    HubError: _hub_error,
+    HTTPException: http_exception_response,
+}

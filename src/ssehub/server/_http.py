@@ -247,6 +247,54 @@ def refusal_app(
     return app
 
 
+#: Requests whose response may be a long stream: their head goes out at once.
+_STREAMED_METHODS = frozenset(("GET", "HEAD"))
+
+
+class _OneWrite:
+    """A request's view of its transport that sends the response head with the body.
+
+    uvicorn writes a response's head when the app sends ``http.response.start``
+    and its body on ``http.response.body``: two ``send`` calls, two TCP segments
+    for an answer such as a publish's ``201``.  This holds the first write and
+    sends it joined with the next one, or on its own at the end of the loop's
+    current iteration — so nothing waits for longer than that.  Everything else
+    is the transport's.  Used for requests that are not streams (a publish).
+    """
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._held = data
+            self._loop.call_soon(self.flush)
+            return
+        self._held = b""  # the head went out: later writes pass straight through
+        self._transport.write(held + data if held else data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held:
+            self._held = b""
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class BoundedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the bounds of :class:`HttpLimits`.
 
@@ -458,6 +506,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if cycle is not None and cycle.scope is self.scope:
             scope = cast(dict[str, Any], self.scope)
             scope.setdefault("extensions", {})[ABORT_EXTENSION] = partial(self._abort_cycle, cycle)
+            if scope["method"] not in _STREAMED_METHODS:
+                cycle.transport = cast(asyncio.Transport, _OneWrite(self.transport, self.loop))
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -288,6 +288,10 @@ def run(
         return
     if workers > 1:
         worker_app = WorkerApp(served, plugins, limits)
+        # A worker drains from its app's signal handler (every stream gets its retry
+        # and ends) while uvicorn closes its listener; what is still unfinished
+        # ``drain_timeout`` later is cancelled, so each worker exits within it.
+        common["timeout_graceful_shutdown"] = settings.hub.drain_timeout
         run_workers(uvicorn.Config(worker_app, http=WORKER_PROTOCOL, **common), workers)
         return
     hub_app = HubApp(served, plugins=plugins, install_signal_handlers=False)

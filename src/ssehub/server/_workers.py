@@ -17,20 +17,30 @@ that accepted the request and says which (``pid``).
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import logging
 import os
+import socket
+import sys
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
 from starlette.types import Receive, Scope, Send
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
 
 from ..hub import parse_store_url
 from ._app import HubApp
 from ._http import ConnectionGate, HttpLimits, bind_worker_gate
+from ._metrics import MULTIPROC_ENV
 from ._plugin import Plugin
 from ._settings import ServerSettings
+
+logger = logging.getLogger("uvicorn.error")
 
 __all__ = ["WORKER_PROTOCOL", "WorkerApp", "check_workers", "run_workers", "worker_count"]
 
@@ -135,11 +145,153 @@ def _freeze_after_startup(send: Send) -> Send:
     return wrapped
 
 
-def run_workers(config: uvicorn.Config, count: int) -> None:
-    """Serve ``config`` (its app a :class:`WorkerApp`) from ``count`` processes; blocks."""
-    config.workers = count
-    sock = config.bind_socket()
+def _reuse_port_socket(host: str, port: int, *, alone: bool = False) -> socket.socket:
+    """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT`` (not listening yet).
+
+    ``alone``: first make sure nothing listens on the port (``OSError`` if
+    something does) — else a second ``ssehub serve`` of the same user would
+    silently join the first one's group and take half of its connections.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if alone:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        Multiprocess(config, sockets=[sock]).run()
-    finally:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except BaseException:
         sock.close()
+        raise
+    return sock
+
+
+#: Seconds a worker may take to answer the supervisor's ping before it is replaced.
+HEALTHCHECK_TIMEOUT = 60
+
+#: Linux spreads the connections of one port over the listening sockets of a
+#: ``SO_REUSEPORT`` group by a hash of each connection's addresses.
+OWN_LISTENERS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+class _WorkerServer(uvicorn.Server):
+    """A worker's server, listening on a socket of its own in the port's ``SO_REUSEPORT`` group.
+
+    With one socket shared by every worker, whichever worker wakes first
+    accepts a burst of connections (libuv accepts until the queue is empty):
+    one worker held 2,518 of 2,933 streams, and at 30,000 streams one worker
+    ran into its descriptor limit while the other had room.  Each worker's own
+    listener makes the kernel spread connections evenly; on SIGTERM the worker
+    closes it first, so new connections go to the workers still listening.
+    """
+
+    _own: socket.socket | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        config = self.config
+        own = self._own = _reuse_port_socket(config.host, config.port)
+        own.listen(config.backlog)
+        await super().startup([own])
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        own, self._own = self._own, None
+        for server in self.servers:
+            server.close()  # stop accepting first; uvicorn closes them again, harmlessly
+        if own is not None:
+            own.close()
+        await super().shutdown(sockets)
+
+
+class _WorkerProcess(Process):
+    """uvicorn's worker process, running a :class:`_WorkerServer`."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = _WorkerServer(config=self.config)
+        return self._server
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor, starting :class:`_WorkerProcess` workers.
+
+    The three methods that create workers are uvicorn's own (0.4x), with the
+    process class swapped: ``Multiprocess`` names ``Process`` directly.
+    """
+
+    def _new(self) -> Process:
+        process = _WorkerProcess(self.config, self.sockets)
+        process.start()
+        return process
+
+    def init_processes(self) -> None:
+        for _ in range(self.processes_num):
+            self.processes.append(self._new())
+
+    def restart_all(self) -> None:
+        for idx, old_process in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new_process = self._new()
+            if not new_process.wait_until_ready(
+                self.config.timeout_worker_healthcheck, self.should_exit
+            ):
+                new_process.kill()
+                new_process.join()
+                return
+            old_process.terminate()
+            old_process.join()
+            self.processes[idx] = new_process
+
+    def keep_subprocess_alive(self) -> None:
+        if self.should_exit.is_set():
+            return
+        for idx, process in enumerate(self.processes):
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                logger.error("Child process [%s] failed to start, stopping.", process.pid)
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            logger.info("Child process [%s] died", process.pid)
+            self.processes[idx] = self._new()
+
+
+def run_workers(config: uvicorn.Config, count: int) -> None:
+    """Serve ``config`` (its app a :class:`WorkerApp`) from ``count`` processes; blocks.
+
+    Unless ``PROMETHEUS_MULTIPROC_DIR`` is already set, the workers share a fresh
+    directory of this run for their metrics (removed at exit), so ``/metrics``
+    and ``/healthz`` can sum over them (:mod:`ssehub.server._metrics`).
+    """
+    config.workers = count
+    # uvicorn's supervisor kills a worker that does not answer its ping within this
+    # many seconds.  A worker accepting 15,000 streams on a busy machine missed the
+    # default (5 s) and was killed with every stream it held; a truly hung worker
+    # is still replaced, just later.
+    config.timeout_worker_healthcheck = max(config.timeout_worker_healthcheck, HEALTHCHECK_TIMEOUT)
+    with contextlib.ExitStack() as stack:
+        if not os.environ.get(MULTIPROC_ENV):
+            path = stack.enter_context(tempfile.TemporaryDirectory(prefix="ssehub-metrics-"))
+            os.environ[MULTIPROC_ENV] = path  # read by each spawned worker at import
+            stack.callback(os.environ.pop, MULTIPROC_ENV, None)
+        if OWN_LISTENERS:
+            # Held, never listened on: it keeps the port ours (and fails here if it
+            # is taken); each worker listens on a socket of its own in the group.
+            try:
+                sock = _reuse_port_socket(config.host, config.port, alone=True)
+            except OSError as exc:
+                logger.error("cannot listen on %s:%d: %s", config.host, config.port, exc)
+                raise SystemExit(1) from None
+            stack.callback(sock.close)
+            _Supervisor(config, sockets=[sock]).run()
+            return
+        sock = config.bind_socket()
+        stack.callback(sock.close)
+        Multiprocess(config, sockets=[sock]).run()
