@@ -4,7 +4,9 @@ Both parsers get the same vectors — the corpus every parser test shares
 (``tests.support.streams.CORPUS``) fed as it is chunked, one byte at a time and
 split at seeded random points, seeded random streams of awkward lines, and the
 size bound's edges — and must give the same events, the same ``last_event_id``
-and ``retry``, and refuse the same oversized input.  Node is quicker to start
+and ``retry``, and refuse the same oversized input.  The JS parser also records
+each event's ``topic`` field (ssehub's ``?tag=topic``; the Python parser, as the
+standard, ignores it): apart from that the outcomes are equal.  Node is quicker to start
 than Chromium; the module uses only what both offer (``TextDecoder``).
 """
 
@@ -81,7 +83,8 @@ def _split(stream: bytes, rng: random.Random) -> list[bytes]:
 
 
 def _awkward_stream(rng: random.Random) -> bytes:
-    names = [b"data", b"event", b"id", b"retry", b"Data", b"", b"data ", BOM + b"data", b":"]
+    names = [b"data", b"event", b"id", b"retry", b"topic", b"Data", b"", b"data ", b":"]
+    names.append(BOM + b"data")
     separators = [b":", b": ", b":  ", b"", b"::"]
     values = [b"", b"x", b"7", b"0099", b"+5", b"a\x00b", b"\xff", b"\xe2\x82", "é😀".encode()]
     ends = [b"\n", b"\r", b"\r\n", b"\n\n", b"\r\r", b"\r\n\r\n"]
@@ -119,11 +122,20 @@ def _vectors() -> dict[str, dict[str, Any]]:
             [b"data: " + b"x" * 31 + b"\n"] * 2 + [b"\n"], maxEventSize=64
         ),
         "bound/none": _case([b"data: " + b"x" * 5000 + b"\n\n"], maxEventSize=None),
+        "topic/per-event": _case([TAGGED]),
+        "topic/bytewise": _case([TAGGED[i : i + 1] for i in range(len(TAGGED))]),
         "retry/huge": _case([b"retry: 9007199254740991\n", b"retry: 18446744073709551616\n\n"]),
         "retry/leading-zeros": _case([b"retry: 000000000000000000000000012\ndata: r\n\n"]),
     }
     return vectors
 
+
+#: A tagged stream: the topic is per event (reset by a blank line, dispatched or not).
+TAGGED = (
+    b"topic: a\ndata: 1\n\ndata: 2\n\ntopic: b\n\ndata: 3\n\n"
+    b"topic: x\ntopic: c\r\nid: 9\ndata: 4\n\ntopic:d\nevent: e\ndata\n\n"
+)
+TAGGED_TOPICS = ["a", "", "", "c", "d"]
 
 VECTORS = _vectors()
 
@@ -173,16 +185,22 @@ def test_js_reconnect_delays_are_the_python_policys(node_results: dict[str, Any]
     assert node_results["delays"] == pytest.approx(expected)
 
 
+def _standard(outcome: dict[str, Any]) -> dict[str, Any]:
+    """An outcome without the ``topic`` extension, as the standard's parser gives it."""
+    assert len(outcome["topics"]) == len(outcome["events"])
+    return {key: value for key, value in outcome.items() if key != "topics"}
+
+
 @pytest.mark.parametrize("name", sorted(n for n in VECTORS if not n.startswith("random/")))
 def test_js_parser_matches_the_python_parser(name: str, node_outcomes: dict[str, Any]) -> None:
-    assert node_outcomes[name] == _python(VECTORS[name])
+    assert _standard(node_outcomes[name]) == _python(VECTORS[name])
 
 
 def test_js_parser_matches_the_python_parser_on_random_streams(
     node_outcomes: dict[str, Any],
 ) -> None:
     names = [n for n in VECTORS if n.startswith("random/")]
-    differ = [n for n in names if node_outcomes[n] != _python(VECTORS[n])]
+    differ = [n for n in names if _standard(node_outcomes[n]) != _python(VECTORS[n])]
     assert differ == [], [(n, VECTORS[n], node_outcomes[n]) for n in differ[:3]]
 
 
@@ -192,3 +210,21 @@ def test_js_parser_follows_the_standard_on_the_whole_corpus(node_outcomes: dict[
         outcome = node_outcomes[f"corpus/{name}"]
         assert [tuple(e) for e in outcome["events"]] == reference.events, name
         assert outcome["lastEventId"] == reference.last_event_id, name
+
+
+@pytest.mark.parametrize("name", ["topic/per-event", "topic/bytewise"])
+def test_js_parser_gives_each_event_its_own_topic_field(
+    name: str, node_outcomes: dict[str, Any]
+) -> None:
+    """A ``topic:`` line names the event being built; a blank line forgets it, no dispatch."""
+    outcome = node_outcomes[name]
+    assert outcome["topics"] == TAGGED_TOPICS
+    assert [e[1] for e in outcome["events"]] == ["1", "2", "3", "4", ""]
+
+
+def test_random_streams_with_topic_lines_are_among_the_vectors(
+    node_outcomes: dict[str, Any],
+) -> None:
+    """The seeded random streams hold ``topic`` fields too, so the comparison covers them."""
+    random = [node_outcomes[n] for n in VECTORS if n.startswith("random/")]
+    assert any(any(outcome["topics"]) for outcome in random)

@@ -2,8 +2,8 @@
 
 Every page is a tab of one browser context (one origin): it opens ``/healthz`` of a
 real hub, imports the client with ``import('/ssehub.js')`` and keeps what it receives
-in ``window.seen`` as ``"{lastEventId} {data}"``.  Streams are counted on the hub
-(``open_streams`` of ``/healthz``).
+in ``window.seen`` as ``"{lastEventId} {data}"`` (and each event's ``topic`` in
+``window.topics``).  Streams are counted on the hub (``open_streams`` of ``/healthz``).
 """
 
 from __future__ import annotations
@@ -32,9 +32,13 @@ OPEN = """
 async ([topics, options]) => {
   const client = await import('/ssehub.js');
   window.seen = [];
+  window.topics = [];
   window.errors = [];
   window.source = client.subscribe(topics, options);
-  window.source.onmessage = (e) => window.seen.push(`${e.lastEventId} ${e.data}`);
+  window.source.onmessage = (e) => {
+    window.seen.push(`${e.lastEventId} ${e.data}`);
+    window.topics.push(e.topic);
+  };
   window.source.onerror = (e) => window.errors.push(e.status);
 }
 """
@@ -86,19 +90,21 @@ def test_the_client_module_is_served_with_a_type_and_an_etag(hub: HubProcess) ->
 def test_ten_tabs_share_one_stream_and_a_closed_leader_loses_no_event_and_repeats_none(
     context: Any, hub: HubProcess
 ) -> None:
-    tabs = [_tab(context, hub, ["t/a", "t/b"] if i % 2 else ["t/a"]) for i in range(TABS)]
+    topics = [["t/a", "t/b"] if i % 2 else ["t/a"] for i in range(TABS)]
+    tabs = [_tab(context, hub, names) for names in topics]
     for tab in tabs:
         tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
     poll_until(lambda: _open_streams(hub) == 1, "one stream for ten tabs", WAIT / 1000)
     leaders = [tab for tab in tabs if tab.evaluate("window.source.leader")]
     assert len(leaders) == 1
 
-    published: list[str] = []
+    published: list[tuple[str, str]] = []
     halfway = threading.Event()
 
     def publish_all() -> None:
         for n in range(EVENTS):
-            published.append(f"{_publish(hub, 't/a' if n % 3 else 't/b', str(n))} {n}")
+            topic = "t/a" if n % 3 else "t/b"
+            published.append((topic, f"{_publish(hub, topic, str(n))} {n}"))
             if n == EVENTS // 3:
                 halfway.set()
 
@@ -107,13 +113,15 @@ def test_ten_tabs_share_one_stream_and_a_closed_leader_loses_no_event_and_repeat
     assert halfway.wait(30)
     leaders[0].close()  # mid-stream: a third of the events are out
     publisher.join(60)
-    survivors = [tab for tab in tabs if tab is not leaders[0]]
-    for tab in survivors:
-        tab.wait_for_function(f"window.seen.length >= {EVENTS}", timeout=WAIT)
-    for tab in survivors:
-        # every event exactly once, in order: id by id
-        assert tab.evaluate("window.seen") == published
-    assert sum(tab.evaluate("window.source.leader") for tab in survivors) == 1
+    survivors = [(tab, names) for tab, names in zip(tabs, topics, strict=True)]
+    survivors = [(tab, names) for tab, names in survivors if tab is not leaders[0]]
+    for tab, names in survivors:
+        # every event of its own topics exactly once, in order: id by id
+        expected = [seen for topic, seen in published if topic in names]
+        tab.wait_for_function(f"window.seen.length >= {len(expected)}", timeout=WAIT)
+        assert tab.evaluate("window.seen") == expected
+    survivors_tabs = [tab for tab, _ in survivors]
+    assert sum(tab.evaluate("window.source.leader") for tab in survivors_tabs) == 1
     poll_until(lambda: _open_streams(hub) == 1, "one stream after the handover", WAIT / 1000)
 
 
@@ -215,13 +223,39 @@ def test_a_tab_that_asks_for_history_gets_it_over_the_stream_another_tab_leads(
     late = _tab(context, hub, ["t/a"], {"lastEventId": before})
     late.wait_for_function("window.seen.length === 1", timeout=WAIT)
     new = _publish(hub, "t/a", "live")
-    for tab in (first, late):
-        tab.wait_for_function("window.seen.some((s) => s.endsWith(' live'))", timeout=WAIT)
+    own = _publish(hub, "t/b", "its own")
+    late.wait_for_function("window.seen.length === 2", timeout=WAIT)
+    first.wait_for_function("window.seen.length === 1", timeout=WAIT)
     assert late.evaluate("window.seen") == [f"{old} history", f"{new} live"]
-    # a shared source gets every event of the union, the replay another tab asked for
-    # included: once each
-    assert first.evaluate("window.seen") == [f"{old} history", f"{new} live"]
+    # a shared source gets only its own topics' events: not the union's, nor the replay
+    # another tab asked for
+    assert first.evaluate("window.seen") == [f"{own} its own"]
     assert _open_streams(hub) == 1
+
+
+def test_two_tabs_on_one_stream_each_get_only_their_own_topics_events_once(
+    context: Any, hub: HubProcess
+) -> None:
+    """The shared stream is tagged (``?tag=topic``): a tab of ``a`` never sees ``b``'s events."""
+    tab_a, tab_b = _tab(context, hub, ["a"]), _tab(context, hub, ["b"])
+    for tab in (tab_a, tab_b):
+        tab.wait_for_function("window.source.readyState === 1", timeout=WAIT)
+    # the leader's stream covers both topics before anything is published
+    poll_until(lambda: _streams_opened(hub) == 2, "the reopen for {a, b}", WAIT / 1000)
+    published: dict[str, list[str]] = {"a": [], "b": []}
+    for n in range(6):
+        topic = "ab"[n % 2]
+        published[topic].append(f"{_publish(hub, topic, f'{topic}{n}')} {topic}{n}")
+    for tab in (tab_a, tab_b):
+        tab.wait_for_function("window.seen.length >= 3", timeout=WAIT)
+    last = _publish(hub, "a", "last")  # after it, nothing of b's can still be in flight
+    tab_a.wait_for_function("window.seen.length >= 4", timeout=WAIT)
+    published["a"].append(f"{last} last")
+    for tab, topic in ((tab_a, "a"), (tab_b, "b")):
+        assert tab.evaluate("window.seen") == published[topic]
+        assert set(tab.evaluate("window.topics")) == {topic}
+    assert _open_streams(hub) == 1
+    assert sum(tab.evaluate("window.source.leader") for tab in (tab_a, tab_b)) == 1
 
 
 RESUME = """

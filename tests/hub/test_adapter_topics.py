@@ -93,3 +93,22 @@ async def test_a_plain_topics_private_events_still_need_the_grant(hub: Hub) -> N
     await hub.publish("plain", "secret", private=True)
     await hub.publish("plain", "public")
     assert await datas(stream, 1) == ["public"]
+
+
+async def test_an_adapter_topics_stream_is_never_tagged(hub: Hub) -> None:
+    """The adapter owns its topic's wire format: ``tagged`` adds no ``topic:`` line."""
+    hub.adopt_topic(TOPIC, Encoder())
+    start = hub.format_cursor(await hub.head())
+    await hub.publish(TOPIC, "old", adapter=True)
+    streams = [
+        await hub.open([TOPIC], start, accept=lambda row: True, tagged=True),
+        await hub.open([TOPIC], accept=lambda row: True, tagged=True),
+    ]
+    await hub.publish(TOPIC, "new", adapter=True)
+    for stream in streams:
+        chunks = stream.chunks()
+        seen = b""
+        while b"NEW" not in seen:
+            seen += await asyncio.wait_for(anext(chunks), timeout=5)
+        await chunks.aclose()
+        assert b"topic:" not in seen

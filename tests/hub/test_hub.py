@@ -9,7 +9,16 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ssehub.errors import InvalidEventError, InvalidTopicError, OversizedEventError
-from ssehub.hub import RESET_EVENT, Hub, HubClosingError, HubConfig, Retention, Stream
+from ssehub.hub import (
+    RESET_EVENT,
+    Hub,
+    HubClosingError,
+    HubConfig,
+    Retention,
+    Selector,
+    Stream,
+    TopicGrant,
+)
 from ssehub.hub.backends.memory import MemoryBackend
 from ssehub.protocol import Event, EventStreamParser
 from tests.support.clock import FakeClock
@@ -425,3 +434,70 @@ async def test_reset_event_echoes_a_long_refused_cursor_cut_short(hub: Hub) -> N
     events = await reader.read_until_idle()
     assert events[0].event == RESET_EVENT
     assert len(events[0].data) < 200
+
+
+async def test_a_tagged_stream_names_each_events_topic_live_and_on_replay(hub: Hub) -> None:
+    """``?tag=topic``: one ``topic:`` line before the event's lines; untagged streams unchanged."""
+    cursor = (await hub.publish("a", "a0")).id
+    old_b = await hub.publish("b", "b1", "kind")
+    old_a = await hub.publish("价格/a", "a2")
+    topics = ["a", "b", "价格/a"]
+    tagged = Reader(await hub.open(topics, last_event_id=cursor, tagged=True))
+    plain = Reader(await hub.open(topics, last_event_id=cursor))
+    await tagged.read_until_idle()
+    await plain.read_until_idle()
+    assert (
+        tagged.raw[1]
+        == (
+            f"topic: b\nevent: kind\nid: {old_b.id}\ndata: b1\n\n"
+            f"topic: 价格/a\nid: {old_a.id}\ndata: a2\n\n"
+        ).encode()
+    )
+    assert (
+        plain.raw[1]
+        == (f"event: kind\nid: {old_b.id}\ndata: b1\n\nid: {old_a.id}\ndata: a2\n\n").encode()
+    )
+    live = await hub.publish("b", "b3")
+    await tagged.read_until_idle()
+    await plain.read_until_idle()
+    untagged = f"id: {live.id}\ndata: b3\n\n".encode()
+    assert (tagged.raw[-1], plain.raw[-1]) == (b"topic: b\n" + untagged, untagged)
+    # A browser-grade parser ignores the unknown field: both read the same events.
+    assert tagged.parser.last_event_id == plain.parser.last_event_id == live.id
+
+
+async def test_tagged_chunks_are_built_once_per_event_and_only_when_asked(hub: Hub) -> None:
+    tagged = [Reader(await hub.open(["t"], tagged=True)) for _ in range(2)]
+    plain = [Reader(await hub.open(["t"])) for _ in range(2)]
+    for reader in tagged + plain:
+        await reader.read_until_idle()
+    await hub.publish("t", "shared")
+    for reader in tagged + plain:
+        await reader.read_until_idle()
+    assert tagged[0].raw[-1] is tagged[1].raw[-1]
+    assert plain[0].raw[-1] is plain[1].raw[-1]
+    assert tagged[0].raw[-1] == b"topic: t\n" + plain[0].raw[-1]
+
+
+async def test_a_tagged_stream_still_gets_private_events_only_with_its_grant(hub: Hub) -> None:
+    grant = TopicGrant.of([Selector.exact("mine")])
+    cursor = hub.format_cursor(await hub.head())
+    await hub.publish("mine", "kept", private=True)
+    await hub.publish("theirs", "hidden", private=True)
+    replaying = Reader(await hub.open(["mine", "theirs"], cursor, grant=grant, tagged=True))
+    live = Reader(await hub.open(["mine", "theirs"], tagged=True))
+    await live.read_until_idle()
+    assert [e.data for e in await replaying.read_until_idle()] == ["kept"]
+    assert replaying.raw[1].startswith(b"topic: mine\n")
+    await hub.publish("theirs", "hidden again", private=True)
+    await hub.publish("mine", "public")
+    assert [e.data for e in await live.read_until_idle()] == ["public"]
+    assert b"hidden" not in b"".join(live.raw + replaying.raw)
+    assert live.raw[-1].startswith(b"topic: mine\n")
+
+
+async def test_control_blocks_are_never_tagged(hub: Hub) -> None:
+    reader = Reader(await hub.open(["t"], last_event_id="zzz-1", tagged=True))
+    events = await reader.read_until_idle()
+    assert events[0].event == RESET_EVENT
+    assert all(not chunk.startswith(b"topic:") for chunk in reader.raw)

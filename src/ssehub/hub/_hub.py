@@ -7,7 +7,9 @@ The flow of one event (see ARCHITECTURE.md):
 2. The backend's live feed calls :meth:`Hub.on_event` once per event, in
    ``seq`` order, on every hub process sharing the store.
 3. ``on_event`` encodes the event **once** (``id: {epoch}-{seq}``) and pushes the
-   same ``bytes`` into the bounded queue of every subscription to its topic.
+   same ``bytes`` into the bounded queue of every subscription to its topic
+   (a *tagged* stream, ``?tag=topic``, gets them behind one ``topic: <name>``
+   line, built at most once per event and only when such a stream is there).
 4. Each :class:`~ssehub.hub.Stream` (``_stream.py``) writes everything queued
    in one write; the server only pumps its bytes.
 
@@ -510,16 +512,22 @@ class Hub:
     def _encode_rows(self, rows: Iterable[StoredEvent], sub: Subscription) -> bytes:
         """The wire chunks of ``rows`` joined; rows that can't be encoded are skipped.
 
-        A row is kept only when ``sub`` admits it (a private one needs its grant).
+        A row is kept only when ``sub`` admits it (a private one needs its grant);
+        a tagged ``sub`` gets each behind its ``topic:`` line (:func:`_topic_line`).
         """
         chunks: list[bytes] = []
+        tagged = sub.tagged
         for row in rows:
             if (row.private or sub.accept is not None) and not sub.admits(row):
                 continue
             try:
-                chunks.append(self.encode_stored(row))
+                chunk = self.encode_stored(row)
             except EncodeError as exc:
                 self._skip(row, exc)
+                continue
+            if tagged:
+                chunks.append(_topic_line(row.topic))
+            chunks.append(chunk)
         return b"".join(chunks)
 
     def _skip(self, row: StoredEvent, exc: EncodeError) -> None:
@@ -549,11 +557,17 @@ class Hub:
                 subs = None
         if subs:
             seq = event.seq
+            tagged: bytes | None = None  # the chunk behind its topic line, built once if asked
             # A push can close a subscriber that fell behind; it leaves the set after the loop.
             self._fanning_out = True
             try:
                 for sub in subs:
-                    sub.push(seq, chunk, wake=False)
+                    if sub.tagged:
+                        if tagged is None:
+                            tagged = _topic_line(event.topic) + chunk
+                        sub.push(seq, tagged, wake=False)
+                    else:
+                        sub.push(seq, chunk, wake=False)
             finally:
                 self._fanning_out = False
                 if self._leaving:
@@ -637,6 +651,7 @@ class Hub:
         expires_at: float | None = None,
         accept: Accept | None = None,
         rewind: Rewind | None = None,
+        tagged: bool = False,
     ) -> Stream:
         """Open a stream of ``topics``, resuming after ``last_event_id`` if given.
 
@@ -650,6 +665,8 @@ class Hub:
         is ended with a jittered ``retry:`` no later than then (:meth:`tick`).
         ``accept`` (needed on an adapter's topic, see :meth:`adopt_topic`)
         replaces the grant test: it alone decides which events the stream gets.
+        ``tagged`` puts a ``topic: <name>`` line before each event's other
+        lines, live and on replay (``?tag=topic``; an adapter's topics never are).
 
         The stream is registered at once (live events are held from now on);
         the caller must :meth:`Stream.run` it, or :meth:`Stream.close` it.
@@ -662,8 +679,10 @@ class Hub:
         names = tuple(dict.fromkeys(validate_topic(t) for t in topics))
         if not names:
             raise HubError("subscribe to at least one topic")
-        if accept is None and any(t in self._adapter_topics for t in names):
-            raise InvalidTopicError("this topic is reserved for a protocol adapter")
+        if any(t in self._adapter_topics for t in names):
+            if accept is None:
+                raise InvalidTopicError("this topic is reserved for a protocol adapter")
+            tagged = False  # an adapter owns its topics' wire format
         config = self.config
         sub = Subscription(
             names,
@@ -671,6 +690,7 @@ class Hub:
             max_bytes=config.max_queue_bytes,
             grant=grant,
             accept=accept,
+            tagged=tagged,
         )
         self._register(sub)
         try:
@@ -851,6 +871,17 @@ class Hub:
                 subs.discard(sub)
                 if not subs:
                     del self._by_topic[topic]
+
+
+def _topic_line(topic: str) -> bytes:
+    """The field line that names an event's topic on a tagged stream: ``topic: <name>\\n``.
+
+    An unknown field to the WHATWG parser (ignored: nothing else changes), so
+    tagged streams stay readable by every conforming client.  A valid topic
+    holds no CR, LF or NUL (``_topics.validate_topic``), so the line can't
+    forge another field.
+    """
+    return b"topic: " + topic.encode() + b"\n"
 
 
 def _admitted(subs: Iterable[Subscription], event: StoredEvent) -> set[Subscription]:

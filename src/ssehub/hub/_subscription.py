@@ -3,7 +3,9 @@
 Conventions:
 
 * Chunks are ``bytes`` already encoded for the wire.  A live event's chunk is
-  encoded once per topic by the hub and shared by every subscription.
+  encoded once per event by the hub and shared by every subscription; a
+  ``tagged`` subscription gets the same chunk behind one ``topic: <name>``
+  line, also built once per event.
 * Live events are pushed with their ``seq``; a subscription delivers each
   ``seq`` at most once and only above its cursor (``last_seq``), so live events
   that overlap a replay from history are dropped, never duplicated.
@@ -49,6 +51,7 @@ class Subscription:
         "max_bytes",
         "max_events",
         "on_close",
+        "tagged",
         "topics",
     )
 
@@ -61,8 +64,12 @@ class Subscription:
         on_close: Callable[[Subscription], None] | None = None,
         grant: TopicGrant = NO_GRANT,
         accept: Accept | None = None,
+        tagged: bool = False,
     ) -> None:
         self.topics = topics
+        #: Each event's chunk starts with a ``topic: <name>`` line (``?tag=topic``);
+        #: the hub pushes the tagged chunk (built once per event) to such streams.
+        self.tagged = tagged
         #: When given, decides alone which events of its topics this stream gets
         #: (private ones included): an adapter's selectors and access rules.
         self.accept = accept

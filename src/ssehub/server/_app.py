@@ -118,7 +118,8 @@ class HubApp:
 
         The client's ``Last-Event-ID`` (or ``?last_event_id=``) is honoured
         exactly as on ``GET /topics/…``, and so are ``?since=earliest`` /
-        ``?rewind=…`` for a late joiner; refusals raise :class:`ApiError`
+        ``?rewind=…`` for a late joiner and ``?tag=topic`` (each event names
+        its topic in a ``topic:`` line); refusals raise :class:`ApiError`
         (a JSON error when the app uses ssehub's exception handlers), the
         hub's own translated by the one table of ``_errors``.
         """

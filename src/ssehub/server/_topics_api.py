@@ -29,6 +29,13 @@ Late joiners: a stream without a cursor may start in the retained history
 ``Last-Event-ID`` (header or ``?last_event_id=``) wins over both.  Anything
 else is ``400 invalid_rewind`` (``hub/_rewind.py``).
 
+Tagged streams: ``?tag=topic`` on a ``GET`` puts one ``topic: <name>`` line
+before each event's other lines, naming the topic it was published to (a
+stream of several topics, e.g. a browser's shared one, can then tell them
+apart; a WHATWG parser ignores the unknown field).  Control blocks (the
+opening ``retry``, heartbeats, ``ssehub-reset``) are never tagged.  Any other
+value is ``400 invalid_query``.
+
 Idempotency: an ``Idempotency-Key`` request header (1 to 128 visible ASCII
 characters) makes a retry safe for 24 h: a repeat of the same publish stores
 nothing and gets the first answer again (``201``, same body) with the header
@@ -146,6 +153,7 @@ class TopicsAPI:
         admit_stream(self.hub, self.settings)  # 503 too_many_connections at the limit
         query = request.query_params
         rewind = parse_rewind(query.get("since"), query.get("rewind"))  # 400 invalid_rewind
+        tagged = _tagged(query.getlist("tag"))  # 400 invalid_query
         subscriber = await self.access.subscriber(request, topics)
         stream = await self.hub.open(
             topics,
@@ -153,6 +161,7 @@ class TopicsAPI:
             grant=subscriber.grant,
             expires_at=subscriber.expires_at,
             rewind=rewind,
+            tagged=tagged,
         )
         return HubStreamResponse(stream)
 
@@ -178,6 +187,15 @@ def _flag(value: str | None) -> bool:
     if lowered in _FALSE:
         return False
     raise ApiError(400, "invalid_query", "private must be 1/true or 0/false")
+
+
+def _tagged(values: list[str]) -> bool:
+    """``?tag=topic``: whether the stream names each event's topic (absent is false)."""
+    if any(value != "topic" for value in values):
+        raise ApiError(
+            400, "invalid_query", "tag must be 'topic' (?tag=topic names each event's topic)"
+        )
+    return bool(values)
 
 
 def _parse_json_body(body: bytes) -> tuple[str, str | None, bool]:

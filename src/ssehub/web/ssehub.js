@@ -15,12 +15,18 @@
  * Conventions:
  *  - Sources are EventTargets shaped like the browser's EventSource: addEventListener,
  *    onopen / onmessage / onerror, readyState (CONNECTING 0, OPEN 1, CLOSED 2), url,
- *    lastEventId, close().  Events are MessageEvents {type, data, lastEventId, origin}.
+ *    lastEventId, close().  Events are MessageEvents {type, data, lastEventId, origin} with one
+ *    more property, `topic`: the hub topic the event was published to, named by the stream's
+ *    `topic:` field (streams opened with ?tag=topic, as subscribe() opens them), "" when the
+ *    event named none (the hub's control events such as `ssehub-reset`, an untagged stream).
  *    An "error" event carries `status` (the HTTP status, 0 for a network error) and `error`.
  *  - EventStreamParser follows the WHATWG rules exactly as ssehub.protocol's parser does:
  *    one leading BOM dropped, CR / LF / CRLF (a CR at a chunk's end ends the line at once),
  *    UTF-8 split across chunks, `id` with NUL ignored, `retry` ASCII digits only (ignored past
  *    2^64-1), no dispatch without data, a half-built event dropped at the end of a stream.
+ *    One extension: a `topic` field is recorded on the event being built (reset after each
+ *    blank line, as `event` is; it never causes a dispatch) and given as the event's `topic`
+ *    ("" if none); every other result is the WHATWG parser's, which ignores the field.
  *    maxEventSize bounds one line and one event's data buffer (in UTF-16 code units,
  *    16 MiB by default); past it EventTooLargeError is thrown and the stream is discarded.
  *  - Reconnects, as ssehub.client's Python session: Last-Event-ID header; the delay is the
@@ -35,14 +41,14 @@
  *    listen for it and re-fetch state.  Its id starts a new baseline for de-duplication.
  *  - Sharing (subscribe, share: true by default): the tabs of one origin with the same hub URL
  *    and headers elect a leader with Web Locks; the leader holds ONE stream,
- *    GET {hub}events?topic=…&topic=… for the union of every tab's topics, and relays each
- *    event over a BroadcastChannel.  Every tab delivers an event id once: ids of the hub
+ *    GET {hub}events?topic=…&topic=…&tag=topic for the union of every tab's topics, and relays
+ *    each event with its topic over a BroadcastChannel.  Every tab delivers an event id once: ids of the hub
  *    ("{epoch}-{seq}") must grow within an epoch, other ids are remembered (the last 1024).
  *    A new leader resumes from the highest id its tab has seen (events and the opening
- *    cursor), so nothing is lost and nothing repeats.  The hub's stream does not name an
- *    event's topic, so a shared source receives every event of the union: tell topics apart by
- *    event type or data.  Without navigator.locks or BroadcastChannel each source opens its own
- *    stream.
+ *    cursor), so nothing is lost and nothing repeats.  Each source delivers only the events of
+ *    its own topics (the tagged stream names each event's topic); events that name no topic
+ *    (`ssehub-reset`) reach every source.  Without navigator.locks or BroadcastChannel each
+ *    source opens its own stream (tagged too, so `event.topic` is set either way).
  */
 
 export const CONNECTING = 0;
@@ -73,7 +79,7 @@ function retryValue(value) {
   return Number(digits);
 }
 
-/* Bytes in, events out: {type, data, lastEventId}.  All state lives in this class. */
+/* Bytes in, events out: {type, data, lastEventId, topic}.  All state lives in this class. */
 export class EventStreamParser {
   constructor(options) {
     const opts = options || {};
@@ -94,6 +100,7 @@ export class EventStreamParser {
     this._data = [];
     this._dataSize = 0;
     this._eventType = "";
+    this._topic = "";
     this._idBuffer = this.lastEventId;
   }
 
@@ -159,6 +166,7 @@ export class EventStreamParser {
     let data = this._data;
     let dataSize = this._dataSize;
     let eventType = this._eventType;
+    let topic = this._topic;
     let idBuffer = this._idBuffer;
     let lastEventId = this.lastEventId;
     let retry = this.retry;
@@ -172,11 +180,12 @@ export class EventStreamParser {
       if (lineEnd === start) {
         lastEventId = idBuffer;
         if (data.length) {
-          events.push({ type: eventType || "message", data: data.join("\n"), lastEventId });
+          events.push({ type: eventType || "message", data: data.join("\n"), lastEventId, topic });
           data = [];
           dataSize = 0;
         }
         eventType = "";
+        topic = "";
         continue;
       }
       const line = text.slice(start, lineEnd);
@@ -199,11 +208,14 @@ export class EventStreamParser {
       } else if (name === "retry") {
         const parsed = retryValue(value);
         if (parsed !== null) retry = parsed;
+      } else if (name === "topic") {
+        topic = value; // ssehub's extension: ignored by the standard, no dispatch effect
       }
     }
     this._data = data;
     this._dataSize = dataSize;
     this._eventType = eventType;
+    this._topic = topic;
     this._idBuffer = idBuffer;
     this.lastEventId = lastEventId;
     this.retry = retry;
@@ -320,8 +332,10 @@ class SourceBase extends EventTarget {
     this._setHandler("error", fn);
   }
 
-  _message(type, data, lastEventId, origin) {
-    this.dispatchEvent(new MessageEvent(type, { data, lastEventId, origin }));
+  _message(type, data, lastEventId, origin, topic) {
+    const event = new MessageEvent(type, { data, lastEventId, origin });
+    event.topic = topic || ""; // MessageEvent has no such member: an own property
+    this.dispatchEvent(event);
   }
 
   _error(status, error) {
@@ -477,7 +491,7 @@ export class HubEventSource extends SourceBase {
     for (const e of events) {
       this.lastEventId = e.lastEventId;
       if (this._tap) this._tap.event(e, origin);
-      else this._message(e.type, e.data, e.lastEventId, origin);
+      else this._message(e.type, e.data, e.lastEventId, origin, e.topic);
       if (this._closed) return;
     }
     if (this._parser.lastEventId !== this.lastEventId) {
@@ -511,9 +525,11 @@ export class HubEventSource extends SourceBase {
 
 /* ---- one stream per browser: the tabs' agents ------------------------------------------- */
 
+/* The hub's stream of `topics`; ?tag=topic makes each event name its topic (a `topic:` line). */
 function eventsURL(hub, topics) {
   const url = new URL("events", hub);
   for (const topic of topics) url.searchParams.append("topic", topic);
+  url.searchParams.set("tag", "topic");
   return url.toString();
 }
 
@@ -685,7 +701,7 @@ class ShareAgent {
       lastEventId: since || this.ids.last,
       tap: {
         event(e, origin) {
-          const message = { t: "event", type: e.type, data: e.data, id: e.lastEventId, origin };
+          const message = { t: "event", type: e.type, data: e.data, id: e.lastEventId, topic: e.topic, origin };
           agent._post(message);
           agent._event(message);
         },
@@ -730,11 +746,14 @@ class ShareAgent {
     }
   }
 
-  /* Each source delivers an id once: a source that asked for older events gets their replay. */
+  /* Each source delivers an id of its own topics once (an event that names no topic goes to
+   * every source): a source that asked for older events gets their replay. */
   _event(m) {
     this.ids.accept(m.type, m.id);
+    const topic = typeof m.topic === "string" ? m.topic : "";
     for (const s of [...this.sources]) {
-      if (s._ids.accept(m.type, m.id)) s._message(m.type, m.data, m.id, m.origin);
+      if (topic && !s._topicSet.has(topic)) continue;
+      if (s._ids.accept(m.type, m.id)) s._message(m.type, m.data, m.id, m.origin, topic);
     }
   }
 
@@ -774,6 +793,7 @@ export class TopicSource extends SourceBase {
     const opts = options || {};
     this.topics = [...new Set((typeof topics === "string" ? [topics] : topics).map(String))];
     if (!this.topics.length) throw new TypeError("name at least one topic");
+    this._topicSet = new Set(this.topics);
     const base = globalThis.document ? document.baseURI : undefined;
     this.hub = new URL(opts.hub || "/", base).toString();
     if (!this.hub.endsWith("/")) this.hub += "/";
@@ -804,7 +824,7 @@ export class TopicSource extends SourceBase {
       this._own = new HubEventSource(this.url, {
         ...opts,
         tap: {
-          event: (e, origin) => this._message(e.type, e.data, e.lastEventId, origin),
+          event: (e, origin) => this._message(e.type, e.data, e.lastEventId, origin, e.topic),
           cursor: () => {},
           state: (state) => {
             const was = this.readyState;

@@ -2,7 +2,8 @@
 //   node parse_cases.mjs PATH/TO/ssehub.js < vectors.json
 // Input {cases: [case…], delays: [[attempt, serverRetryMs|null, random]…]}; output
 // {outcomes: [outcome…], delays: [ms…]}.  A case is {chunks: [base64…], maxEventSize?, lastEventId?}; an outcome is
-// {events: [[type, data, lastEventId]…], lastEventId, retry, error}: the parser is fed the
+// {events: [[type, data, lastEventId]…], topics: [topic…], lastEventId, retry, error}
+// (`topics`: each event's `topic`, ssehub's extension the Python parser ignores): the parser is fed the
 // chunks then eof(), as tests.support.streams.parse_chunks feeds the Python parser.
 import { readFileSync } from "node:fs";
 
@@ -16,11 +17,13 @@ const outcomes = vectors.cases.map((c) => {
   if ("maxEventSize" in c) options.maxEventSize = c.maxEventSize;
   const parser = new EventStreamParser(options);
   const events = [];
+  const topics = [];
   let error = null;
   try {
     for (const chunk of c.chunks) {
       for (const e of parser.feed(new Uint8Array(Buffer.from(chunk, "base64")))) {
         events.push([e.type, e.data, e.lastEventId]);
+        topics.push(e.topic);
       }
     }
     parser.eof();
@@ -28,7 +31,7 @@ const outcomes = vectors.cases.map((c) => {
     if (!(err instanceof EventTooLargeError)) throw err;
     error = "too_large";
   }
-  return { events, lastEventId: parser.lastEventId, retry: parser.retry, error };
+  return { events, topics, lastEventId: parser.lastEventId, retry: parser.retry, error };
 });
 const delays = vectors.delays.map(([attempt, serverRetry, random]) =>
   new ReconnectPolicy({ random: () => random }).nextDelay(attempt, serverRetry),
