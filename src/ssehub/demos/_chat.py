@@ -57,6 +57,7 @@ from ..server import (
     UIMessageStreamResponse,
     admit_stream,
     last_event_id_of,
+    read_body,
     stream_events,
 )
 from ._answers import ANSWER_ID, TERMINAL_EVENTS, Answer, AnswerBook, RunInfo, TooManyAnswersError
@@ -265,11 +266,7 @@ def _answer_id(request: Request) -> str:
 
 async def _read_messages(request: Request) -> list[ChatMessage]:
     """The conversation in a ``POST /chat/answers`` body, checked and bounded."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise ApiError(413, "payload_too_large", f"body over {MAX_BODY} bytes")
+    body = await read_body(request, MAX_BODY)
     try:
         payload: Any = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
