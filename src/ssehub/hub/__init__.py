@@ -13,9 +13,11 @@ from ._access import (
     Selector,
     TopicGrant,
 )
+from ._config import HubConfig
 from ._cursor import RESET_EVENT, format_cursor, parse_cursor
-from ._hub import Hub, HubConfig, HubStats, Published
+from ._hub import Hub, Published
 from ._rewind import EARLIEST, MAX_REWIND_EVENTS, MAX_REWIND_SECONDS, Rewind, parse_rewind
+from ._stats import HubStats
 from ._stream import HEARTBEAT, Stream
 from ._subscription import Subscription
 from ._topics import validate_event_type, validate_topic

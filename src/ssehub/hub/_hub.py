@@ -2,32 +2,28 @@
 
 The flow of one event (see ARCHITECTURE.md):
 
-1. :meth:`Hub.publish` validates and calls ``backend.append``; the store mints
-   the event's ``seq``.
+1. :meth:`Hub.publish` validates, encodes the event once to check it
+   (:meth:`Hub.check_event`) and calls ``backend.append``; the store mints the
+   event's ``seq``.
 2. The backend's live feed calls :meth:`Hub.on_event` once per event, in
-   ``seq`` order, on every hub process sharing the store.
-3. ``on_event`` encodes the event **once** (``id: {epoch}-{seq}``) and pushes the
-   same ``bytes`` into the bounded queue of every subscription to its topic
-   (a *tagged* stream, ``?tag=topic``, gets them behind one ``topic: <name>``
-   line, built at most once per event and only when such a stream is there).
-4. Each :class:`~ssehub.hub.Stream` (``_stream.py``) writes everything queued
+   ``seq`` order, on every hub process sharing the store; the live fan-out
+   (``_fanout.py``) encodes it once and queues it for every subscriber.
+3. Each :class:`~ssehub.hub.Stream` (``_stream.py``) writes everything queued
    in one write; the server only pumps its bytes.
 
 A stream starts with :meth:`Hub.open`: its subscription is registered first
 (live events are held), then the cursor is checked (``_cursor.check_cursor``),
-history after it is replayed in steps read on demand (bounded by events and
-bytes, so replay is paced by the client), and finally the held live events
+history after it is replayed (``_replay.py``), and finally the held live events
 above the replayed ``seq`` are released.
 
-Time: stream deadlines and heartbeats use the injected monotonic ``clock``;
-age retention uses the injected ``wall_clock`` (seconds since the epoch, as
-the store stamps events); the flush of coalesced live events uses the event
-loop's own timer.  :meth:`Hub.tick` does the periodic work and tests call it
-directly with a fake clock.
+The hub's other rooms: :class:`HubConfig` (``_config.py``), :class:`HubStats`
+(``_stats.py``), stored rows as stream bytes (``_wire.py``).
 
-No stored row can break a stream: a row that cannot be encoded (written by an
-older version or by hand) is skipped with a log line and counted in
-``HubStats.skipped``, both live and on replay.
+Time: stream deadlines and heartbeats use the injected monotonic ``clock``;
+age retention (and rewinds by duration) use the injected ``wall_clock``
+(seconds since the epoch, as the store stamps events); the flush of coalesced
+live events uses the event loop's own timer.  :meth:`Hub.tick` does the
+periodic work and tests call it directly with a fake clock.
 
 Nothing outside the hub talks to its backend: servers and demos use the verbs
 :attr:`Hub.epoch`, :meth:`Hub.head`, :meth:`Hub.read`, :attr:`Hub.feed_connected`
@@ -38,13 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 
 from ..errors import (
     EncodeError,
@@ -56,186 +50,26 @@ from ..errors import (
 )
 from ..protocol import ServerSentEvent, encode
 from ._access import NO_GRANT, TopicGrant
-from ._cursor import RESET_EVENT, CursorCheck, CursorOutcome, check_cursor, format_cursor
+from ._config import HubConfig
+from ._cursor import CursorCheck, CursorOutcome, check_cursor, format_cursor
+from ._fanout import FanOut
+from ._replay import replay_steps, rewind_after
 from ._rewind import Rewind
+from ._stats import HubStats
 from ._stream import Stream
 from ._subscription import Accept, Subscription
 from ._topics import validate_event_type, validate_topic
 from ._types import ReadResult, StoredEvent
+from ._wire import reset_chunk
 from .backends import Backend
 
-__all__ = ["Hub", "HubConfig", "HubStats", "Published"]
+__all__ = ["Hub", "Published"]
 
 logger = logging.getLogger("ssehub.hub")
 
 #: A stream whose token expires within this many seconds is ended at the next tick
 #: (ticks come at least once a second), so it never outlives its token.
 TOKEN_EXPIRY_MARGIN = 1.5
-
-#: The longest cursor a reset event echoes back (characters); longer ones are cut.
-MAX_ECHOED_CURSOR = 64
-
-
-@dataclass(frozen=True, slots=True)
-class HubConfig:
-    """Tuning of a hub.  Durations are float seconds; ``retry`` values are milliseconds.
-
-    Each field's ``metadata`` names its command-line option and help text
-    (plain strings: the hub knows nothing of the CLI); ``ssehub serve``, its
-    environment variables and its config file are derived from them.
-    """
-
-    heartbeat_interval: float = field(
-        default=15.0,
-        metadata={
-            "flag": "--heartbeat",
-            "unit": "duration",
-            "help": "Send a comment on idle streams this often (0 = never).",
-        },
-    )
-    retry: int = field(
-        default=3000,
-        metadata={
-            "unit": "ms",
-            "min": 0,
-            "help": "Reconnection delay sent to clients on connect, in ms.",
-        },
-    )
-    max_queue_events: int = field(
-        default=1000,
-        metadata={
-            "flag": "--max-queue",
-            "min": 1,
-            "help": "Events queued for one slow "
-            "subscriber before it is closed (it then resumes from history).",
-        },
-    )
-    max_queue_bytes: int = field(
-        default=4 * 1024 * 1024,
-        metadata={"min": 1, "help": "Bytes queued for one slow subscriber before it is closed."},
-    )
-    max_event_bytes: int = field(
-        default=2 * 1024 * 1024,
-        metadata={
-            "min": 1,
-            "help": "Largest event accepted, in bytes as encoded on the wire (each line of "
-            "data costs a 'data: ' prefix); at most --max-queue-bytes.",
-        },
-    )
-    write_timeout: float = field(
-        default=30.0,
-        metadata={"unit": "duration", "help": "Abort a stream whose write is blocked this long."},
-    )
-    drain_timeout: float = field(
-        default=2.0,
-        metadata={
-            "unit": "duration",
-            "help": "On SIGTERM, responses get this long to finish while new requests get "
-            "503 shutting_down; streams whose final write is still blocked are then reset.",
-        },
-    )
-    flush_interval: float = field(
-        default=0.01,
-        metadata={
-            "unit": "duration",
-            "help": "Under load, live events this close together "
-            "share one write per subscriber (0 = write each at once). The first event "
-            "after a quiet spell is never delayed.",
-        },
-    )
-    replay_batch: int = field(
-        default=500,
-        metadata={"min": 1, "help": "Events read from history per step of a replay."},
-    )
-    prune_interval: float = field(
-        default=60.0,
-        metadata={"unit": "duration", "help": "How often age retention is applied."},
-    )
-    shutdown_retry_min: int = field(
-        default=1000,
-        metadata={
-            "unit": "ms",
-            "min": 0,
-            "help": "On shutdown each stream gets a retry "
-            "drawn from [min, max] ms, so clients come back spread out.",
-        },
-    )
-    shutdown_retry_max: int = field(
-        default=10_000,
-        metadata={"unit": "ms", "min": 0, "help": "Upper end of the shutdown retry range, in ms."},
-    )
-
-    def __post_init__(self) -> None:
-        problems = self.problems()
-        if problems:
-            raise ValueError("; ".join(problems))
-
-    def problems(self) -> list[str]:
-        """Settings that contradict one another (empty when consistent)."""
-        found: list[str] = []
-        if self.max_queue_events < 1 or self.max_queue_bytes < 1 or self.max_event_bytes < 1:
-            found.append("queue and event bounds must be at least 1")
-        if self.max_event_bytes > self.max_queue_bytes:
-            found.append(
-                f"max_event_bytes ({self.max_event_bytes}) exceeds max_queue_bytes "
-                f"({self.max_queue_bytes}): one such event would close every subscriber"
-            )
-        if self.replay_batch < 1:
-            found.append("replay_batch must be at least 1")
-        if min(self.write_timeout, self.drain_timeout, self.prune_interval) <= 0:
-            found.append("write_timeout, drain_timeout and prune_interval must be positive")
-        if self.heartbeat_interval < 0 or self.flush_interval < 0:
-            found.append("heartbeat_interval and flush_interval must not be negative")
-        if not 0 <= self.shutdown_retry_min <= self.shutdown_retry_max:
-            found.append("shutdown_retry_min must be between 0 and shutdown_retry_max")
-        return found
-
-
-@dataclass(slots=True)
-class HubStats:
-    """Counters since the hub started (plain ints; ``ssehub.server`` exports them)."""
-
-    published: int = 0
-    delivered: int = 0
-    replayed: int = 0
-    slow_closes: int = 0
-    write_timeouts: int = 0
-    resets: int = 0
-    opened: int = 0
-    #: Stored rows that could not be encoded and were skipped (live or on replay).
-    skipped: int = 0
-    #: Flushes of live events, and the loop time their writes took (wake to last write).
-    flushes: int = 0
-    flush_seconds: float = 0.0
-    #: How late the hub's periodic tick woke (seconds): the event loop's lag, last seen.
-    loop_lag: float = 0.0
-    per_topic_published: dict[str, int] = field(default_factory=dict)
-    per_topic_delivered: dict[str, int] = field(default_factory=dict)
-    #: Topics that carried a private event (the most recent ``MAX_TRACKED_TOPICS``):
-    #: never listed by the per-topic tables, :meth:`Hub.topic_subscribers` or dashboards.
-    private_topics: dict[str, None] = field(default_factory=dict)
-
-    #: At most this many topics are tracked per table (the busiest stay).
-    MAX_TRACKED_TOPICS = 1000
-
-    def mark_private(self, topic: str) -> None:
-        """Note that ``topic`` carries private events: it leaves every listing."""
-        table = self.private_topics
-        table.pop(topic, None)
-        table[topic] = None
-        if len(table) > self.MAX_TRACKED_TOPICS:
-            del table[next(iter(table))]
-        self.per_topic_published.pop(topic, None)
-        self.per_topic_delivered.pop(topic, None)
-
-    def listed(self, topic: str) -> bool:
-        """Whether ``topic`` may be listed (it never carried a private event)."""
-        return topic not in self.private_topics
-
-    def count_topic(self, table: dict[str, int], topic: str, n: int) -> None:
-        if topic not in table and len(table) >= self.MAX_TRACKED_TOPICS:
-            table.pop(min(table, key=table.__getitem__))
-        table[topic] = table.get(topic, 0) + n
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,18 +101,16 @@ class Hub:
         self.wall_clock = wall_clock
         self.stats = HubStats()
         self._rng = rng or random.Random()
-        self._by_topic: dict[str, set[Subscription]] = {}
         self._streams: set[Stream] = set()
         self._task: asyncio.Task[None] | None = None
         self.closing = False
-        self._observers: list[Callable[[StoredEvent, int], None]] = []
-        self._dirty: set[Subscription] = set()
-        self._fanning_out = False
-        self._leaving: list[Subscription] = []
-        self._flush_handle: asyncio.Handle | None = None
-        self._last_flush = float("-inf")
         self._adapter_topics: dict[str, Callable[[StoredEvent], bytes]] = {}
-        self._flush_began = float("-inf")
+        self._fanout = FanOut(
+            self.config,
+            self.stats,
+            encode_row=self.encode_stored,
+            adapter_topics=self._adapter_topics,
+        )
 
     # -- life cycle ----------------------------------------------------------
 
@@ -476,7 +308,7 @@ class Hub:
 
     def add_observer(self, observer: Callable[[StoredEvent, int], None]) -> None:
         """Call ``observer(event, deliveries)`` for every live event (metrics, dashboards)."""
-        self._observers.append(observer)
+        self._fanout.observers.append(observer)
 
     def adopt_topic(self, topic: str, encode_row: Callable[[StoredEvent], bytes]) -> None:
         """Reserve ``topic`` for a protocol adapter (Mercure) that owns its wire format.
@@ -509,117 +341,10 @@ class Hub:
             )
         )
 
-    def _encode_rows(self, rows: Iterable[StoredEvent], sub: Subscription) -> bytes:
-        """The wire chunks of ``rows`` joined; rows that can't be encoded are skipped.
-
-        A row is kept only when ``sub`` admits it (a private one needs its grant);
-        a tagged ``sub`` gets each behind its ``topic:`` line (:func:`_topic_line`).
-        """
-        chunks: list[bytes] = []
-        tagged = sub.tagged
-        for row in rows:
-            if (row.private or sub.accept is not None) and not sub.admits(row):
-                continue
-            try:
-                chunk = self.encode_stored(row)
-            except EncodeError as exc:
-                self._skip(row, exc)
-                continue
-            if tagged:
-                chunks.append(_topic_line(row.topic))
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _skip(self, row: StoredEvent, exc: EncodeError) -> None:
-        self.stats.skipped += 1
-        logger.warning(
-            "skipped stored event %d of %r: it can't be encoded (%s)", row.seq, row.topic, exc
-        )
-
     # LiveListener
     def on_event(self, event: StoredEvent) -> None:
-        """Fan a live event out to its topic's subscribers (encoded once)."""
-        stats = self.stats
-        stats.published += 1
-        if event.private:  # private topics are never listed (metrics, dashboards)
-            stats.mark_private(event.topic)
-        elif stats.listed(event.topic):
-            stats.count_topic(stats.per_topic_published, event.topic, 1)
-        subs = self._by_topic.get(event.topic)
-        if subs and (event.private or event.topic in self._adapter_topics):
-            subs = _admitted(subs, event)
-        delivered = 0
-        if subs:
-            try:
-                chunk = self.encode_stored(event)
-            except EncodeError as exc:
-                self._skip(event, exc)
-                subs = None
-        if subs:
-            seq = event.seq
-            tagged: bytes | None = None  # the chunk behind its topic line, built once if asked
-            # A push can close a subscriber that fell behind; it leaves the set after the loop.
-            self._fanning_out = True
-            try:
-                for sub in subs:
-                    if sub.tagged:
-                        if tagged is None:
-                            tagged = _topic_line(event.topic) + chunk
-                        sub.push(seq, tagged, wake=False)
-                    else:
-                        sub.push(seq, chunk, wake=False)
-            finally:
-                self._fanning_out = False
-                if self._leaving:
-                    self._unregister_leaving()
-            self._dirty.update(subs)
-            self._schedule_flush()
-            delivered = len(subs)
-            stats.delivered += delivered
-            if stats.listed(event.topic):
-                stats.count_topic(stats.per_topic_delivered, event.topic, delivered)
-        for observer in self._observers:
-            observer(event, delivered)
-
-    def _schedule_flush(self) -> None:
-        """Wake the writers of the queued events: at once, or at most once per interval.
-
-        A flush is due ``flush_interval`` after the previous one *began*, and
-        at least half an interval after its writes *ended*.  At a steady rate
-        below one event per interval whose writes fit in half of it (100 ev/s
-        to 1,000 subscribers), every event is written as soon as it arrives;
-        when the writes take longer, flushes follow one another with half an
-        interval free for publishers and new subscribers, each carrying every
-        event queued meanwhile (one write per subscriber for all of them).
-        """
-        if self._flush_handle is not None:
-            return  # a flush is already due; these events ride along
-        loop = asyncio.get_running_loop()
-        interval = self.config.flush_interval
-        due = max(self._flush_began + interval, self._last_flush + interval / 2)
-        if due <= loop.time():
-            self._flush_handle = loop.call_soon(self._flush)
-        else:
-            self._flush_handle = loop.call_at(due, self._flush)
-
-    def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._flush_began = self._last_flush = loop.time()
-        dirty, self._dirty = self._dirty, set()
-        for sub in dirty:
-            sub.wake()
-        # The woken writers run in the next loop iteration, in wake order; this
-        # callback runs right after the last of them, so ``_last_flush`` marks
-        # the end of the writes.
-        self._flush_handle = loop.call_soon(self._flush_done)
-
-    def _flush_done(self) -> None:
-        self._flush_handle = None
-        self._last_flush = asyncio.get_running_loop().time()
-        self.stats.flushes += 1
-        self.stats.flush_seconds += self._last_flush - self._flush_began
-        if self._dirty:
-            self._schedule_flush()
+        """Fan a live event out to its topic's subscribers (encoded once; ``_fanout.py``)."""
+        self._fanout.on_event(event)
 
     def on_gap(self) -> None:
         """The live feed may have missed events: every client resumes from history."""
@@ -636,11 +361,11 @@ class Hub:
     def topic_subscribers(self) -> dict[str, int]:
         """How many streams listen to each topic right now (topics of private events left out)."""
         listed = self.stats.listed
-        return {topic: len(subs) for topic, subs in self._by_topic.items() if listed(topic)}
+        return {topic: len(subs) for topic, subs in self._fanout.by_topic.items() if listed(topic)}
 
     def subscriber_count(self, topic: str) -> int:
         """How many streams of this process listen to ``topic`` now (private topics too)."""
-        return len(self._by_topic.get(topic, ()))
+        return len(self._fanout.by_topic.get(topic, ()))
 
     async def open(
         self,
@@ -692,19 +417,21 @@ class Hub:
             accept=accept,
             tagged=tagged,
         )
-        self._register(sub)
+        self._fanout.register(sub)
         try:
             head = await self.backend.head()
         except BaseException:
-            self._unregister(sub)
+            self._fanout.unregister(sub)
             raise
         check = check_cursor(last_event_id, epoch=self.backend.epoch, head=head)
         lenient = False
         if rewind is not None and check.outcome is CursorOutcome.FRESH:
             try:
-                after = await self._rewind_after(names, rewind, head, grant)
+                after = await rewind_after(
+                    self.backend, config, names, rewind, head, grant, now=self.wall_clock()
+                )
             except BaseException:
-                self._unregister(sub)
+                self._fanout.unregister(sub)
                 raise
             check = CursorCheck(CursorOutcome.RESUME, after)
             lenient = True
@@ -717,7 +444,17 @@ class Hub:
             after = check.after
 
             def replay() -> AsyncIterator[bytes]:
-                return self._replay(sub, after, head, lenient=lenient)
+                return replay_steps(
+                    self.backend,
+                    config,
+                    self.stats,
+                    sub,
+                    after,
+                    head,
+                    encode_row=self.encode_stored,
+                    reset=self._gap_reset,
+                    lenient=lenient,
+                )
 
         elif check.outcome is CursorOutcome.RESET:
             start = self._reset_chunk(check.reason, last_event_id, head, retry=retry)
@@ -735,107 +472,13 @@ class Hub:
     def _reset_chunk(
         self, reason: str, last_event_id: str | None, head: int, retry: int | None = None
     ) -> bytes:
-        """The reserved reset event: ``data`` names the reason and the refused cursor.
+        """The reserved reset event, its id at ``head`` (``_wire.reset_chunk``)."""
+        cursor = format_cursor(self.backend.epoch, head)
+        return reset_chunk(self.stats, reason, last_event_id, cursor, retry)
 
-        The refused cursor is echoed back cut to :data:`MAX_ECHOED_CURSOR` characters.
-        """
-        self.stats.resets += 1
-        echoed = last_event_id
-        if echoed is not None and len(echoed) > MAX_ECHOED_CURSOR:
-            echoed = echoed[:MAX_ECHOED_CURSOR] + "…"
-        payload = {"reason": reason, "last_event_id": echoed}
-        return encode(
-            ServerSentEvent(
-                data=json.dumps(payload),
-                event=RESET_EVENT,
-                id=format_cursor(self.backend.epoch, head),
-                retry=retry,
-            )
-        )
-
-    async def _rewind_after(
-        self, topics: Sequence[str], rewind: Rewind, head: int, grant: TopicGrant
-    ) -> int:
-        """The ``seq`` a rewound stream replays after (see ``hub/_rewind.py``).
-
-        ``since=earliest`` reads nothing.  A count or a duration scans the
-        topics' retained history forward in bounded steps (``replay_batch``
-        events, half of ``max_queue_bytes``), keeping at most N seqs: the
-        cost is one read of the retained history, which retention bounds.
-        Private events the grant does not select are not counted.
-        """
-        if rewind.events is None and rewind.seconds is None:
-            return 0
-        config = self.config
-        step_bytes = max(1, config.max_queue_bytes // 2)
-        cutoff = self.wall_clock() - rewind.seconds if rewind.seconds is not None else None
-        last: deque[int] = deque(maxlen=rewind.events or 1)
-        after = 0
-        while True:
-            result = await self.backend.read(
-                topics, after, config.replay_batch, max_bytes=step_bytes
-            )
-            for row in result.events:
-                if row.private and not grant.allows(row.topic):
-                    continue
-                if cutoff is not None and row.time >= cutoff:
-                    return row.seq - 1
-                last.append(row.seq)
-            if result.events:
-                after = result.events[-1].seq
-            if not result.more or after >= head:
-                break
-        if cutoff is not None:
-            return head
-        return last[0] - 1 if len(last) == last.maxlen else 0
-
-    async def _replay(
-        self, sub: Subscription, after: int, head: int, *, lenient: bool = False
-    ) -> AsyncIterator[bytes]:
-        """History after ``after`` in bounded steps, then switch ``sub`` to live events.
-
-        A step holds at most ``replay_batch`` events and about half of
-        ``max_queue_bytes`` bytes (one event more when a single event is larger),
-        and only its encoded chunk is kept while the client takes it.
-        If retention removed anything after the cursor (at the start or while a
-        slow client replayed), the client gets the reset event and goes live —
-        except at the first step of a rewind (``lenient``), which asked for what
-        is retained.
-        """
-        config = self.config
-        # Half the queue bound per step: one step may sit in the transport's buffer
-        # while the next waits to be written, so about max_queue_bytes are in flight.
-        step_bytes = max(1, config.max_queue_bytes // 2)
-        while not sub.closed:
-            try:
-                result = await self.backend.read(
-                    sub.topics, after, config.replay_batch, max_bytes=step_bytes
-                )
-            except HubError as exc:
-                logger.warning("replay for a subscriber of %s failed: %s", sub.topics, exc)
-                sub.close("store-unavailable")
-                return
-            gap, lenient = result.gap and not lenient, False
-            if gap:
-                # What the client already got stays got: the reset's id is past it.
-                top = max(head, after)
-                sub.go_live(top)
-                yield self._reset_chunk(
-                    "history-gap", format_cursor(self.backend.epoch, after), top
-                )
-                return
-            more = result.more
-            chunk = b""
-            if result.events:
-                after = result.events[-1].seq
-                self.stats.replayed += len(result.events)
-                chunk = self._encode_rows(result.events, sub)
-            del result  # only the encoded chunk is held while the client reads it
-            if chunk:
-                yield chunk
-            if not more:
-                break
-        sub.go_live(after)
+    def _gap_reset(self, reason: str, refused: int, head: int) -> bytes:
+        """The reset event of a replay that met a history gap after ``refused``."""
+        return self._reset_chunk(reason, format_cursor(self.backend.epoch, refused), head)
 
     def _closed(self, stream: Stream) -> None:
         reason = stream.close_reason
@@ -845,59 +488,8 @@ class Hub:
                 "closed a slow subscriber of %s; it resumes from history",
                 stream.subscription.topics,
             )
-        if self._fanning_out:
-            self._leaving.append(stream.subscription)
-        else:
-            self._unregister(stream.subscription)
+        self._fanout.leave(stream.subscription)
 
     def _ended(self, stream: Stream) -> None:
         """The stream's connection is done with: it no longer counts as open."""
         self._streams.discard(stream)
-
-    def _unregister_leaving(self) -> None:
-        leaving, self._leaving = self._leaving, []
-        for sub in leaving:
-            self._unregister(sub)
-            self._dirty.discard(sub)
-
-    def _register(self, sub: Subscription) -> None:
-        for topic in sub.topics:
-            self._by_topic.setdefault(topic, set()).add(sub)
-
-    def _unregister(self, sub: Subscription) -> None:
-        for topic in sub.topics:
-            subs = self._by_topic.get(topic)
-            if subs is not None:
-                subs.discard(sub)
-                if not subs:
-                    del self._by_topic[topic]
-
-
-def _topic_line(topic: str) -> bytes:
-    """The field line that names an event's topic on a tagged stream: ``topic: <name>\\n``.
-
-    An unknown field to the WHATWG parser (ignored: nothing else changes), so
-    tagged streams stay readable by every conforming client.  A valid topic
-    holds no CR, LF or NUL (``_topics.validate_topic``), so the line can't
-    forge another field.
-    """
-    return b"topic: " + topic.encode() + b"\n"
-
-
-def _admitted(subs: Iterable[Subscription], event: StoredEvent) -> set[Subscription]:
-    """The subscriptions that admit ``event``; each distinct ``accept`` test runs once.
-
-    Streams that share a test object (an adapter interns equal ones) share its answer.
-    """
-    answers: dict[Accept, bool] = {}
-    admitted: set[Subscription] = set()
-    for sub in subs:
-        accept = sub.accept
-        if accept is None:
-            ok = sub.admits(event)
-        else:
-            known = answers.get(accept)
-            ok = answers[accept] = accept(event) if known is None else known
-        if ok:
-            admitted.add(sub)
-    return admitted
