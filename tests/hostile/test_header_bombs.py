@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,18 @@ def test_garbage_gets_a_json_400(hub: HubProcess) -> None:
     answer = request(hub.port, b"\x00\x01GARBAGE /\r\n\r\n")
     assert answer.status == 400
     assert answer.json()["error"] == "bad_request"
+
+
+def test_pipelined_requests_are_answered_in_order(hub: HubProcess) -> None:
+    first = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    second = b"GET /no-such-page HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    with connect(hub.port) as sock:
+        sock.sendall(first + second)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)  # a body has no line end of its own
+    assert statuses == [b"200", b"404"]
 
 
 def _bomb(port: int, head: bytes, filler: bytes, total: int) -> tuple[int, Answer | None]:

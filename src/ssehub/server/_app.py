@@ -354,6 +354,7 @@ class HubApp:
             response = api_error_response(ApiError.of(exc))
         except HTTPException as exc:
             response = await http_exception_response(request, exc)
+        del request  # a stream's frame lives for hours: it keeps only what it uses
         await response(scope, receive, send)
 
 

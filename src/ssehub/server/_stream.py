@@ -17,6 +17,10 @@ Conventions:
   uvicorn with a protocol that offers ``scope["extensions"]["ssehub.abort"]``
   (a TCP reset); elsewhere the hub cancels the stream's task and the ASGI
   server closes the connection as it sees fit.
+* Disconnects: a server that offers ``scope["extensions"]["ssehub.disconnect"]``
+  (``ssehub serve``'s HTTP/1.1) calls back when the client leaves; elsewhere a
+  watcher task waits on ``receive`` for ``http.disconnect``.  The callback saves
+  each idle stream a task and three coroutine frames (about 1 KB).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import inspect
 import json
 import logging
 from collections.abc import AsyncIterable, Callable, Mapping
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -38,6 +43,7 @@ from ..protocol import ServerSentEvent, encode, encode_comment
 
 __all__ = [
     "ABORT_EXTENSION",
+    "DISCONNECT_EXTENSION",
     "SSE_HEADERS",
     "EventSourceResponse",
     "HubStreamResponse",
@@ -55,6 +61,10 @@ SSE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 
 #: The ASGI scope extension through which a server lets the hub reset a connection.
 ABORT_EXTENSION = "ssehub.abort"
+
+#: The ASGI scope extension through which a server reports the client leaving:
+#: ``register(callback)``; the connection calls ``callback()`` once when it is lost.
+DISCONNECT_EXTENSION = "ssehub.disconnect"
 
 
 def last_event_id_of(request: Request) -> str | None:
@@ -99,13 +109,19 @@ class HubStreamResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         stream = self.stream
-        abort = (scope.get("extensions") or {}).get(ABORT_EXTENSION)
+        extensions = scope.get("extensions") or {}
+        abort = extensions.get(ABORT_EXTENSION)
+        on_disconnect = extensions.get(DISCONNECT_EXTENSION)
 
         async def write(chunk: bytes) -> None:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
-        watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
-        watcher.add_done_callback(lambda _: stream.close("disconnect"))
+        watcher: asyncio.Future[None] | None = None
+        if callable(on_disconnect):
+            on_disconnect(partial(stream.close, "disconnect"))
+        else:
+            watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+            watcher.add_done_callback(lambda _: stream.close("disconnect"))
         try:
             try:
                 await send(
@@ -119,11 +135,13 @@ class HubStreamResponse(Response):
                 stream.close("disconnect")
                 return  # never run: end() below releases it
             await stream.run(write, abort if callable(abort) else None)
-            if not stream.aborted and not watcher.done():
+            gone = stream.close_reason == "disconnect" if watcher is None else watcher.done()
+            if not stream.aborted and not gone:
                 with contextlib.suppress(OSError):
                     await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
             stream.end()  # a no-op unless run() never started
 
 
