@@ -16,7 +16,8 @@ runs the response is cancelled, so its generator, its admission slot and
 whatever it held are freed, and the server closes the connection as it sees
 fit.  Either way the response then ends quietly.  A send after the abort
 raises inside the wrapped response, so a generator is never pulled for a
-connection that is gone.
+connection that is gone; a ``StreamingResponse``'s generator is closed as soon
+as the response ends.
 
 Memory per response stays what the wrapped response holds: a streaming
 response pulls its next chunk only after the previous send returned, so a
@@ -65,7 +66,12 @@ class GuardedResponse(Response):
             async def guarded_send(message: MutableMapping[str, Any]) -> None:
                 if guard.aborted:
                     raise _Abandoned
-                await guard.timed(send, message)
+                try:
+                    await guard.timed(send, message)
+                except OSError:
+                    if guard.aborted:  # the reset made the pending write fail
+                        raise _Abandoned from None
+                    raise
                 if guard.aborted:
                     raise _Abandoned
 
@@ -77,3 +83,9 @@ class GuardedResponse(Response):
                     raise
             except _Abandoned:
                 pass
+            finally:
+                # A generator left mid-stream is closed now (its ``finally`` runs), not
+                # whenever the garbage collector gets to it.
+                aclose = getattr(getattr(self._response, "body_iterator", None), "aclose", None)
+                if aclose is not None:
+                    await aclose()
