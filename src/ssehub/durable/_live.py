@@ -8,6 +8,11 @@ through the store) and a woken reader reloads.  Long-polls wait at most
 event after every ``data`` event and after every quiet ``timeout`` (a
 keep-alive), and ends after ``sse_lifetime`` (about 60 s, for CDN
 collapsing) — the client reconnects from its last ``streamNextOffset``.
+
+The SSE generator reads its next step (at most ``read_bytes``) only when the
+response pulls it, after the previous chunk was sent, so a reader that stops
+reading holds one step; the API sends it under the hub's write deadline
+(:class:`~ssehub.server.GuardedResponse`), which cuts such a reader.
 """
 
 from __future__ import annotations
