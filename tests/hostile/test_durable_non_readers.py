@@ -21,8 +21,10 @@ import httpx
 
 from ssehub.durable import DurableStreamsPlugin
 from ssehub.hub import HubConfig
+from ssehub.protocol import EventStreamParser
 from ssehub.server import HubApp, ServerSettings
 from ssehub.server._admission import streams_open
+from tests.support.h2client import H2Client
 from tests.support.polling import poll_until
 from tests.support.processes import HubProcess, start_hub
 from tests.support.procfs import rss_bytes, socket_count, sockets_left
@@ -52,13 +54,15 @@ def _chunk(index: int) -> bytes:
 
 def _create(base: str, name: str) -> str:
     url = f"{base}/v1/stream/{name}"
-    created = httpx.put(url, headers={"Content-Type": "text/plain"}, timeout=10)
+    created = httpx.put(url, headers={"Content-Type": "text/plain"}, timeout=10, verify=False)
     assert created.status_code == 201, created.text
     return url
 
 
 def _append(url: str, body: bytes) -> None:
-    answer = httpx.post(url, content=body, headers={"Content-Type": "text/plain"}, timeout=10)
+    answer = httpx.post(
+        url, content=body, headers={"Content-Type": "text/plain"}, timeout=10, verify=False
+    )
     assert answer.status_code in (200, 204), answer.text
 
 
@@ -157,6 +161,47 @@ def test_a_long_poll_answer_stuck_in_a_full_socket_is_reset_at_the_write_timeout
             )
             poll_until(lambda: not sockets_left(hub.port, [sock]), what="the socket reset")
     assert "ERROR" not in hub.log()
+
+
+def test_a_stuck_http2_durable_reader_is_reset_alone_and_its_neighbour_gets_everything(
+    tls_files: tuple[str, str], tmp_path: Path
+) -> None:
+    """Over HTTPS + HTTP/2 the cut is an ``RST_STREAM CANCEL`` of that stream only."""
+    cert, key = tls_files
+    args = ["--store", "memory", "--no-demos", "--certfile", cert, "--keyfile", key,
+            "--write-timeout", "1"]  # fmt: skip
+    with start_hub(args, log_dir=tmp_path) as hub, H2Client(hub.port) as client:
+        url = _create(hub.url, "h2")
+        path = "/v1/stream/h2?offset=now&live=sse"
+        slow, fast = client.get(path), client.get(path)
+        client.pump_until(
+            lambda: all(b"event: control" in client.streams[i].body for i in (slow, fast)),
+            "both streams' opening control event",
+        )
+        client.stall(slow)
+        sent = b""
+        pieces = 0
+        while client.streams[slow].reset_code is None:
+            assert pieces < 256, "the stuck HTTP/2 reader was never reset"
+            body = _chunk(pieces)[: 64 * KiB]
+            _append(url, body)
+            sent += body
+            pieces += 1
+            client.pump_until(
+                lambda n=pieces: client.streams[fast].body.count(b"event: data") >= n,
+                "the reading stream to keep up",
+            )
+            client.pump(0.2)
+        assert client.streams[slow].reset_code == 8  # CANCEL
+        assert not client.terminated
+
+        def received() -> bytes:
+            events = EventStreamParser().feed(bytes(client.streams[fast].body))
+            return "".join(e.data for e in events if e.event == "data").encode()
+
+        client.pump_until(lambda: len(received()) >= len(sent), "the rest of the data")
+        assert received() == sent
+    assert "Traceback" not in hub.log()
 
 
 def _in_process_app() -> HubApp:
