@@ -36,8 +36,9 @@ KiB = 1024
 MiB = 1024 * KiB
 NON_READERS = 10
 CHUNK = 256 * KiB
-#: Appends allowed before the test gives up on the non-readers being cut (64 MiB).
-MAX_APPENDS = 256
+#: Appends (8 MiB): more than the kernel's send buffer (4 MiB at most) holds for a
+#: client that reads nothing, so each non-reader's write blocks.
+APPENDS = 32
 
 
 def _metric(hub: HubProcess, name: str) -> float:
@@ -107,11 +108,14 @@ def test_durable_sse_non_readers_are_reset_at_the_write_timeout_while_readers_ge
             stop = threading.Event()
             with ThreadPoolExecutor(1) as pool:
                 reading = pool.submit(_read_while, reader, stop)
-                while _metric(hub, "ssehub_write_timeouts_total") < NON_READERS:
-                    assert len(sent) < MAX_APPENDS * CHUNK, "the non-readers were never cut"
-                    body = _chunk(len(sent) // CHUNK)
+                for index in range(APPENDS):
+                    body = _chunk(index)
                     _append(url, body)
                     sent += body
+                poll_until(
+                    lambda: _metric(hub, "ssehub_write_timeouts_total") >= NON_READERS,
+                    what="every non-reader cut",
+                )
                 # Each cut connection is reset: nothing left on the hub's side, whatever
                 # its Send-Q held, and the process holds no more sockets than before.
                 poll_until(
@@ -180,18 +184,17 @@ def test_a_stuck_http2_durable_reader_is_reset_alone_and_its_neighbour_gets_ever
         )
         client.stall(slow)
         sent = b""
-        pieces = 0
-        while client.streams[slow].reset_code is None:
-            assert pieces < 256, "the stuck HTTP/2 reader was never reset"
-            body = _chunk(pieces)[: 64 * KiB]
+        for index in range(16):  # 1 MiB: far past the stalled stream's 64 KiB window
+            body = _chunk(index)[: 64 * KiB]
             _append(url, body)
             sent += body
-            pieces += 1
             client.pump_until(
-                lambda n=pieces: client.streams[fast].body.count(b"event: data") >= n,
+                lambda n=index + 1: client.streams[fast].body.count(b"event: data") >= n,
                 "the reading stream to keep up",
             )
-            client.pump(0.2)
+        client.pump_until(
+            lambda: client.streams[slow].reset_code is not None, "the stuck stream's reset"
+        )
         assert client.streams[slow].reset_code == 8  # CANCEL
         assert not client.terminated
 
@@ -236,11 +239,9 @@ def test_under_plain_uvicorn_a_durable_non_reader_is_cancelled_and_frees_its_slo
             assert streams_open(hub) == 1
             # At --max-connections 1 the non-reader's slot is taken.
             assert _status(base, "/v1/stream/solo") == 503
-            appended = 0
-            while hub.stats.write_timeouts < 1:
-                assert appended < MAX_APPENDS, "the non-reader was never cut"
-                _append(url, _chunk(appended))
-                appended += 1
+            for index in range(APPENDS):
+                _append(url, _chunk(index))
+            poll_until(lambda: hub.stats.write_timeouts >= 1, what="the non-reader cut")
             poll_until(lambda: streams_open(hub) == 0, what="the non-reader's slot freed")
             # The slot is free while the non-reader is still connected.
             assert _status(base, "/v1/stream/solo") == 200
