@@ -125,11 +125,11 @@ def test_durable_sse_non_readers_are_reset_at_the_write_timeout_while_readers_ge
                     lambda: socket_count(hub.proc.pid) <= sockets_before,
                     what="the hub's socket count back where it was",
                 )
-                # While stuck, each holds one read step as it was sent (and the transport's
-                # copy of what the kernel did not take), not what was appended meanwhile:
-                # about 10 MiB for the ten here, 6.5 MiB appended.
+                # While stuck, each holds one read step (at most 1 MiB) as it was sent, and
+                # the transport's copy of what the kernel did not take — not the 8 MiB
+                # appended meanwhile (12 to 19 MiB measured for the ten here).
                 growth = rss_bytes(hub.proc.pid) - base
-                bound = 4 * MiB + NON_READERS * 3 * MiB // 2
+                bound = 4 * MiB + NON_READERS * 5 * MiB // 2
                 assert growth < bound, f"RSS grew {growth / MiB:.1f} MiB"
                 # Their slots are free: as many new durable streams fit under the limit.
                 fresh = [_stalled_sse(hub.port, path) for _ in range(NON_READERS)]
