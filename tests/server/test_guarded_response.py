@@ -145,3 +145,17 @@ async def test_a_plain_answer_taken_at_once_is_not_timed_out_later(hub: Hub) -> 
     headers = dict(sent[0]["headers"])
     assert headers[b"x-kept"] == b"1"
     assert headers[b"x-added"] == b"2"
+
+
+async def test_a_write_guard_is_ticked_only_while_its_block_runs(hub: Hub) -> None:
+    clock = hub.clock
+    assert isinstance(clock, FakeClock)
+    aborts: list[int] = []
+    with hub.write_guard() as guard:
+        guard.attach(lambda: aborts.append(1))
+        guard.pending_since = clock.now  # a write handed over and not taken
+        escaped = guard
+    escaped.pending_since = clock.now  # even if someone kept it: the hub no longer ticks it
+    hub.tick(clock.now + DEADLINE + 1)
+    assert aborts == []
+    assert hub.stats.write_timeouts == 0
