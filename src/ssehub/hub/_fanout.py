@@ -23,7 +23,7 @@ from ._subscription import Accept, Subscription
 from ._types import StoredEvent
 from ._wire import skip_row, topic_line
 
-__all__ = ["FanOut", "admitted"]
+__all__ = ["FanOut", "admitted", "next_flush_due"]
 
 
 class FanOut:
@@ -134,19 +134,17 @@ class FanOut:
     def _schedule_flush(self) -> None:
         """Wake the writers of the queued events: at once, or at most once per interval.
 
-        A flush is due ``flush_interval`` after the previous one *began*, and
-        at least half an interval after its writes *ended*.  At a steady rate
-        below one event per interval whose writes fit in half of it (100 ev/s
-        to 1,000 subscribers), every event is written as soon as it arrives;
-        when the writes take longer, flushes follow one another with half an
-        interval free for publishers and new subscribers, each carrying every
-        event queued meanwhile (one write per subscriber for all of them).
+        When is :func:`next_flush_due`: at a steady rate below one event per
+        interval whose writes fit in half of it (100 ev/s to 1,000
+        subscribers), every event is written as soon as it arrives; when the
+        writes take longer, flushes follow one another with at least as much
+        time between them as the writes took, each carrying every event queued
+        meanwhile (one write per subscriber for all of them).
         """
         if self._flush_handle is not None:
             return  # a flush is already due; these events ride along
         loop = asyncio.get_running_loop()
-        interval = self.config.flush_interval
-        due = max(self._flush_began + interval, self._last_flush + interval / 2)
+        due = next_flush_due(self._flush_began, self._last_flush, self.config.flush_interval)
         if due <= loop.time():
             self._flush_handle = loop.call_soon(self._flush)
         else:
@@ -170,6 +168,24 @@ class FanOut:
         self.stats.flush_seconds += self._last_flush - self._flush_began
         if self._dirty:
             self._schedule_flush()
+
+
+def next_flush_due(began: float, ended: float, interval: float) -> float:
+    """When a flush may begin after the one that began at ``began`` and ended at ``ended``.
+
+    Loop times in seconds (``-inf``: no flush yet); ``interval`` is
+    ``flush_interval`` (0: every event is written at once).  Flushes begin at
+    least ``interval`` apart, and the writes of one take at most half of the
+    loop's time: after writes that took longer than half an interval the loop
+    pauses as long as they took.  The last rule is for overload (a burst to
+    10,000 subscribers whose writes take longer than the interval): the loop
+    then gives publishers, replays and new subscribers as much time as it gave
+    the writes, so each flush carries more events per write instead of one
+    write per event starving everything else.
+    """
+    if interval <= 0 or ended == float("-inf"):
+        return ended
+    return began + max(interval, 2 * (ended - began))
 
 
 def admitted(subs: Iterable[Subscription], event: StoredEvent) -> set[Subscription]:
