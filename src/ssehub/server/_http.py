@@ -48,6 +48,7 @@ import socket
 import struct
 import termios
 import time
+import weakref
 from asyncio import TimerHandle
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -424,8 +425,13 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if self._linger_timer is None:
             self._linger_timer = self.loop.call_later(self._limits.linger, self.abort)
 
+    def _abort_request(self, ref: weakref.ref[RequestResponseCycle]) -> None:
+        """The ``ssehub.abort`` extension: the app abandons its request's cycle on purpose."""
+        cycle = ref()
+        if cycle is not None:  # else the request is over and forgotten: nothing to abandon
+            self._abort_cycle(cycle)
+
     def _abort_cycle(self, cycle: RequestResponseCycle) -> None:
-        """The ``ssehub.abort`` extension: the app abandons ``cycle`` on purpose."""
         cycle.disconnected = True  # uvicorn then logs nothing and ignores further sends
         cycle.message_event.set()
         self.abort()
@@ -551,7 +557,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if cycle is not None and cycle.scope is self.scope:
             cycle.message_event = _LeanEvent()  # nothing set it yet: no body was parsed
             scope = cast(dict[str, Any], self.scope)
-            scope.setdefault("extensions", {})[ABORT_EXTENSION] = partial(self._abort_cycle, cycle)
+            # The cycle holds the scope: a strong reference back would make every
+            # request a reference cycle, left for the garbage collector to find.
+            abort = partial(self._abort_request, weakref.ref(cycle))
+            scope.setdefault("extensions", {})[ABORT_EXTENSION] = abort
             scope["extensions"][DISCONNECT_EXTENSION] = self._watch_disconnect
             if scope["method"] not in _STREAMED_METHODS:
                 cycle.transport = cast(asyncio.Transport, _OneWrite(self.transport, self.loop))
