@@ -126,3 +126,49 @@ def test_another_process_resumes_a_session_only_with_that_sessions_ids(tmp_path:
             )
             assert refused.status_code == 404, refused.text
             assert refused.json()["error"]["message"] == "Session not found"
+
+
+def _open_session(client: httpx.Client, url: str, token: str | None) -> tuple[str, str]:
+    """Initialize a session at ``url`` (as ``token``'s user); its id and the priming event's id."""
+    headers = {**HEADERS, **({"Authorization": f"Bearer {token}"} if token else {})}
+    with client.stream("POST", f"{url}/mcp", json=INITIALIZE, headers=headers) as answer:
+        assert answer.status_code == 200, answer.read()
+        session_id = answer.headers["mcp-session-id"]
+        body = answer.read().decode()
+    return session_id, next(line[4:] for line in body.splitlines() if line.startswith("id: "))
+
+
+def _resume(
+    client: httpx.Client, url: str, session_id: str, event_id: str, token: str | None
+) -> httpx.Response:
+    headers = {**HEADERS, "mcp-session-id": session_id, "Last-Event-ID": event_id}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return client.get(f"{url}/mcp", headers=headers)
+
+
+def test_another_process_resumes_a_session_only_for_the_credential_that_opened_it(
+    tmp_path: Path,
+) -> None:
+    """The SDK serves a session only to its opener's credential; so does a resume elsewhere."""
+    store = f"sqlite:{tmp_path / 'mcp.db'}"
+    with (
+        serve_in_thread(build_app(store, authenticate=True)) as first,
+        serve_in_thread(build_app(store, authenticate=True)) as second,
+        httpx.Client(timeout=10) as client,
+    ):
+        session_id, priming = _open_session(client, first, "alice")
+        for intruder in ("mallory", None):
+            for url in (first, second):  # the owning process, then the other one
+                refused = _resume(client, url, session_id, priming, intruder)
+                assert refused.status_code == 404, (url, intruder, refused.text)
+        resumed = _resume(client, second, session_id, priming, "alice")
+        assert resumed.status_code == 200, resumed.text
+        assert '"serverInfo"' in resumed.text
+
+        anonymous_session, anonymous_priming = _open_session(client, first, None)
+        assert (
+            _resume(client, second, anonymous_session, anonymous_priming, None).status_code == 200
+        )
+        refused = _resume(client, second, anonymous_session, anonymous_priming, "alice")
+        assert refused.status_code == 404, refused.text

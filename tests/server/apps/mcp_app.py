@@ -15,9 +15,13 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend
+from mcp.server.auth.provider import AccessToken
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.routing import Route
 
 from ssehub.integrations.mcp import HubEventStore, HubSessionManager
@@ -37,8 +41,21 @@ async def count(n: int, hold_at: int, gate: str, ctx: Context) -> str:
     return f"counted to {n} on pid {os.getpid()}"
 
 
-def build_app(store_url: str) -> Starlette:
-    """The server on a new ``HubEventStore(store_url)``, as a Starlette app."""
+class NamedTokens:
+    """A bearer-token verifier for tests: the token ``alice`` is client ``alice``, and so on."""
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        if not token.isalnum():
+            return None
+        return AccessToken(token=token, client_id=token, scopes=[], subject=f"user-{token}")
+
+
+def build_app(store_url: str, *, authenticate: bool = False) -> Starlette:
+    """The server on a new ``HubEventStore(store_url)``, as a Starlette app.
+
+    ``authenticate``: the SDK's own bearer authentication (``BearerAuthBackend``)
+    in front, with :class:`NamedTokens`; a request without a token is anonymous.
+    """
     store = HubEventStore(store_url)
     manager = HubSessionManager(server, store, retry_interval=50)
 
@@ -50,7 +67,16 @@ def build_app(store_url: str) -> Starlette:
             finally:
                 await store.aclose()
 
-    return Starlette(routes=[Route("/mcp", StreamableHTTPASGIApp(manager))], lifespan=lifespan)
+    middleware = (
+        [Middleware(AuthenticationMiddleware, backend=BearerAuthBackend(NamedTokens()))]
+        if authenticate
+        else []
+    )
+    return Starlette(
+        routes=[Route("/mcp", StreamableHTTPASGIApp(manager))],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
 
 
 app = build_app(os.environ.get("SSEHUB_TEST_MCP_STORE", "memory"))

@@ -14,18 +14,32 @@ store, added here (against the pinned ``mcp`` version's seams):
   stores while the client listens, until the request's response (a request
   stream) or until the client leaves (the ``_GET_stream``).  An id that is not
   this session's stream answers ``404 Session not found``, as an unknown session
-  does.  The session id (random, 128 bits, only in the client's hands) and an
-  event id of that session are what such a resume needs; a deployment with
-  per-user credentials should check them in front of this route, since the
-  owner of a session is known only to the process that created it.
+  does.
+* **The same owner everywhere.**  The SDK serves a session only to the
+  credential that opened it (``AuthorizationContext``: client id, issuer,
+  subject; none when the app has no authentication).  Its process keeps that
+  in memory, so before the opening request is answered (before the session id
+  leaves the process) the manager claims the session in the store for a
+  SHA-256 of that context (:meth:`HubEventStore.claim`), and a resume on
+  another process is served only when the requester's context hashes to the
+  claim: another user's credential, none, or a session with no claim held
+  gets ``404 Session not found``, as the owning process would answer.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from mcp.server.auth.middleware.bearer_auth import (
+    AuthenticatedUser,
+    AuthorizationContext,
+    authorization_context,
+)
 from mcp.server.lowlevel.server import Server
 from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http import (
@@ -41,10 +55,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from ...errors import BackendUnavailableError
 from ...server import EventSourceResponse
 from ._store import HubEventStore
 
 __all__ = ["HubSessionManager"]
+
+logger = logging.getLogger("ssehub.integrations.mcp")
 
 #: What a session id may look like here: the SDK's visible ASCII, bounded.
 _SESSION_ID = re.compile(r"[\x21-\x7e]{1,128}")
@@ -73,6 +90,23 @@ class HubSessionManager(StreamableHTTPSessionManager):
         if transport is not None and transport.mcp_session_id is not None:
             transport._event_store = self.store.for_session(transport.mcp_session_id)
         return transport
+
+    async def _serve_opening_request(
+        self,
+        http_transport: StreamableHTTPServerTransport,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        session_id = http_transport.mcp_session_id
+        view = http_transport._event_store
+        if session_id is not None and isinstance(view, HubEventStore):
+            owner = owner_of(self._session_owners.get(session_id))
+            try:
+                await view.claim(owner)
+            except BackendUnavailableError as exc:  # the session works here, not elsewhere
+                logger.warning("MCP session %s not claimed in the store: %s", session_id, exc)
+        await super()._serve_opening_request(http_transport, scope, receive, send)
 
     async def _handle_stateful_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -103,6 +137,15 @@ class HubSessionManager(StreamableHTTPSessionManager):
         if view is None or stream_id is None:
             await _not_found()(request.scope, request.receive, send)
             return
+        user = request.scope.get("user")
+        requestor = authorization_context(user) if isinstance(user, AuthenticatedUser) else None
+        if await view.owner() != owner_of(requestor):
+            logger.warning(
+                "refusing to resume MCP session %.64s: the credential is not its owner's",
+                session_id,
+            )
+            await _not_found()(request.scope, request.receive, send)
+            return
 
         async def events() -> AsyncIterator[Mapping[str, Any]]:
             async for stored in view.messages(last_event_id):
@@ -127,6 +170,18 @@ class HubSessionManager(StreamableHTTPSessionManager):
             prelude=False,
         )
         await response(request.scope, request.receive, send)
+
+
+def owner_of(requestor: AuthorizationContext | None) -> str:
+    """The claim of a session opened by ``requestor``: ``sha256:`` of its three parts.
+
+    ``requestor`` is the SDK's ``AuthorizationContext`` of the opening request
+    (``None`` when the app authenticates nobody: the claim ``anonymous``).
+    """
+    if requestor is None:
+        return "anonymous"
+    parts = [requestor["client_id"], requestor["issuer"], requestor["subject"]]
+    return "sha256:" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 def _not_found() -> JSONResponse:

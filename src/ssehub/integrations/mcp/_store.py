@@ -29,6 +29,12 @@ Conventions:
 * **Priming.**  ``store_event(stream_id, None)`` stores a priming event
   (event type ``mcp-priming``); its id resumes like any other and it is never
   replayed (the SDK sends it with empty ``data`` and its ``retry``).
+* **Owner.**  :meth:`HubEventStore.claim` records who owns a session (an
+  opaque string, e.g. a hash of the credential that opened it) on the hub
+  topic ``mcp-owner/{token}``; :meth:`HubEventStore.owner` reads it back on any
+  process.  The claim is renewed by the session's own writes at most every
+  :data:`_RECLAIM` seconds, so age retention never drops the claim of a session
+  that is still talking.
 * **Retention and reset.**  The hub's :class:`~ssehub.hub.Retention` bounds
   each stream (count and age).  When history after the id is gone (or the
   store was wiped: another epoch), replay sends nothing and returns
@@ -61,6 +67,9 @@ logger = logging.getLogger("ssehub.integrations.mcp")
 #: The hub event type of a priming event (never replayed).
 PRIMING_EVENT = "mcp-priming"
 _TOPIC_PREFIX = "mcp/"
+_OWNER_PREFIX = "mcp-owner/"
+#: Seconds after which a session's write renews its owner claim.
+_RECLAIM = 3600.0
 _EVENT_ID = re.compile(r"([0-9a-f]{32})_([0-9a-z]{1,32}-[0-9]{1,19})")
 #: How long a follower waits for a wake-up before it reads again anyway (seconds).
 _FOLLOW_POLL = 1.0
@@ -133,6 +142,9 @@ class HubEventStore(EventStore):
         self.store = store
         self.scope = scope
         self._shared = _shared or _Shared(Hub(open_backend(store, retention), config))
+        #: This view's claim and the loop time it was last written (see :meth:`claim`).
+        self._claim: str | None = None
+        self._claimed_at = 0.0
 
     # -- views, life cycle, metrics ----------------------------------------
 
@@ -165,6 +177,34 @@ class HubEventStore(EventStore):
         """The hub topic that holds ``stream_id`` of this scope."""
         return _TOPIC_PREFIX + _token(self.scope, stream_id)
 
+    # -- who owns a session --------------------------------------------------
+
+    async def claim(self, owner: str) -> None:
+        """Record ``owner`` as the owner of this session (a scoped view only).
+
+        :class:`~ssehub.integrations.mcp.HubSessionManager` claims each session
+        before its id leaves the process, so a resume elsewhere can check it.
+        """
+        if not self.scope:
+            raise ValueError("only a session's view (for_session) has an owner")
+        hub = await self._shared.ready()
+        await hub.publish(self._owner_topic(), owner)
+        self._claim, self._claimed_at = owner, asyncio.get_running_loop().time()
+
+    async def owner(self) -> str | None:
+        """The owner claimed for this session, on any process; ``None`` when none is held."""
+        hub = await self._shared.ready()
+        found = await hub.read([self._owner_topic()], 0, 1)
+        return found.events[0].data if found.events else None
+
+    def _owner_topic(self) -> str:
+        return _OWNER_PREFIX + _token(self.scope, "")
+
+    async def _renew_claim(self) -> None:
+        claim = self._claim
+        if claim is not None and asyncio.get_running_loop().time() - self._claimed_at > _RECLAIM:
+            await self.claim(claim)
+
     # -- the EventStore contract --------------------------------------------
 
     async def store_event(self, stream_id: StreamId, message: JSONRPCMessage | None) -> EventId:
@@ -183,6 +223,7 @@ class HubEventStore(EventStore):
             self.stats.primed += 1
         else:
             self.stats.stored += 1
+        await self._renew_claim()
         return f"{token}_{published.id}"
 
     async def replay_events_after(
