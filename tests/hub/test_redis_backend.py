@@ -220,6 +220,34 @@ async def test_an_idempotency_key_lives_24_hours_and_emptied_topics_leave_no_key
     assert not (await node.read(["topic/3"], after=201, limit=10)).gap
 
 
+async def test_at_most_max_idempotency_keys_are_held_the_oldest_forgotten_first(
+    open_node: Opener, admin: aioredis.Redis
+) -> None:
+    clock = FakeClock(1_000.0)
+    node, _ = await open_node(max_idempotency_keys=3, clock=clock)
+    first = await node.append("t", "0", idempotency_key="k0")
+    for i in range(1, 6):
+        clock.advance(1.0)
+        await node.append("t", str(i), idempotency_key=f"k{i}")
+    held = sorted([key async for key in admin.scan_iter("hub:key:*")])
+    assert held == ["hub:key:k3", "hub:key:k4", "hub:key:k5"]
+    assert await admin.zcard("hub:keys") == 3
+    again = await node.append("t", "0", idempotency_key="k0")  # forgotten: a new event
+    assert again.seq > first.seq
+    assert not again.replayed
+    replayed = await node.append("t", "5", idempotency_key="k5")  # still held
+    assert replayed.replayed
+
+
+async def test_one_time_tokens_are_not_listed_among_idempotency_keys(
+    open_node: Opener, admin: aioredis.Redis
+) -> None:
+    node, _ = await open_node(max_idempotency_keys=3)
+    for i in range(10):
+        await node.append("t", str(i))
+    assert await admin.zcard("hub:keys") == 0
+
+
 async def test_a_key_of_the_wrong_type_fails_the_append_before_anything_changes(
     open_node: Opener, admin: aioredis.Redis
 ) -> None:

@@ -24,6 +24,8 @@ Key layout (``P`` is the backend's ``prefix``)::
                           retried append a no-op)
     P:key:{key}  string   the same for a publisher's idempotency key
                           (expires after 24 h)
+    P:keys       zset     the ``P:key:{key}`` names, scored by append time:
+                          at most ``max_idempotency_keys``, oldest dropped
 
 A topic whose stream retention emptied is forgotten: its stream, its member
 of ``P:topics`` and its field of ``P:trimmed`` go, and ``P:forgotten`` is
@@ -127,12 +129,13 @@ end
 
 #: Append one event, at most once per token.
 #: KEYS: seq, epoch, topic stream, log, trimmed, topics, once (the append's
-#: token or idempotency key), forgotten, bytes.
+#: token or idempotency key), forgotten, bytes, held keys.
 #: ARGV: topic, data, event ('' when absent), has_event ('1'/'0'), time,
 #: max_events ('-1': no bound), log_max_len, epoch candidate, token TTL (ms),
 #: fingerprint of the event, private ('1'/'0': a private event's entries carry
 #: the field ``private 1``, on the topic stream and on the live log),
-#: max_topics and max_bytes (the store quotas, '-1': no bound).
+#: max_topics and max_bytes (the store quotas, '-1': no bound), max_keys (the
+#: idempotency keys held, '-1' for a one-time token, which is not listed).
 #: Returns ``{seq, epoch}``; the epoch is created from the candidate if missing.
 #: If the token was seen (a retry of an append that did run), nothing is
 #: written and ``{seq, epoch, record}`` is returned, ``record`` being the
@@ -143,7 +146,7 @@ APPEND = (
     + """
 for _, check in ipairs({{KEYS[1], 'string'}, {KEYS[2], 'string'}, {KEYS[3], 'stream'},
                         {KEYS[4], 'stream'}, {KEYS[5], 'hash'}, {KEYS[6], 'set'},
-                        {KEYS[8], 'string'}, {KEYS[9], 'string'}}) do
+                        {KEYS[8], 'string'}, {KEYS[9], 'string'}, {KEYS[10], 'zset'}}) do
   local err = check_type(check[1], check[2])
   if err then return err end
 end
@@ -174,6 +177,17 @@ if max_bytes >= 0 then
 end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('SET', KEYS[7], string.format('%d %s %s', seq, ARGV[5], ARGV[10]), 'PX', ARGV[9])
+local max_keys = tonumber(ARGV[14])
+if max_keys >= 0 then
+  local now = tonumber(ARGV[5])
+  redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now - tonumber(ARGV[9]) / 1000)
+  redis.call('ZADD', KEYS[10], now, KEYS[7])
+  local excess = redis.call('ZCARD', KEYS[10]) - max_keys
+  if excess > 0 then
+    local oldest = redis.call('ZPOPMIN', KEYS[10], excess)
+    for i = 1, #oldest, 2 do redis.call('DEL', oldest[i]) end
+  end
+end
 if not exists then
   local forgotten = tonumber(redis.call('GET', KEYS[8]) or '0')
   if forgotten > tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0') then

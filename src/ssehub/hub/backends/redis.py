@@ -46,7 +46,10 @@ Design:
 * **Idempotency.**  An append's one-time token lives 30 s; a publisher's
   ``idempotency_key`` is used as that token (``P:key:{key}``) and lives 24 h
   (:data:`._idempotency.IDEMPOTENCY_WINDOW`), one small string key each,
-  expired by Redis itself.
+  expired by Redis itself.  At most ``max_idempotency_keys`` of them are held
+  (``P:keys`` lists them by time; the oldest are forgotten first, as the other
+  stores do), so a publisher sending a fresh key with every event can't grow
+  Redis for 24 h.
 * **Errors.**  Every redis-py error is translated here, once, into
   :class:`~ssehub.errors.BackendUnavailableError` (chained with ``from``).
   Connecting gives up after ``connect_timeout`` and a command after
@@ -150,6 +153,10 @@ class _Keys:
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}:key:{key}"
 
+    @property
+    def held_keys(self) -> str:
+        return f"{self.prefix}:keys"
+
 
 class RedisBackend:
     """A :class:`~ssehub.hub.backends._base.Backend` on Redis Streams; see the module docstring.
@@ -167,6 +174,7 @@ class RedisBackend:
         prefix: str = "ssehub",
         clock: Callable[[], float] = time.time,
         log_max_len: int = 100_000,
+        max_idempotency_keys: int = 100_000,
         max_connections: int = 64,
         connect_timeout: float = 1.5,
         command_timeout: float = 5.0,
@@ -180,6 +188,7 @@ class RedisBackend:
         self._keys = _Keys(prefix)
         self._clock = clock
         self._log_max_len = log_max_len
+        self._max_keys = max_idempotency_keys
         self._feed_options: dict[str, Any] = {
             "block": feed_block,
             "reconnect_delay": reconnect_delay,
@@ -284,9 +293,11 @@ class RedisBackend:
         """Store one event; Redis mints its ``seq``.  See the module docstring for errors."""
         if idempotency_key is None:
             once, ttl = self._keys.once(secrets.token_hex(12)), _ONCE_TTL_MS
+            max_keys = -1  # one-time tokens are not listed: they live 30 s
         else:
             validate_idempotency_key(idempotency_key)
             once, ttl = self._keys.idempotency(idempotency_key), _KEY_TTL_MS
+            max_keys = self._max_keys
         now = self._clock()
         max_events = self.retention.max_events
         keys = self._keys
@@ -304,6 +315,7 @@ class RedisBackend:
                     once,
                     keys.forgotten,
                     keys.bytes,
+                    keys.held_keys,
                 ],
                 args=[
                     topic,
@@ -319,6 +331,7 @@ class RedisBackend:
                     "1" if private else "0",
                     _bound(self.retention.max_topics),
                     _bound(self.retention.max_bytes),
+                    max_keys,
                 ],
             ),
         )
