@@ -248,6 +248,19 @@ async def test_one_time_tokens_are_not_listed_among_idempotency_keys(
     assert await admin.zcard("hub:keys") == 0
 
 
+async def test_the_live_log_holds_a_bounded_number_of_bytes_whatever_the_event_size(
+    open_node: Opener, admin: aioredis.Redis
+) -> None:
+    node, _ = await open_node(log_max_bytes=1_000, log_max_len=1_000)
+    for i in range(100):
+        await node.append(f"t/{i % 3}", "x" * 100)
+    held = await admin.xlen("hub:log")
+    assert 10 <= held <= 11  # trimmed back to 1,000 bytes once past them by 1/64
+    assert int(await admin.get("hub:logbytes")) == 100 * held
+    first = (await admin.xrange("hub:log", count=1))[0][0]
+    assert first == f"{101 - held}-0"  # the newest entries are the ones kept
+
+
 async def test_a_key_of_the_wrong_type_fails_the_append_before_anything_changes(
     open_node: Opener, admin: aioredis.Redis
 ) -> None:

@@ -12,7 +12,11 @@ Key layout (``P`` is the backend's ``prefix``)::
     P:epoch      string   a random token naming this store's seq space
     P:t:{topic}  stream   the topic's history, entry id "{seq}-0"
     P:log        stream   every event of every topic, entry id "{seq}-0";
-                          trimmed to about ``log_max_len`` entries
+                          at most ``log_max_len`` entries and
+                          ``log_max_bytes`` bytes (trimmed from its start,
+                          in steps, when past either by 1/64)
+    P:logbytes   string   the bytes of the entries in ``P:log`` (data +
+                          event type, as ``P:bytes`` counts)
     P:topics     set      the topics that have a stream (for prune)
     P:trimmed    hash     topic -> the highest seq retention removed from it
                           (or ``P:forgotten`` when the topic was created)
@@ -85,6 +89,31 @@ local function drop_oldest(key, trimmed, topic, n, stored)
   return #old
 end
 
+-- Trim the live log from its start to at most ``max_len`` entries and ``max_bytes`` bytes
+-- (``-1``: no byte bound), once it is past either by 1/64 (so most appends trim nothing).
+local function trim_log(log, logbytes, max_len, max_bytes)
+  local len = redis.call('XLEN', log)
+  local bytes = tonumber(redis.call('GET', logbytes) or '0')
+  local over_bytes = max_bytes >= 0 and bytes > max_bytes + math.floor(max_bytes / 64)
+  if len <= max_len + math.floor(max_len / 64) and not over_bytes then return end
+  local last = nil
+  while len > max_len or (max_bytes >= 0 and bytes > max_bytes) do
+    local start = last and string.format('(%s', last) or '-'
+    local batch = redis.call('XRANGE', log, start, '+', 'COUNT', 256)
+    if #batch == 0 then break end
+    for _, entry in ipairs(batch) do
+      if len <= max_len and (max_bytes < 0 or bytes <= max_bytes) then break end
+      last = entry[1]
+      len = len - 1
+      bytes = bytes - entry_size(entry[2])
+    end
+  end
+  if last then
+    redis.call('XTRIM', log, 'MINID', string.format('%d-0', seq_of(last) + 1))
+  end
+  redis.call('SET', logbytes, string.format('%d', math.max(bytes, 0)))
+end
+
 -- How many of the oldest entries of ``key`` are older than ``cutoff``.
 -- Only a leading run is counted: a stream can only be trimmed from its start.
 local function count_expired(key, cutoff)
@@ -129,13 +158,14 @@ end
 
 #: Append one event, at most once per token.
 #: KEYS: seq, epoch, topic stream, log, trimmed, topics, once (the append's
-#: token or idempotency key), forgotten, bytes, held keys.
+#: token or idempotency key), forgotten, bytes, held keys, log bytes.
 #: ARGV: topic, data, event ('' when absent), has_event ('1'/'0'), time,
 #: max_events ('-1': no bound), log_max_len, epoch candidate, token TTL (ms),
 #: fingerprint of the event, private ('1'/'0': a private event's entries carry
 #: the field ``private 1``, on the topic stream and on the live log),
 #: max_topics and max_bytes (the store quotas, '-1': no bound), max_keys (the
-#: idempotency keys held, '-1' for a one-time token, which is not listed).
+#: idempotency keys held, '-1' for a one-time token, which is not listed),
+#: log_max_bytes ('-1': no bound).
 #: Returns ``{seq, epoch}``; the epoch is created from the candidate if missing.
 #: If the token was seen (a retry of an append that did run), nothing is
 #: written and ``{seq, epoch, record}`` is returned, ``record`` being the
@@ -146,7 +176,8 @@ APPEND = (
     + """
 for _, check in ipairs({{KEYS[1], 'string'}, {KEYS[2], 'string'}, {KEYS[3], 'stream'},
                         {KEYS[4], 'stream'}, {KEYS[5], 'hash'}, {KEYS[6], 'set'},
-                        {KEYS[8], 'string'}, {KEYS[9], 'string'}, {KEYS[10], 'zset'}}) do
+                        {KEYS[8], 'string'}, {KEYS[9], 'string'}, {KEYS[10], 'zset'},
+                        {KEYS[11], 'string'}}) do
   local err = check_type(check[1], check[2])
   if err then return err end
 end
@@ -205,7 +236,9 @@ if ARGV[11] == '1' then
   table.insert(fields, '1')
 end
 redis.call('XADD', KEYS[3], id, unpack(fields))
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], id, 'topic', ARGV[1], unpack(fields))
+redis.call('XADD', KEYS[4], id, 'topic', ARGV[1], unpack(fields))
+redis.call('INCRBY', KEYS[11], size)
+trim_log(KEYS[4], KEYS[11], tonumber(ARGV[7]), tonumber(ARGV[15]))
 redis.call('SADD', KEYS[6], ARGV[1])
 redis.call('INCRBY', KEYS[9], size)
 if max_events >= 0 then

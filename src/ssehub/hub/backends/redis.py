@@ -35,8 +35,10 @@ Design:
   ``max_age`` by :meth:`RedisBackend.prune`, which trims the leading run of
   entries older than ``now - max_age`` (by the time recorded at publish, from
   the publishing node's ``clock``: keep node clocks in sync).  The log is
-  trimmed to about ``log_max_len`` entries: a node cut off for longer than
-  that many publishes resynchronises with ``on_gap``.  A topic emptied by
+  kept to ``log_max_len`` entries and ``log_max_bytes`` bytes (64 MiB; past
+  either by 1/64 it is trimmed back): a node cut off for longer than that many
+  publishes, or bytes of them, resynchronises with ``on_gap``.  So the log holds
+  a bounded amount whatever the size of the events.  A topic emptied by
   retention is forgotten: no key or field of it remains (the gap convention
   of :mod:`._base`, with ``P:forgotten`` as the store-wide mark).
 * **Quotas** (:mod:`._quota`) are checked inside the append script, against
@@ -157,6 +159,10 @@ class _Keys:
     def held_keys(self) -> str:
         return f"{self.prefix}:keys"
 
+    @property
+    def log_bytes(self) -> str:
+        return f"{self.prefix}:logbytes"
+
 
 class RedisBackend:
     """A :class:`~ssehub.hub.backends._base.Backend` on Redis Streams; see the module docstring.
@@ -174,6 +180,7 @@ class RedisBackend:
         prefix: str = "ssehub",
         clock: Callable[[], float] = time.time,
         log_max_len: int = 100_000,
+        log_max_bytes: int | None = 64 * 1024 * 1024,
         max_idempotency_keys: int = 100_000,
         max_connections: int = 64,
         connect_timeout: float = 1.5,
@@ -188,6 +195,7 @@ class RedisBackend:
         self._keys = _Keys(prefix)
         self._clock = clock
         self._log_max_len = log_max_len
+        self._log_max_bytes = log_max_bytes
         self._max_keys = max_idempotency_keys
         self._feed_options: dict[str, Any] = {
             "block": feed_block,
@@ -316,6 +324,7 @@ class RedisBackend:
                     keys.forgotten,
                     keys.bytes,
                     keys.held_keys,
+                    keys.log_bytes,
                 ],
                 args=[
                     topic,
@@ -332,6 +341,7 @@ class RedisBackend:
                     _bound(self.retention.max_topics),
                     _bound(self.retention.max_bytes),
                     max_keys,
+                    _bound(self._log_max_bytes),
                 ],
             ),
         )
