@@ -52,6 +52,7 @@ from ..protocol import EventStreamParser, ServerSentEvent
 from ..server import (
     ApiError,
     EventSourceResponse,
+    GuardedResponse,
     HubStreamResponse,
     ServerSettings,
     UIMessageStreamResponse,
@@ -149,10 +150,11 @@ class ChatAPI:
         if info.state != "running":
             return Response(status_code=204)
         stream = await self._open(answer_id, None, rewind=EARLIEST)
-        return UIMessageStreamResponse(
+        ui = UIMessageStreamResponse(
             ui_chunks(answer_id, stream_events(stream)),
             heartbeat_interval=self.settings.hub.heartbeat_interval,
         )
+        return GuardedResponse(self.hub, ui)  # a reader that stops is cut at the deadline
 
     async def one_shot(self, request: Request) -> Response:
         message = request.path_params["message"]
@@ -170,11 +172,12 @@ class ChatAPI:
             answer, cursor = await self._start([ChatMessage("user", message)], session, request)
             answer_id = answer.id
         stream = await self._open(answer_id, cursor)
-        return EventSourceResponse(
+        relay = EventSourceResponse(
             _relay(answer_id, stream),
             heartbeat_interval=self.settings.hub.heartbeat_interval,
             headers=session.cookie_headers(request),
         )
+        return GuardedResponse(self.hub, relay)  # a reader that stops is cut at the deadline
 
     # -- helpers -------------------------------------------------------------
 

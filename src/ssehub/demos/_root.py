@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from ..hub import Hub
 from ..protocol import ServerSentEvent
-from ..server import EventSourceResponse, ServerSettings, counted_stream
+from ..server import EventSourceResponse, GuardedResponse, ServerSettings, counted_stream
 from ._pages import page
 from ._settings import DemoSettings
 
@@ -83,12 +83,10 @@ class DemoRoot:
         if wants_html(request):
             return page("index.html")
         # Counted against --max-connections like every stream (503 at the limit).
-        return counted_stream(
-            self.hub,
-            self.server,
-            EventSourceResponse(
-                seed_events(self.settings.demo_interval),
-                prelude=False,
-                heartbeat_interval=self.server.hub.heartbeat_interval,
-            ),
+        stream = EventSourceResponse(
+            seed_events(self.settings.demo_interval),
+            prelude=False,
+            heartbeat_interval=self.server.hub.heartbeat_interval,
         )
+        # Under the hub's write deadline: a client that stops reading is cut, its slot freed.
+        return counted_stream(self.hub, self.server, GuardedResponse(self.hub, stream))

@@ -31,7 +31,14 @@ from starlette.responses import Response
 
 from ..hub import RESET_EVENT, Hub, StoredEvent, Stream, parse_cursor
 from ..protocol import EventStreamParser, ServerSentEvent
-from ..server import ApiError, EventSourceResponse, ServerSettings, admit_stream, last_event_id_of
+from ..server import (
+    ApiError,
+    EventSourceResponse,
+    GuardedResponse,
+    ServerSettings,
+    admit_stream,
+    last_event_id_of,
+)
 
 __all__ = ["MAX_SYMBOLS", "SYMBOL", "TickerStream"]
 
@@ -87,11 +94,12 @@ class TickerStream:
         topics = list(dict.fromkeys(_PREFIX + s for s in symbols))
         admit_stream(self.hub, self.settings)  # no await before the hub registers the stream
         stream = await self.hub.open(topics, last_event_id_of(request))
-        return EventSourceResponse(
+        relay = EventSourceResponse(
             self._relay(stream, topics),
             heartbeat_interval=self.settings.hub.heartbeat_interval,
             prelude=False,
         )
+        return GuardedResponse(self.hub, relay)  # a reader that stops is cut at the deadline
 
     async def _relay(self, stream: Stream, topics: list[str]) -> AsyncIterator[ServerSentEvent]:
         parser = EventStreamParser()

@@ -1,0 +1,67 @@
+"""The demos' own streams cut a reader that stops reading at the hub's write deadline.
+
+``/ticker/events``, the chat relays and the seed demo at ``/`` write their own
+``EventSourceResponse``s (not hub streams).  A client that never reads its socket
+used to keep such a response's write blocked forever, holding its connection and
+its slot; now each is sent under ``--write-timeout`` (``GuardedResponse``) and the
+connection is reset.  Waits are bounded polls; the cut is read from ``/proc``.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+
+import httpx
+
+from tests.support.polling import poll_until
+from tests.support.processes import HubProcess, start_hub
+from tests.support.procfs import sockets_left
+from tests.support.raw_http import connect
+
+KiB = 1024
+#: Price events of 256 KiB, 32 of them: 8 MiB, past what the kernel buffers for a
+#: client that reads nothing.
+EVENT = 256 * KiB
+EVENTS = 32
+
+
+def _metric(hub: HubProcess, name: str) -> float:
+    text = httpx.get(f"{hub.url}/metrics", timeout=10).text
+    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
+    assert match, f"{name} not in metrics"
+    return float(match.group(1))
+
+
+def _stalled_ticker(port: int) -> socket.socket:
+    """A ``/ticker/events`` reader that read its opening block and will read nothing more."""
+    sock = connect(port, receive_buffer=4096)
+    sock.sendall(b"GET /ticker/events?symbol=ZZZ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    received = b""
+    while b"\r\n\r\n" not in received or b"retry:" not in received:
+        chunk = sock.recv(4096)
+        assert chunk, f"closed before the opening block: {received!r}"
+        received += chunk
+    assert received.startswith(b"HTTP/1.1 200"), received[:200]
+    return sock
+
+
+def test_a_ticker_reader_that_stops_reading_is_cut_at_the_write_timeout(tmp_path: Path) -> None:
+    args = ["--store", "memory", "--no-ticker", "--write-timeout", "1"]
+    with start_hub(args, log_dir=tmp_path) as hub:
+        stalled = _stalled_ticker(hub.port)
+        with stalled, httpx.Client(timeout=10) as client:
+            for index in range(EVENTS):
+                data = f"{index:08d}" + "p" * (EVENT - 8)
+                published = client.post(
+                    f"{hub.url}/topics/ticker/ZZZ", json={"data": data, "event": "price"}
+                )
+                assert published.status_code == 201, published.text
+            poll_until(
+                lambda: _metric(hub, "ssehub_write_timeouts_total") >= 1,
+                what="the stalled ticker reader cut",
+            )
+            poll_until(lambda: not sockets_left(hub.port, [stalled]), what="its socket still there")
+            assert httpx.get(f"{hub.url}/healthz", timeout=10).status_code == 200
+    assert "Traceback" not in hub.log()
