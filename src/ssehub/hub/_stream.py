@@ -137,9 +137,15 @@ class Stream:
             if self._replay is not None:
                 async for chunk in self._replay():
                     await self._write(write, chunk)
-            # The live loop, flat: it runs once per write of every stream.
-            next_batch = sub.next_batch
-            while (batch := await next_batch()) is not None:
+            # The live loop, flat: it runs once per write of every stream.  An idle
+            # stream waits on the subscription's future itself: no frame of its own.
+            while True:
+                batch = sub.take()
+                if batch is None:
+                    if sub.closed:
+                        break
+                    await sub.waiter()
+                    continue
                 self.pending_since = clock()
                 await write(batch)
                 self.pending_since = None
@@ -217,6 +223,13 @@ class Stream:
     def close(self, reason: str = "end") -> None:
         """End the stream after what is queued (see the module docstring for aborts)."""
         self.subscription.close(reason)
+
+    def disconnected(self) -> None:
+        """The client left: :meth:`close` with reason ``disconnect``.
+
+        A server's disconnect callback (one bound method, no ``partial``).
+        """
+        self.subscription.close("disconnect")
 
     def end(self) -> None:
         """Close the stream and release it, unless it is running (then ``run`` does).
