@@ -51,7 +51,6 @@ import time
 from asyncio import TimerHandle
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, ClassVar, cast
 
 import httptools
@@ -82,6 +81,9 @@ logger = logging.getLogger("ssehub.server")
 DESCRIPTOR_RESERVE = 64
 
 _NO_LINGER = struct.pack("ii", 1, 0)
+
+#: A connection's header list between two requests (uvicorn makes a new one per request).
+_NO_HEADERS: tuple[tuple[bytes, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,21 +300,54 @@ class _OneWrite:
         return getattr(self._transport, name)
 
 
-class _LeanEvent(asyncio.Event):
-    """An :class:`asyncio.Event` whose waiters live in a list, not a deque.
+class _LeanEvent:
+    """The part of :class:`asyncio.Event` uvicorn uses — ``set``, ``clear``,
+    ``is_set``, ``wait`` — in a slotted object whose waiters exist only while
+    someone waits.
 
-    An empty ``collections.deque`` takes one 64-slot block (about 600 bytes);
     uvicorn gives each connection two events (flow control, and the request
-    cycle's ``message_event``) that have at most one waiter.  Over 10,000 idle
-    streams the two deques were 1.5 KB of each stream's memory.  ``Event`` only
-    appends to, removes from and iterates over ``_waiters``: a list does all three.
+    cycle's ``message_event``) and an idle stream waits on neither.  An
+    ``asyncio.Event`` is an instance dict and an empty ``deque`` of waiters
+    (about 750 bytes); this is 48 bytes until a coroutine waits.  Same
+    semantics: ``set`` wakes every waiter, and a woken waiter returns ``True``
+    even if the event was cleared before it ran.
     """
 
+    __slots__ = ("_value", "_waiters")
+
     def __init__(self, is_set: bool = False) -> None:
-        super().__init__()
-        self._waiters: list[asyncio.Future[bool]] = []  # type: ignore[assignment]
-        if is_set:
-            self.set()
+        self._value = is_set
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._value
+
+    def set(self) -> None:
+        if self._value:
+            return
+        self._value = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._value = False
+
+    async def wait(self) -> bool:
+        if self._value:
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        waiters = self._waiters
+        waiters.append(waiter)
+        try:
+            await waiter
+            return True
+        finally:
+            if waiter in waiters:
+                waiters.remove(waiter)
 
 
 class _LeanPipeline(list[Any]):
@@ -326,6 +361,24 @@ class _LeanPipeline(list[Any]):
 
     def appendleft(self, item: Any) -> None:
         self.insert(0, item)
+
+
+class _AbortCycle:
+    """``scope["extensions"]["ssehub.abort"]`` of one request: abandon its response
+    on purpose and reset the connection (:meth:`BoundedHttpProtocol._abort_cycle`).
+
+    One small object per request, held as long as its stream: a ``partial`` of a
+    bound method is three objects.
+    """
+
+    __slots__ = ("_cycle", "_protocol")
+
+    def __init__(self, protocol: BoundedHttpProtocol, cycle: RequestResponseCycle) -> None:
+        self._protocol = protocol
+        self._cycle = cycle
+
+    def __call__(self) -> None:
+        self._protocol._abort_cycle(self._cycle)
 
 
 class BoundedHttpProtocol(HttpToolsProtocol):
@@ -380,7 +433,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.flow._is_writable_event = _LeanEvent(self.flow._is_writable_event.is_set())
+        writable = _LeanEvent(self.flow._is_writable_event.is_set())
+        self.flow._is_writable_event = writable  # type: ignore[assignment]
         admission = self.gate.admit(len(self.connections))
         if admission == "reset":
             self._refused = True
@@ -547,11 +601,15 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             super().on_headers_complete()
         finally:
             self.app = self._app
+        # uvicorn holds the request's header list twice, here and in the scope; only
+        # the scope's is read again (a hub stream lets even that go, see _stream).
+        self.headers = _NO_HEADERS  # type: ignore[assignment]
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope:
-            cycle.message_event = _LeanEvent()  # nothing set it yet: no body was parsed
+            # Nothing set it yet (no body was parsed).
+            cycle.message_event = _LeanEvent()  # type: ignore[assignment]
             scope = cast(dict[str, Any], self.scope)
-            scope.setdefault("extensions", {})[ABORT_EXTENSION] = partial(self._abort_cycle, cycle)
+            scope.setdefault("extensions", {})[ABORT_EXTENSION] = _AbortCycle(self, cycle)
             scope["extensions"][DISCONNECT_EXTENSION] = self._watch_disconnect
             if scope["method"] not in _STREAMED_METHODS:
                 cycle.transport = cast(asyncio.Transport, _OneWrite(self.transport, self.loop))
