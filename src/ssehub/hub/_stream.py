@@ -86,7 +86,7 @@ class Stream:
     ) -> None:
         self.subscription = subscription
         subscription.on_close = self._closed
-        #: The opening write: ``retry`` with the cursor, or the reset event.
+        #: The opening write: ``retry`` with the cursor, or the reset event (empty once written).
         self.start = start
         self._replay = replay
         self._clock = clock
@@ -134,9 +134,12 @@ class Stream:
         self._abort = abort
         try:
             await self._write(write, self.start)
-            if self._replay is not None:
-                async for chunk in self._replay():
+            self.start = b""  # written: a stream that idles for hours keeps nothing of it
+            replay, self._replay = self._replay, None
+            if replay is not None:
+                async for chunk in replay():
                     await self._write(write, chunk)
+                del replay
             # The live loop, flat: it runs once per write of every stream.  An idle
             # stream waits on the subscription's future itself: no frame of its own.
             while True:
