@@ -11,7 +11,7 @@ Conventions:
   the writes, stamps them with the hub's clock, applies every bound and ends
   itself.  :class:`HubStreamResponse` is a thin pump: it sends the headers,
   hands the stream one ``write`` (an ASGI ``send`` of a body chunk), and
-  watches for ``http.disconnect`` with one waiter per stream.
+  tells it when the client leaves (see Disconnects below).
 * When the hub abandons a stream whose write is stuck (write deadline, slow
   subscriber), the connection must die at once.  ``ssehub serve`` runs
   uvicorn with a protocol that offers ``scope["extensions"]["ssehub.abort"]``
