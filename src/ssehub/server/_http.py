@@ -80,6 +80,9 @@ logger = logging.getLogger("ssehub.server")
 #: Descriptors kept free for the process itself (store files, Redis, tailed files, logs).
 DESCRIPTOR_RESERVE = 64
 
+#: Local addresses whose tuple connections share (see ConnectionGate.shared_address).
+MAX_SHARED_ADDRESSES = 64
+
 _NO_LINGER = struct.pack("ii", 1, 0)
 
 #: A connection's header list between two requests (uvicorn makes a new one per request).
@@ -148,6 +151,24 @@ class ConnectionGate:
         self._clock = clock
         self._log_interval = log_interval
         self._logged: dict[str, tuple[float, int]] = {}
+        self._addresses: dict[tuple[str, int], tuple[str, int]] = {}
+
+    def shared_address(self, address: tuple[str, int] | None) -> tuple[str, int] | None:
+        """The one tuple equal to ``address`` that every connection to it shares.
+
+        uvicorn makes each connection its own ``(host, port)`` of the local end
+        (``scope["server"]``), about 140 bytes held for the connection's life,
+        though a server listens on few addresses.  At most
+        :data:`MAX_SHARED_ADDRESSES` are kept; others are returned as given.
+        """
+        if address is None:
+            return None
+        known = self._addresses.get(address)
+        if known is not None:
+            return known
+        if len(self._addresses) < MAX_SHARED_ADDRESSES:
+            self._addresses[address] = address
+        return address
 
     def admit(self, count: int) -> str:
         """A new connection, ``count`` open with it: ``"ok"``, ``"full"`` (its requests get
@@ -433,6 +454,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.server = self.gate.shared_address(self.server)  # type: ignore[arg-type]
         writable = _LeanEvent(self.flow._is_writable_event.is_set())
         self.flow._is_writable_event = writable  # type: ignore[assignment]
         admission = self.gate.admit(len(self.connections))
