@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
+from ssehub.errors import BackendUnavailableError
 from ssehub.hub import Retention
+from ssehub.hub.backends._sqlite_writer import GroupWriter
 from ssehub.hub.backends.sqlite import SQLiteBackend
 from tests.support.hubs import NO_BOUNDS
 from tests.support.polling import apoll_until
@@ -140,7 +142,7 @@ async def test_concurrent_appends_share_commits_and_arrive_in_seq_order(
     assert writer.commits - commits < 10
 
 
-async def test_appends_wait_in_the_writer_thread_while_another_process_holds_the_lock(
+async def test_appends_wait_for_the_lock_another_process_holds_and_then_share_a_commit(
     open_on_file: Opener, tmp_path: Path
 ) -> None:
     a, heard_a = await open_on_file()
@@ -150,12 +152,41 @@ async def test_appends_wait_in_the_writer_thread_while_another_process_holds_the
     try:
         other.execute("BEGIN IMMEDIATE")  # another process's writer holds the file's lock
         pending = asyncio.ensure_future(asyncio.gather(*(a.append("t", str(i)) for i in range(5))))
-        await apoll_until(lambda: writer._in_thread, "the batch to wait in the writer thread")
+        await apoll_until(lambda: writer.busy_retries >= 3, "the batch to retry for the lock")
         assert not pending.done()
         assert heard_a.events == []
+        commits = writer.commits
         other.execute("COMMIT")
         stored = await asyncio.wait_for(pending, timeout=10)
     finally:
         other.close()
     assert heard_a.events == list(stored)
-    assert writer.thread_commits >= 1
+    assert writer.commits == commits + 1  # the five waited together
+    assert writer.thread_commits == 0
+
+
+async def test_appends_fail_once_another_process_holds_the_lock_past_the_busy_timeout(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "locked.db"
+    setup = sqlite3.connect(db, isolation_level=None)
+    setup.execute("PRAGMA journal_mode=WAL")
+    setup.execute("CREATE TABLE t (x)")
+    setup.close()
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 0")
+    writer = GroupWriter(conn, on_commit=lambda _results: None, busy_timeout=0.05)
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(BackendUnavailableError, match="locked by another writer"):
+            await asyncio.wait_for(
+                writer.write(lambda c: c.execute("INSERT INTO t VALUES (1)")), 10
+            )
+        other.execute("COMMIT")
+        await asyncio.wait_for(writer.write(lambda c: c.execute("INSERT INTO t VALUES (2)")), 10)
+        assert [row[0] for row in conn.execute("SELECT x FROM t")] == [2]
+    finally:
+        other.close()
+        await writer.aclose()
+        conn.close()

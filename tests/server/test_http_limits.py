@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from ssehub.server import ServerSettings
 from ssehub.server._http import (
     DESCRIPTOR_RESERVE,
     MAX_SHARED_ADDRESSES,
@@ -13,6 +14,7 @@ from ssehub.server._http import (
     HttpLimits,
     plan_connection_limits,
 )
+from ssehub.server._run import connection_cap_note
 
 
 def test_the_cap_is_kept_when_descriptors_can_hold_it() -> None:
@@ -61,3 +63,26 @@ def test_connections_to_one_local_address_share_its_tuple_and_the_cache_is_bound
     for port in range(MAX_SHARED_ADDRESSES * 2):
         assert gate.shared_address(("10.0.0.1", port)) == ("10.0.0.1", port)
     assert len(gate._addresses) == MAX_SHARED_ADDRESSES
+
+
+def test_a_default_cap_lowered_to_the_open_file_limit_is_only_an_info_line() -> None:
+    settings = ServerSettings()
+    limits = HttpLimits(max_connections=settings.max_connections - 1000)
+    level, line = connection_cap_note(settings, limits, 20_000) or (0, "")
+    assert level == logging.INFO
+    assert f"serving at most {limits.max_connections} connections" in line
+
+
+def test_a_cap_the_user_asked_for_that_cannot_be_honoured_is_a_warning() -> None:
+    settings = ServerSettings(max_connections=19_999)
+    level, line = connection_cap_note(settings, HttpLimits(max_connections=15_000), 20_000) or (
+        0,
+        "",
+    )
+    assert level == logging.WARNING
+    assert line.startswith("--max-connections 19999 cannot be honoured")
+
+
+def test_a_cap_that_fits_needs_no_line() -> None:
+    settings = ServerSettings(max_connections=100)
+    assert connection_cap_note(settings, HttpLimits(max_connections=100), 20_000) is None

@@ -31,8 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def serve_in_thread(app: Any, *, graceful_timeout: float = 2) -> Iterator[str]:
-    """Run ``app`` under uvicorn in a thread; yield its base URL."""
+def serve_in_thread(app: Any, *, graceful_timeout: float = 2, **options: Any) -> Iterator[str]:
+    """Run ``app`` under uvicorn in a thread; yield its base URL.
+
+    ``options`` go to ``uvicorn.Config`` (e.g. ``http=`` a protocol class).
+    """
     port = free_port()
     config = uvicorn.Config(
         app,
@@ -40,6 +43,7 @@ def serve_in_thread(app: Any, *, graceful_timeout: float = 2) -> Iterator[str]:
         port=port,
         log_level="warning",
         timeout_graceful_shutdown=graceful_timeout,
+        **options,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

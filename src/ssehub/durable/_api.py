@@ -12,6 +12,12 @@ Every answer carries ``X-Content-Type-Options: nosniff`` and
 ``read_bytes`` bytes (or one record), without ``Stream-Up-To-Date`` when
 more follows.  Access: writes (``PUT``/``POST``/``DELETE``) need the hub's
 publish grant on the stream's name, reads its subscribe rules.
+
+Every answer is sent under the hub's write deadline (``--write-timeout``,
+:class:`~ssehub.server.GuardedResponse`): a reader whose socket stays full
+that long — a ``live=sse`` stream, a long-poll or catch-up answer — has its
+connection reset.  ``live=sse`` streams count against ``--max-connections``
+(``503 too_many_connections`` at the limit), as the hub's own streams do.
 """
 
 from __future__ import annotations
@@ -23,7 +29,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import HubError
-from ..server import AccessPolicy, ApiError, ServerSettings, error_response, read_body
+from ..hub import Hub
+from ..server import (
+    AccessPolicy,
+    ApiError,
+    GuardedResponse,
+    ServerSettings,
+    counted_stream,
+    error_response,
+    read_body,
+)
 from ._jsonmode import format_messages
 from ._live import LiveReads
 from ._model import StreamMeta
@@ -80,8 +95,10 @@ class DurableStreamsAPI:
         settings: ServerSettings,
         access: AccessPolicy,
         *,
+        hub: Hub,
         read_bytes: int = 1024 * 1024,
     ) -> None:
+        self.hub = hub
         self.streams = streams
         self.live = live
         self.settings = settings
@@ -101,7 +118,7 @@ class DurableStreamsAPI:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Expose-Headers"] = _EXPOSE_HEADERS
             response.headers["Vary"] = "Origin"
-        return response
+        return GuardedResponse(self.hub, response)
 
     def _origin_allowed(self, origin: str) -> bool:
         allowed = self.settings.cors_origins
@@ -323,7 +340,8 @@ class DurableStreamsAPI:
             raise ApiError(400, "invalid_offset", "this offset is past the stream's tail")
         cursor = query.get("cursor")
         if live == "sse":
-            return self.live.sse(found, start, cursor)
+            # Counted against --max-connections like every stream (503 at the limit).
+            return counted_stream(self.hub, self.settings, self.live.sse(found, start, cursor))
         if offset == "now" and live is None:
             headers = {
                 "Content-Type": meta.content_type,

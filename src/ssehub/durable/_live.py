@@ -8,6 +8,11 @@ through the store) and a woken reader reloads.  Long-polls wait at most
 event after every ``data`` event and after every quiet ``timeout`` (a
 keep-alive), and ends after ``sse_lifetime`` (about 60 s, for CDN
 collapsing) — the client reconnects from its last ``streamNextOffset``.
+
+The SSE generator reads its next step (at most ``read_bytes``) only when the
+response pulls it, after the previous chunk was sent, so a reader that stops
+reading holds one step; the API sends it under the hub's write deadline
+(:class:`~ssehub.server.GuardedResponse`), which cuts such a reader.
 """
 
 from __future__ import annotations
@@ -31,9 +36,20 @@ _LINES = re.compile(r"\r\n|\r|\n")
 _GONE_SINCE = Answer(404, {}, "not_found", "the stream was deleted")
 
 
-def _sse_event(kind: str, payload: str) -> bytes:
+def _sse_event(kind: str, payload: str, after: bytes = b"") -> bytes:
+    """One event, then ``after`` (an encoded event) in the same bytes."""
     lines = "".join(f"data:{line}\n" for line in _LINES.split(payload))
-    return f"event: {kind}\n{lines}\n".encode()
+    return f"event: {kind}\n{lines}\n{after.decode()}".encode()
+
+
+def _payload(records: list[tuple[int, bytes]], binary: bool, is_json: bool) -> str:
+    """The text of one ``data`` event: base64 for binary types, a JSON array in JSON mode."""
+    chunks = [data for _, data in records]
+    if binary:
+        return base64.b64encode(b"".join(chunks)).decode()
+    if is_json:
+        return format_messages(chunks).decode("utf-8", "replace")
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 class LiveReads:
@@ -121,19 +137,13 @@ class LiveReads:
                 records = await store.read(meta.id, position, self.read_bytes)
                 if not records:
                     break
-                chunks = [data for _, data in records]
-                if binary:
-                    payload = base64.b64encode(b"".join(chunks)).decode()
-                elif meta.is_json:
-                    payload = format_messages(chunks).decode("utf-8", "replace")
-                else:
-                    payload = b"".join(chunks).decode("utf-8", "replace")
                 position = records[-1][0]
                 up_to_date = position >= meta.tail
+                control = self._control(position, meta.closed and up_to_date, up_to_date, cursor)
                 # One write: a data event and the control event that follows it.
-                yield _sse_event("data", payload) + self._control(
-                    position, meta.closed and up_to_date, up_to_date, cursor
-                )
+                event = _sse_event("data", _payload(records, binary, meta.is_json), control)
+                del records  # while the reader takes it, the step is held only as ``event``
+                yield event
                 if meta.closed and up_to_date:
                     return
                 sent = True

@@ -58,7 +58,7 @@ class DurableStreamsPlugin:
         max_bytes = settings.durable_max_bytes or None
         self.streams = DurableStreams(store, max_bytes=max_bytes)
         live = LiveReads(self.streams, timeout=settings.long_poll_timeout)
-        api = DurableStreamsAPI(self.streams, live, settings, AccessPolicy(settings))
+        api = DurableStreamsAPI(self.streams, live, settings, AccessPolicy(settings), hub=hub)
         return [
             Route(
                 PREFIX + "{name:path}",

@@ -15,6 +15,7 @@ from ._access import (
 )
 from ._config import HubConfig
 from ._cursor import RESET_EVENT, format_cursor, parse_cursor
+from ._guard import WriteGuard
 from ._hub import Hub, Published
 from ._rewind import EARLIEST, MAX_REWIND_EVENTS, MAX_REWIND_SECONDS, Rewind, parse_rewind
 from ._stats import HubStats
@@ -49,6 +50,7 @@ __all__ = [
     "Stream",
     "Subscription",
     "TopicGrant",
+    "WriteGuard",
     "format_cursor",
     "open_backend",
     "parse_cursor",

@@ -3,12 +3,15 @@
 The backend's live feed calls :meth:`Hub.on_event` once per event, in ``seq``
 order, on every hub process sharing the store; it hands the event to
 :meth:`FanOut.on_event`, which encodes it **once** (``id: {epoch}-{seq}``) and
-pushes the same ``bytes`` into the bounded queue of every subscription to its
+gets the same ``bytes`` into the bounded queue of every subscription to its
 topic (a *tagged* stream, ``?tag=topic``, gets them behind one ``topic: <name>``
 line, built at most once per event and only when such a stream is there).
-Each :class:`~ssehub.hub.Stream` (``_stream.py``) writes everything queued in
-one write; the flush that wakes the writers uses the event loop's own timer
-(:meth:`FanOut._schedule_flush`).
+Public events of topics no adapter filters wait in *runs* (one topic each, in
+``seq`` order) until the flush, which joins each run once and queues it for
+every subscriber in one call: a flush costs one push per subscriber, not one
+per subscriber and event.  Each :class:`~ssehub.hub.Stream` (``_stream.py``)
+writes everything queued in one write; the flush that wakes the writers uses
+the event loop's own timer (:meth:`FanOut._schedule_flush`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,18 @@ from ._subscription import Accept, Subscription
 from ._types import StoredEvent
 from ._wire import skip_row, topic_line
 
-__all__ = ["FanOut", "admitted"]
+__all__ = ["FanOut", "admitted", "next_flush_due"]
+
+
+class _Run:
+    """Consecutive pending events of one topic: their seqs and wire chunks."""
+
+    __slots__ = ("chunks", "seqs", "topic")
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.seqs: list[int] = []
+        self.chunks: list[bytes] = []
 
 
 class FanOut:
@@ -54,6 +68,10 @@ class FanOut:
         self._flush_handle: asyncio.Handle | None = None
         self._last_flush = float("-inf")
         self._flush_began = float("-inf")
+        #: Plain events since the last flush, as runs of one topic each, in ``seq`` order.
+        self._pending: list[_Run] = []
+        self._pending_count = 0
+        self._pending_bytes = 0
 
     # -- who listens ---------------------------------------------------------
 
@@ -86,7 +104,15 @@ class FanOut:
     # -- one live event ------------------------------------------------------
 
     def on_event(self, event: StoredEvent) -> None:
-        """Fan a live event out to its topic's subscribers (encoded once)."""
+        """Fan a live event out to its topic's subscribers (encoded once).
+
+        A *plain* event (not private, of a topic no adapter filters) joins the
+        pending run of its topic, pushed to every subscriber at the next flush
+        in one :meth:`~Subscription.push_run` each; any other event first pushes
+        what is pending, so every subscriber still sees ``seq`` order.  With
+        ``flush_interval`` 0 (or a pending run over a queue bound) runs are
+        pushed at once.
+        """
         stats = self.stats
         stats.published += 1
         if event.private:  # private topics are never listed (metrics, dashboards)
@@ -94,59 +120,125 @@ class FanOut:
         elif stats.listed(event.topic):
             stats.count_topic(stats.per_topic_published, event.topic, 1)
         subs = self.by_topic.get(event.topic)
-        if subs and (event.private or event.topic in self._adapter_topics):
-            subs = admitted(subs, event)
         delivered = 0
-        if subs:
-            try:
-                chunk = self._encode_row(event)
-            except EncodeError as exc:
-                skip_row(stats, event, exc)
-                subs = None
-        if subs:
-            seq = event.seq
-            tagged: bytes | None = None  # the chunk behind its topic line, built once if asked
-            # A push can close a subscriber that fell behind; it leaves the set after the loop.
-            self._fanning_out = True
-            try:
-                for sub in subs:
-                    if sub.tagged:
-                        if tagged is None:
-                            tagged = topic_line(event.topic) + chunk
-                        sub.push(seq, tagged, wake=False)
-                    else:
-                        sub.push(seq, chunk, wake=False)
-            finally:
-                self._fanning_out = False
-                if self._leaving:
-                    self._unregister_leaving()
-            self._dirty.update(subs)
-            self._schedule_flush()
-            delivered = len(subs)
+        if subs and not event.private and event.topic not in self._adapter_topics:
+            delivered = self._pend(event, len(subs))
+        else:
+            self._push_pending()
+            if subs and (event.private or event.topic in self._adapter_topics):
+                subs = admitted(subs, event)
+            if subs:
+                delivered = self._push_one(event, subs)
+        if delivered:
             stats.delivered += delivered
             if stats.listed(event.topic):
                 stats.count_topic(stats.per_topic_delivered, event.topic, delivered)
         for observer in self.observers:
             observer(event, delivered)
 
+    def _encode(self, event: StoredEvent) -> bytes | None:
+        try:
+            return self._encode_row(event)
+        except EncodeError as exc:
+            skip_row(self.stats, event, exc)
+            return None
+
+    def _pend(self, event: StoredEvent, listeners: int) -> int:
+        """Add a plain event to its topic's pending run; the subscribers it will reach."""
+        chunk = self._encode(event)
+        if chunk is None:
+            return 0
+        runs = self._pending
+        if runs and runs[-1].topic == event.topic:
+            run = runs[-1]
+        else:
+            run = _Run(event.topic)
+            runs.append(run)
+        run.seqs.append(event.seq)
+        run.chunks.append(chunk)
+        self._pending_count += 1
+        self._pending_bytes += len(chunk)
+        config = self.config
+        if (
+            config.flush_interval <= 0
+            or self._pending_count >= config.max_queue_events
+            or self._pending_bytes >= config.max_queue_bytes
+        ):
+            self._push_pending()
+        self._schedule_flush()
+        return listeners
+
+    def _push_pending(self) -> None:
+        """Push every pending run, in order, into its subscribers' queues."""
+        runs = self._pending
+        if not runs:
+            return
+        self._pending = []
+        self._pending_count = self._pending_bytes = 0
+        dirty = self._dirty
+        self._fanning_out = True  # a push can close a subscriber; it leaves after the loop
+        try:
+            for run in runs:
+                subs = self.by_topic.get(run.topic)
+                if not subs:
+                    continue
+                joined = b"".join(run.chunks)
+                tagged: tuple[list[bytes], bytes] | None = None
+                for sub in subs:
+                    if sub.tagged:
+                        if tagged is None:
+                            line = topic_line(run.topic)
+                            chunks = [line + chunk for chunk in run.chunks]
+                            tagged = chunks, b"".join(chunks)
+                        sub.push_run(run.seqs, *tagged)
+                    else:
+                        sub.push_run(run.seqs, run.chunks, joined)
+                dirty.update(subs)
+        finally:
+            self._fanning_out = False
+            if self._leaving:
+                self._unregister_leaving()
+
+    def _push_one(self, event: StoredEvent, subs: set[Subscription]) -> int:
+        """Push one filtered event to ``subs`` now; how many it reached (0 if unencodable)."""
+        chunk = self._encode(event)
+        if chunk is None:
+            return 0
+        seq = event.seq
+        tagged: bytes | None = None  # the chunk behind its topic line, built once if asked
+        self._fanning_out = True
+        try:
+            for sub in subs:
+                if sub.tagged:
+                    if tagged is None:
+                        tagged = topic_line(event.topic) + chunk
+                    sub.push(seq, tagged, wake=False)
+                else:
+                    sub.push(seq, chunk, wake=False)
+        finally:
+            self._fanning_out = False
+            if self._leaving:
+                self._unregister_leaving()
+        self._dirty.update(subs)
+        self._schedule_flush()
+        return len(subs)
+
     # -- waking the writers --------------------------------------------------
 
     def _schedule_flush(self) -> None:
         """Wake the writers of the queued events: at once, or at most once per interval.
 
-        A flush is due ``flush_interval`` after the previous one *began*, and
-        at least half an interval after its writes *ended*.  At a steady rate
-        below one event per interval whose writes fit in half of it (100 ev/s
-        to 1,000 subscribers), every event is written as soon as it arrives;
-        when the writes take longer, flushes follow one another with half an
-        interval free for publishers and new subscribers, each carrying every
-        event queued meanwhile (one write per subscriber for all of them).
+        When is :func:`next_flush_due`: at a steady rate below one event per
+        interval whose writes fit in half of it (100 ev/s to 1,000
+        subscribers), every event is written as soon as it arrives; when the
+        writes take longer, flushes follow one another with at least as much
+        time between them as the writes took, each carrying every event queued
+        meanwhile (one write per subscriber for all of them).
         """
         if self._flush_handle is not None:
             return  # a flush is already due; these events ride along
         loop = asyncio.get_running_loop()
-        interval = self.config.flush_interval
-        due = max(self._flush_began + interval, self._last_flush + interval / 2)
+        due = next_flush_due(self._flush_began, self._last_flush, self.config.flush_interval)
         if due <= loop.time():
             self._flush_handle = loop.call_soon(self._flush)
         else:
@@ -155,6 +247,7 @@ class FanOut:
     def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         self._flush_began = self._last_flush = loop.time()
+        self._push_pending()
         dirty, self._dirty = self._dirty, set()
         for sub in dirty:
             sub.wake()
@@ -168,8 +261,26 @@ class FanOut:
         self._last_flush = asyncio.get_running_loop().time()
         self.stats.flushes += 1
         self.stats.flush_seconds += self._last_flush - self._flush_began
-        if self._dirty:
+        if self._dirty or self._pending:
             self._schedule_flush()
+
+
+def next_flush_due(began: float, ended: float, interval: float) -> float:
+    """When a flush may begin after the one that began at ``began`` and ended at ``ended``.
+
+    Loop times in seconds (``-inf``: no flush yet); ``interval`` is
+    ``flush_interval`` (0: every event is written at once).  Flushes begin at
+    least ``interval`` apart, and the writes of one take at most half of the
+    loop's time: after writes that took longer than half an interval the loop
+    pauses as long as they took.  The last rule is for overload (a burst to
+    10,000 subscribers whose writes take longer than the interval): the loop
+    then gives publishers, replays and new subscribers as much time as it gave
+    the writes, so each flush carries more events per write instead of one
+    write per event starving everything else.
+    """
+    if interval <= 0 or ended == float("-inf"):
+        return ended
+    return began + max(interval, 2 * (ended - began))
 
 
 def admitted(subs: Iterable[Subscription], event: StoredEvent) -> set[Subscription]:

@@ -37,7 +37,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..errors import (
@@ -53,6 +53,7 @@ from ._access import NO_GRANT, TopicGrant
 from ._config import HubConfig
 from ._cursor import CursorCheck, CursorOutcome, check_cursor, format_cursor
 from ._fanout import FanOut
+from ._guard import WriteGuard
 from ._replay import replay_steps, rewind_after
 from ._rewind import Rewind
 from ._stats import HubStats
@@ -102,6 +103,8 @@ class Hub:
         self.stats = HubStats()
         self._rng = rng or random.Random()
         self._streams: set[Stream] = set()
+        #: Write deadlines of responses the hub does not write itself (see :meth:`write_guard`).
+        self._guards: set[WriteGuard] = set()
         self._task: asyncio.Task[None] | None = None
         self.closing = False
         self._adapter_topics: dict[str, Callable[[StoredEvent], bytes]] = {}
@@ -207,6 +210,28 @@ class Hub:
                     stream.subscription.topics,
                     deadline,
                 )
+        for guard in list(self._guards):
+            if not guard.aborted and guard.overdue(now, deadline):
+                guard.abort_pending_write()
+                self.stats.write_timeouts += 1
+                logger.info("a write was blocked over %.0f s; connection aborted", deadline)
+
+    @contextlib.contextmanager
+    def write_guard(self) -> Iterator[WriteGuard]:
+        """A write deadline for a response the hub does not write itself (a plug-in's).
+
+        While the block runs, :meth:`tick` applies the hub's deadline to the
+        guard's :meth:`~WriteGuard.timed` writes, as to its own streams', and
+        counts an abort in ``stats.write_timeouts``.  The writer attaches the
+        guard to its task (``guard.attach(abort)``) before its first write.
+        """
+        guard = WriteGuard(self.clock)
+        self._guards.add(guard)
+        try:
+            yield guard
+        finally:
+            self._guards.discard(guard)
+            guard.detach()
 
     # -- the store, as seen from outside the hub ------------------------------
 

@@ -39,6 +39,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
+from ._guard import WriteGuard
 from ._subscription import Subscription
 
 __all__ = ["HEARTBEAT", "Stream"]
@@ -54,22 +55,19 @@ _ABORTING = frozenset({"slow", "write-timeout"})
 Write = Callable[[bytes], Awaitable[None]]
 
 
-class Stream:
-    """One subscription's life on the wire; created by :meth:`Hub.open`."""
+class Stream(WriteGuard):
+    """One subscription's life on the wire; created by :meth:`Hub.open`.
+
+    Its write deadline is its :class:`~ssehub.hub._guard.WriteGuard` part.
+    """
 
     __slots__ = (
-        "_abort",
-        "_aborted",
-        "_clock",
         "_ended",
         "_on_close",
         "_on_end",
         "_replay",
         "_running",
-        "_task",
         "expires_at",
-        "last_write",
-        "pending_since",
         "start",
         "subscription",
     )
@@ -84,30 +82,18 @@ class Stream:
         on_close: Callable[[Stream], None],
         on_end: Callable[[Stream], None],
     ) -> None:
+        super().__init__(clock)
         self.subscription = subscription
         subscription.on_close = self._closed
         #: The opening write: ``retry`` with the cursor, or the reset event (empty once written).
         self.start = start
         self._replay = replay
-        self._clock = clock
         self._on_close = on_close
         self._on_end = on_end
         self._running = False
         self._ended = False
-        #: Clock time of the last completed write (for heartbeats).
-        self.last_write = clock()
-        #: Clock time the pending write started; ``None`` when no write is pending.
-        self.pending_since: float | None = None
-        self._task: asyncio.Task[object] | None = None
-        self._abort: Callable[[], None] | None = None
-        self._aborted = False
         #: Wall-clock time (epoch seconds) by which the stream must end (its token's ``exp``).
         self.expires_at: float | None = None
-
-    @property
-    def aborted(self) -> bool:
-        """Whether the connection was aborted: nothing more may be written to it."""
-        return self._aborted
 
     @property
     def closed(self) -> bool:
@@ -130,8 +116,7 @@ class Stream:
         if self._running or self._ended:
             raise RuntimeError("a stream runs once")
         self._running = True
-        self._task = asyncio.current_task()
-        self._abort = abort
+        self.attach(abort)
         try:
             await self._write(write, self.start)
             self.start = b""  # written: a stream that idles for hours keeps nothing of it
@@ -154,22 +139,17 @@ class Stream:
                 self.pending_since = None
                 self.last_write = clock()
         except asyncio.CancelledError:
-            if not self._aborted:
+            if not self.absorb_cancel():
                 raise
-            task = self._task
-            if task is not None:
-                task.uncancel()
         except OSError:
             sub.close("disconnect")
         finally:
-            self.pending_since = None
-            self._task = None
+            self.detach()
             sub.close("end")  # a no-op unless the stream ran out by itself
             if sub.close_reason in _ABORTING and abort is not None and not self._aborted:
                 # Its socket buffers hold what it never read: free them now.
                 self._aborted = True
                 abort()
-            self._abort = None
             self._running = False
             self.end()
         return sub.close_reason
@@ -204,19 +184,15 @@ class Stream:
     async def _write(self, write: Write, chunk: bytes) -> None:
         if self.subscription.closed and self.subscription.close_reason in _ABORTING:
             return
-        self.pending_since = self._clock()
-        await write(chunk)
-        self.pending_since = None
-        self.last_write = self._clock()
+        await self.timed(write, chunk)
 
     def tick(self, now: float, *, heartbeat_interval: float, write_timeout: float) -> bool:
         """Apply the time bounds at clock time ``now``; True if the write deadline ended it."""
-        started = self.pending_since
-        if started is not None:
-            if now - started > write_timeout:
+        if self.pending_since is not None:
+            if self.overdue(now, write_timeout):
                 # Even a stream already told to end (drain) is aborted: its write is stuck.
                 self.close("write-timeout")
-                self._abort_pending_write()
+                self.abort_pending_write()
                 return True
         elif heartbeat_interval > 0 and now - self.last_write >= heartbeat_interval:
             self.subscription.push_control(HEARTBEAT)
@@ -247,15 +223,5 @@ class Stream:
     def _closed(self, sub: Subscription) -> None:
         """The subscription closed (here, or on its own when it fell behind); runs once."""
         if sub.close_reason in _ABORTING and self.pending_since is not None:
-            self._abort_pending_write()
+            self.abort_pending_write()
         self._on_close(self)
-
-    def _abort_pending_write(self) -> None:
-        if self._aborted:
-            return
-        self._aborted = True
-        if self._abort is not None:
-            # The transport dies at once; the pending write returns (or raises OSError).
-            self._abort()
-        elif self._task is not None:
-            self._task.cancel()

@@ -41,6 +41,7 @@ class Subscription:
         "_held_bytes",
         "_queue",
         "_queued_bytes",
+        "_queued_count",
         "_waiter",
         "accept",
         "close_reason",
@@ -85,6 +86,9 @@ class Subscription:
         # Both lists exist only while they hold something: most streams idle.
         self._queue: list[bytes] | None = None
         self._queued_bytes = 0
+        #: Events and control chunks queued (a run pushed by :meth:`push_run` is one entry
+        #: of ``_queue`` but counts each of its events).
+        self._queued_count = 0
         #: Live events held while replaying; ``None`` once live (or empty before).
         self._held: list[tuple[int, bytes]] | None = None
         self._held_bytes = 0
@@ -126,6 +130,32 @@ class Subscription:
         self.last_seq = seq
         self._enqueue(chunk, wake)
 
+    def push_run(self, seqs: list[int], chunks: list[bytes], joined: bytes) -> None:
+        """Queue a run of live events (``seqs`` ascending; ``joined`` is ``chunks`` joined).
+
+        The fan-out's batched path: one call and one queue entry per flush for
+        the run of events that arrived meanwhile, shared by every subscriber
+        that has none of them yet.  The bounds count each event; a subscriber
+        that has some of them (a replay overlap) or is still replaying takes
+        them one by one, as :meth:`push` would.  Never wakes the writer.
+        """
+        if self.closed:
+            return
+        if self.live and seqs[0] > self.last_seq:
+            self.last_seq = seqs[-1]
+            queue = self._queue
+            if queue is None:
+                self._queue = [joined]
+            else:
+                queue.append(joined)
+            self._queued_bytes += len(joined)
+            self._queued_count += len(seqs)
+            if self._queued_count > self.max_events or self._queued_bytes > self.max_bytes:
+                self.close("slow")
+            return
+        for seq, chunk in zip(seqs, chunks, strict=True):
+            self.push(seq, chunk, wake=False)
+
     def push_control(self, chunk: bytes) -> None:
         """Queue a chunk that carries no event (a heartbeat, a ``retry:``) and wake the writer."""
         if not self.closed:
@@ -138,7 +168,8 @@ class Subscription:
         else:
             queue.append(chunk)
         self._queued_bytes += len(chunk)
-        if len(queue) > self.max_events or self._queued_bytes > self.max_bytes:
+        self._queued_count += 1
+        if self._queued_count > self.max_events or self._queued_bytes > self.max_bytes:
             self.close("slow")
         elif wake:
             self.wake()
@@ -175,6 +206,7 @@ class Subscription:
         if reason == "slow":
             self._queue = None
             self._queued_bytes = 0
+            self._queued_count = 0
         if self.on_close is not None:
             self.on_close(self)
         self.wake()
@@ -183,8 +215,8 @@ class Subscription:
 
     @property
     def queued(self) -> int:
-        """How many chunks wait to be written."""
-        return len(self._queue or ())
+        """How many events and control chunks wait to be written."""
+        return self._queued_count
 
     @property
     def queued_bytes(self) -> int:
@@ -201,6 +233,7 @@ class Subscription:
             return None
         self._queue = None
         self._queued_bytes = 0
+        self._queued_count = 0
         return queue[0] if len(queue) == 1 else b"".join(queue)
 
     def waiter(self) -> asyncio.Future[None]:

@@ -13,6 +13,7 @@ from ._auth import AccessPolicy, Subscriber, is_loopback
 from ._body import read_body
 from ._come_back import stream_or_come_back
 from ._errors import ApiError, error_response
+from ._guarded import GuardedResponse
 from ._plugin import Plugin
 from ._run import check_store, run
 from ._settings import ServerSettings, Settings, option
@@ -38,6 +39,7 @@ __all__ = [
     "ApiError",
     "Claims",
     "EventSourceResponse",
+    "GuardedResponse",
     "HubApp",
     "HubStreamResponse",
     "Plugin",

@@ -49,7 +49,11 @@ def admit_stream(hub: Hub, settings: ServerSettings) -> None:
 
 
 class _CountedResponse(Response):
-    """Counts one stream from construction until the wrapped response returns."""
+    """Counts one stream from construction until the wrapped response returns.
+
+    Shares the wrapped response's header list (when it has one): ``headers`` set on
+    either are sent.
+    """
 
     def __init__(self, hub: Hub, response: Response) -> None:
         self._hub = hub
@@ -57,6 +61,9 @@ class _CountedResponse(Response):
         self._released = False
         self.status_code = response.status_code
         self.background = None
+        raw_headers = getattr(response, "raw_headers", None)
+        if raw_headers is not None:  # responses that build their headers late have none yet
+            self.raw_headers = raw_headers
         _held[hub] = _held.get(hub, 0) + 1
 
     def _release(self) -> None:

@@ -48,6 +48,7 @@ import socket
 import struct
 import termios
 import time
+import weakref
 from asyncio import TimerHandle
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -386,20 +387,22 @@ class _LeanPipeline(list[Any]):
 
 class _AbortCycle:
     """``scope["extensions"]["ssehub.abort"]`` of one request: abandon its response
-    on purpose and reset the connection (:meth:`BoundedHttpProtocol._abort_cycle`).
+    on purpose and reset the connection (:meth:`BoundedHttpProtocol._abort_request`).
 
     One small object per request, held as long as its stream: a ``partial`` of a
-    bound method is three objects.
+    bound method is three objects.  It holds its cycle weakly (see where it is made).
     """
 
     __slots__ = ("_cycle", "_protocol")
 
-    def __init__(self, protocol: BoundedHttpProtocol, cycle: RequestResponseCycle) -> None:
+    def __init__(
+        self, protocol: BoundedHttpProtocol, cycle: weakref.ref[RequestResponseCycle]
+    ) -> None:
         self._protocol = protocol
         self._cycle = cycle
 
     def __call__(self) -> None:
-        self._protocol._abort_cycle(self._cycle)
+        self._protocol._abort_request(self._cycle)
 
 
 class BoundedHttpProtocol(HttpToolsProtocol):
@@ -500,8 +503,13 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         if self._linger_timer is None:
             self._linger_timer = self.loop.call_later(self._limits.linger, self.abort)
 
+    def _abort_request(self, ref: weakref.ref[RequestResponseCycle]) -> None:
+        """The ``ssehub.abort`` extension: the app abandons its request's cycle on purpose."""
+        cycle = ref()
+        if cycle is not None:  # else the request is over and forgotten: nothing to abandon
+            self._abort_cycle(cycle)
+
     def _abort_cycle(self, cycle: RequestResponseCycle) -> None:
-        """The ``ssehub.abort`` extension: the app abandons ``cycle`` on purpose."""
         cycle.disconnected = True  # uvicorn then logs nothing and ignores further sends
         cycle.message_event.set()
         self.abort()
@@ -631,7 +639,10 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             # Nothing set it yet (no body was parsed).
             cycle.message_event = _LeanEvent()  # type: ignore[assignment]
             scope = cast(dict[str, Any], self.scope)
-            scope.setdefault("extensions", {})[ABORT_EXTENSION] = _AbortCycle(self, cycle)
+            # The cycle holds the scope: a strong reference back would make every
+            # request a reference cycle, left for the garbage collector to find.
+            abort = _AbortCycle(self, weakref.ref(cycle))
+            scope.setdefault("extensions", {})[ABORT_EXTENSION] = abort
             scope["extensions"][DISCONNECT_EXTENSION] = self._watch_disconnect
             if scope["method"] not in _STREAMED_METHODS:
                 cycle.transport = cast(asyncio.Transport, _OneWrite(self.transport, self.loop))

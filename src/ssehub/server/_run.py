@@ -60,6 +60,9 @@ __all__ = ["check_store", "raise_open_file_limit", "run"]
 
 logger = logging.getLogger("ssehub.server")
 
+#: ``--max-connections`` when nobody set it (a cap lowered from it is no surprise).
+_DEFAULT_MAX_CONNECTIONS: int = ServerSettings().max_connections
+
 _DRAIN_STEP = 0.05
 
 
@@ -233,6 +236,28 @@ def http_limits(settings: ServerSettings, descriptor_limit: int) -> HttpLimits:
     )
 
 
+def connection_cap_note(
+    settings: ServerSettings, limits: HttpLimits, descriptor_limit: int
+) -> tuple[int, str] | None:
+    """The log level and line saying the connection cap was lowered, if it was.
+
+    A warning when the user asked for more connections than the open-file limit
+    holds; only an info line when the default did not fit (nothing to fix).
+    """
+    cap = limits.max_connections
+    if cap >= settings.max_connections:
+        return None
+    if settings.max_connections == _DEFAULT_MAX_CONNECTIONS:
+        return logging.INFO, (
+            f"serving at most {cap} connections: the open-file limit (ulimit -n "
+            f"{descriptor_limit}) holds no more"
+        )
+    return logging.WARNING, (
+        f"--max-connections {settings.max_connections} cannot be honoured with "
+        f"{descriptor_limit} open files (ulimit -n): serving at most {cap} connections"
+    )
+
+
 def served_settings(settings: ServerSettings) -> ServerSettings:
     """``settings`` as ``ssehub serve`` applies them: bound to loopback with no
     ``--allowed-host``, only the loopback names are served (no DNS rebinding).
@@ -261,14 +286,10 @@ def run(
     tune_garbage_collector()
     served = served_settings(settings)
     limits = http_limits(settings, descriptor_limit)
-    if limits.max_connections < settings.max_connections:
-        logger.warning(
-            "--max-connections %d cannot be honoured with %d open files (ulimit -n): "
-            "serving at most %d connections",
-            settings.max_connections,
-            descriptor_limit,
-            limits.max_connections,
-        )
+    note = connection_cap_note(settings, limits, descriptor_limit)
+    if note is not None:
+        logging.config.dictConfig(_log_config(settings.log_level))  # uvicorn applies it again
+        logger.log(*note)
     common: dict[str, Any] = {
         "ws": "none",
         "log_config": _log_config(settings.log_level),

@@ -12,9 +12,15 @@ Where a transaction runs:
   busy timeout is 0, so ``BEGIN IMMEDIATE`` answers at once).  A small
   transaction in WAL mode with ``synchronous=NORMAL`` does no ``fsync``; it
   costs tens of microseconds, far less than a hop to a thread.
-* **In the writer's one thread**, waiting up to ``busy_timeout`` seconds, when
-  another process (or this process's prune) holds the lock.  Jobs queued
-  meanwhile wait and form the next batch.
+* **Later, on the loop again**, when another process holds the lock: the
+  batch goes back to the head of the queue and is retried after
+  :data:`RETRY_DELAYS` (the next loop iteration, then 0.5, 1, 2 and 4 ms
+  apart), so jobs queued meanwhile join it; after ``busy_timeout`` seconds
+  without the lock the oldest batch fails with
+  :class:`~ssehub.errors.BackendUnavailableError`.  (SQLite's own busy handler,
+  in a thread, sleeps 1, 2, 5, 10 … 100 ms between tries: with two processes
+  appending at once it left each waiting milliseconds for a lock held for
+  100 µs.)
 * **Exclusive jobs** (:meth:`GroupWriter.exclusive`, e.g. the age prune that
   may delete many rows) always run alone in the thread.
 
@@ -48,6 +54,10 @@ _T = TypeVar("_T")
 Job = Callable[[sqlite3.Connection], Any]
 
 
+#: Seconds between two tries for the file's write lock while another process holds it.
+RETRY_DELAYS = (0.0, 0.0005, 0.001, 0.002, 0.004)
+
+
 class _Busy(Exception):
     """The write lock is held elsewhere (raised only on the loop, where nothing waits)."""
 
@@ -67,6 +77,10 @@ class GroupWriter:
         self._on_commit = on_commit
         self._max_batch = max_batch
         self._busy_ms = int(busy_timeout * 1000)
+        self._busy_timeout = busy_timeout
+        #: Loop time of the first failed try for the lock, and tries since (None: not busy).
+        self._busy_since: float | None = None
+        self._busy_tries = 0
         self._queue: deque[tuple[Job, asyncio.Future[Any]]] = deque()
         self._scheduled = False
         self._in_thread = False
@@ -78,6 +92,8 @@ class GroupWriter:
         self.commits = 0
         self.jobs = 0
         self.thread_commits = 0
+        #: Tries for the write lock that found it held by another process.
+        self.busy_retries = 0
 
     async def write(self, job: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``job`` inside the next shared transaction; return its result after the commit."""
@@ -136,19 +152,30 @@ class GroupWriter:
         try:
             results = self._transaction(jobs, wait=False)
         except _Busy:
-            self._enter_thread()
-            asyncio.get_running_loop().create_task(self._finish_in_thread(batch))
+            self._retry_later(batch)
             return
+        self._busy_since = None
         self._settle(batch, results)
         self._kick()
 
-    async def _finish_in_thread(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
-        try:
-            results = await self._in_own_thread([job for job, _ in batch])
-        finally:
-            self._leave_thread()
-        self._settle(batch, results)
-        self._kick()
+    def _retry_later(self, batch: list[tuple[Job, asyncio.Future[Any]]]) -> None:
+        """Another process holds the lock: put ``batch`` back and try again soon."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._busy_since is None:
+            self._busy_since, self._busy_tries = now, 0
+        elif now - self._busy_since >= self._busy_timeout:
+            error = BackendUnavailableError("SQLite store is locked by another writer")
+            self._settle(batch, [error] * len(batch))
+            self._busy_since = now  # the jobs queued behind it get a timeout of their own
+            self._kick()
+            return
+        self._queue.extendleft(reversed(batch))
+        delay = RETRY_DELAYS[min(self._busy_tries, len(RETRY_DELAYS) - 1)]
+        self._busy_tries += 1
+        self.busy_retries += 1
+        self._scheduled = True
+        loop.call_later(delay, self._run)
 
     def _enter_thread(self) -> None:
         self._in_thread = True

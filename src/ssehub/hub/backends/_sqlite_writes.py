@@ -85,10 +85,11 @@ def append_event(
             (job.topic,),
         ).fetchone()[0]
     )
-    _add_bytes(db, size)
     limit = retention.max_events
+    freed = 0
     if limit is not None and count > limit:
-        _trim_topic(db, job.topic, count - limit)
+        freed = _trim_topic(db, job.topic, count, count - limit)
+    _add_bytes(db, size - freed)
     if key is not None:
         expired = db.execute("DELETE FROM idempotency WHERE key = ?", (key,)).rowcount
         db.execute(
@@ -110,18 +111,20 @@ def _check_quotas(db: sqlite3.Connection, topic: str, size: int, retention: Rete
     """Raise QuotaExceededError if storing ``size`` more bytes in ``topic`` breaks a quota."""
     if retention.max_topics is None and retention.max_bytes is None:
         return
-    row = db.execute("SELECT count FROM topics WHERE topic = ?", (topic,)).fetchone()
-    if row is None and retention.max_topics is not None:
+    held, stored = db.execute(
+        f"SELECT (SELECT count FROM topics WHERE topic = ?), {STORED_BYTES}", (topic,)
+    ).fetchone()
+    if held is None and retention.max_topics is not None:
         topics = int(db.execute("SELECT count(*) FROM topics").fetchone()[0])
         refusal = topics_refusal(retention, new_topic=True, topics=topics)
         if refusal is not None:
             raise refusal
     if retention.max_bytes is None:
         return
-    stored_after = int(db.execute(f"SELECT {STORED_BYTES}").fetchone()[0]) + size
+    stored_after = int(stored) + size
     limit = retention.max_events
-    if stored_after > retention.max_bytes and row is not None and limit is not None:
-        pushed_out = int(row[0]) + 1 - limit
+    if stored_after > retention.max_bytes and held is not None and limit is not None:
+        pushed_out = int(held) + 1 - limit
         if pushed_out > 0:
             stored_after -= int(
                 db.execute(
@@ -153,21 +156,26 @@ def _add_keys(db: sqlite3.Connection, delta: int) -> int:
     return int(row[0]) if row is not None else 0
 
 
-def _trim_topic(db: sqlite3.Connection, topic: str, excess: int) -> None:
+def _trim_topic(db: sqlite3.Connection, topic: str, count: int, excess: int) -> int:
+    """Delete the ``excess`` oldest of ``topic``'s ``count`` events; return their bytes.
+
+    The caller moves ``meta.stored_bytes`` (once, by its append's net change).
+    """
     rows = db.execute(
         "DELETE FROM events WHERE seq IN "
         f"(SELECT seq FROM events WHERE topic = ? ORDER BY seq LIMIT ?) RETURNING seq, {SIZE}",
         (topic, excess),
     ).fetchall()
-    removed = [int(r[0]) for r in rows]
-    _add_bytes(db, -sum(int(r[1]) for r in rows))
-    if removed:
-        db.execute(
-            "UPDATE topics SET count = count - ?, "
-            "trimmed_through = max(trimmed_through, ?) WHERE topic = ?",
-            (len(removed), max(removed), topic),
-        )
+    if not rows:
+        return 0
+    db.execute(
+        "UPDATE topics SET count = count - ?, "
+        "trimmed_through = max(trimmed_through, ?) WHERE topic = ?",
+        (len(rows), max(int(r[0]) for r in rows), topic),
+    )
+    if count - len(rows) <= 0:
         _forget_emptied(db, "topic = ? AND count <= 0", (topic,))
+    return sum(int(r[1]) for r in rows)
 
 
 def _forget_emptied(db: sqlite3.Connection, where: str, params: tuple[str, ...] = ()) -> None:
