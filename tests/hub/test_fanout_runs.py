@@ -163,4 +163,4 @@ async def test_a_run_reaching_a_replaying_subscriber_is_held_and_released_in_ord
     assert sub.queued == 0
     sub.go_live(3)  # the replay ended at 3
     assert sub.queued == 1
-    assert await sub.next_batch() == b"d"
+    assert sub.take() == b"d"

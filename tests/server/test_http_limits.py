@@ -9,6 +9,7 @@ import pytest
 from ssehub.server import ServerSettings
 from ssehub.server._http import (
     DESCRIPTOR_RESERVE,
+    MAX_SHARED_ADDRESSES,
     ConnectionGate,
     HttpLimits,
     plan_connection_limits,
@@ -50,6 +51,18 @@ def test_refusals_are_logged_once_then_at_most_every_interval(
         "connection limit reached (1 since the last report)",
         "connection limit reached (1000 since the last report)",
     ]
+
+
+def test_connections_to_one_local_address_share_its_tuple_and_the_cache_is_bounded() -> None:
+    gate = ConnectionGate(HttpLimits())
+    first, second = ("127.0.0.1", int("8004")), ("127.0.0.1", int("8004"))
+    assert first is not second
+    assert gate.shared_address(first) is first
+    assert gate.shared_address(second) is first  # the second connection holds no tuple of its own
+    assert gate.shared_address(None) is None
+    for port in range(MAX_SHARED_ADDRESSES * 2):
+        assert gate.shared_address(("10.0.0.1", port)) == ("10.0.0.1", port)
+    assert len(gate._addresses) == MAX_SHARED_ADDRESSES
 
 
 def test_a_default_cap_lowered_to_the_open_file_limit_is_only_an_info_line() -> None:

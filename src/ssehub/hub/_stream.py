@@ -85,7 +85,7 @@ class Stream(WriteGuard):
         super().__init__(clock)
         self.subscription = subscription
         subscription.on_close = self._closed
-        #: The opening write: ``retry`` with the cursor, or the reset event.
+        #: The opening write: ``retry`` with the cursor, or the reset event (empty once written).
         self.start = start
         self._replay = replay
         self._on_close = on_close
@@ -119,12 +119,21 @@ class Stream(WriteGuard):
         self.attach(abort)
         try:
             await self._write(write, self.start)
-            if self._replay is not None:
-                async for chunk in self._replay():
+            self.start = b""  # written: a stream that idles for hours keeps nothing of it
+            replay, self._replay = self._replay, None
+            if replay is not None:
+                async for chunk in replay():
                     await self._write(write, chunk)
-            # The live loop, flat: it runs once per write of every stream.
-            next_batch = sub.next_batch
-            while (batch := await next_batch()) is not None:
+                del replay
+            # The live loop, flat: it runs once per write of every stream.  An idle
+            # stream waits on the subscription's future itself: no frame of its own.
+            while True:
+                batch = sub.take()
+                if batch is None:
+                    if sub.closed:
+                        break
+                    await sub.waiter()
+                    continue
                 self.pending_since = clock()
                 await write(batch)
                 self.pending_since = None
@@ -193,6 +202,13 @@ class Stream(WriteGuard):
     def close(self, reason: str = "end") -> None:
         """End the stream after what is queued (see the module docstring for aborts)."""
         self.subscription.close(reason)
+
+    def disconnected(self) -> None:
+        """The client left: :meth:`close` with reason ``disconnect``.
+
+        A server's disconnect callback (one bound method, no ``partial``).
+        """
+        self.subscription.close("disconnect")
 
     def end(self) -> None:
         """Close the stream and release it, unless it is running (then ``run`` does).

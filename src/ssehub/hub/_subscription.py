@@ -83,12 +83,14 @@ class Subscription:
         self.live = False
         self.closed = False
         self.close_reason = ""
-        self._queue: list[bytes] = []
+        # Both lists exist only while they hold something: most streams idle.
+        self._queue: list[bytes] | None = None
         self._queued_bytes = 0
         #: Events and control chunks queued (a run pushed by :meth:`push_run` is one entry
         #: of ``_queue`` but counts each of its events).
         self._queued_count = 0
-        self._held: list[tuple[int, bytes]] = []
+        #: Live events held while replaying; ``None`` once live (or empty before).
+        self._held: list[tuple[int, bytes]] | None = None
         self._held_bytes = 0
         self._waiter: asyncio.Future[None] | None = None
         #: Called once, when the subscription closes (the stream that owns it listens).
@@ -115,9 +117,12 @@ class Subscription:
         if self.closed:
             return
         if not self.live:
-            self._held.append((seq, chunk))
+            held = self._held
+            if held is None:
+                held = self._held = []
+            held.append((seq, chunk))
             self._held_bytes += len(chunk)
-            if len(self._held) > self.max_events or self._held_bytes > self.max_bytes:
+            if len(held) > self.max_events or self._held_bytes > self.max_bytes:
                 self.close("slow")
             return
         if seq <= self.last_seq:
@@ -138,7 +143,11 @@ class Subscription:
             return
         if self.live and seqs[0] > self.last_seq:
             self.last_seq = seqs[-1]
-            self._queue.append(joined)
+            queue = self._queue
+            if queue is None:
+                self._queue = [joined]
+            else:
+                queue.append(joined)
             self._queued_bytes += len(joined)
             self._queued_count += len(seqs)
             if self._queued_count > self.max_events or self._queued_bytes > self.max_bytes:
@@ -153,7 +162,11 @@ class Subscription:
             self._enqueue(chunk, True)
 
     def _enqueue(self, chunk: bytes, wake: bool) -> None:
-        self._queue.append(chunk)
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = [chunk]
+        else:
+            queue.append(chunk)
         self._queued_bytes += len(chunk)
         self._queued_count += 1
         if self._queued_count > self.max_events or self._queued_bytes > self.max_bytes:
@@ -164,16 +177,18 @@ class Subscription:
     def wake(self) -> None:
         """Let the writer take what is queued."""
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def go_live(self, after: int) -> None:
         """End the replay at ``after`` and release the live events held meanwhile."""
         self.last_seq = max(self.last_seq, after)
         self.live = True
-        held, self._held = self._held, []
+        held, self._held = self._held, None
         self._held_bytes = 0
-        for seq, chunk in held:
+        for seq, chunk in held or ():
             self.push(seq, chunk)
 
     def close(self, reason: str) -> None:
@@ -186,10 +201,10 @@ class Subscription:
             return
         self.closed = True
         self.close_reason = reason
-        self._held.clear()
+        self._held = None
         self._held_bytes = 0
         if reason == "slow":
-            self._queue.clear()
+            self._queue = None
             self._queued_bytes = 0
             self._queued_count = 0
         if self.on_close is not None:
@@ -208,17 +223,26 @@ class Subscription:
         """How many bytes wait to be written."""
         return self._queued_bytes
 
-    async def next_batch(self) -> bytes | None:
-        """Everything queued, joined into one write; ``None`` once closed and drained."""
-        while not self._queue:
-            if self.closed:
-                return None
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        queue, self._queue = self._queue, []
+    def take(self) -> bytes | None:
+        """Everything queued, joined into one write; ``None`` when nothing is queued.
+
+        Once :attr:`closed`, a ``None`` means the stream is over.
+        """
+        queue = self._queue
+        if not queue:
+            return None
+        self._queue = None
         self._queued_bytes = 0
         self._queued_count = 0
         return queue[0] if len(queue) == 1 else b"".join(queue)
+
+    def waiter(self) -> asyncio.Future[None]:
+        """A future done when something is queued or the subscription closes.
+
+        Awaited directly by :meth:`Stream.run <ssehub.hub.Stream.run>`: a
+        future costs an idle stream no coroutine frame of its own.
+        """
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+        return waiter

@@ -330,32 +330,42 @@ class HubApp:
         path of publishers, and those frames were a tenth of its cost.
         """
         if scope["type"] == "http" and not self.access.host_allowed(Request(scope).headers):
-            response = error_response(
+            refusal = error_response(
                 400, "host_not_allowed", "this Host is not served here (see --allowed-host)"
             )
-            await response(scope, receive, send)
+            await refusal(scope, receive, send)
             return
         if scope["type"] == "http" and self._fast_streams and scope["method"] in _FAST_METHODS:
-            for route in self._stream_routes:
-                match, child = route.matches(scope)
-                if match is Match.FULL:
-                    scope.update(child)
-                    await self._serve_direct(route, scope, receive, send)
-                    return
+            route = self._direct_route(scope)
+            if route is not None:
+                # The endpoint's frame (and its Request) is gone before the
+                # response runs: only this frame waits while a stream lives.
+                response = await self._answer_direct(route, Request(scope, receive))
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
-    async def _serve_direct(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
+    def _direct_route(self, scope: Scope) -> Route | None:
+        """The stream route that fully matches ``scope`` (its path params added), if any."""
+        for route in self._stream_routes:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                scope.update(child)
+                return route
+        return None
+
+    @staticmethod
+    async def _answer_direct(route: Route, request: Request) -> Response:
+        """``route``'s response to ``request``; its refusals rendered as JSON."""
         try:
-            response = await route.endpoint(request)
+            response: Response = await route.endpoint(request)
         except ApiError as exc:
-            response = api_error_response(exc)
+            return api_error_response(exc)
         except HubError as exc:
-            response = api_error_response(ApiError.of(exc))
+            return api_error_response(ApiError.of(exc))
         except HTTPException as exc:
-            response = await http_exception_response(request, exc)
-        del request  # a stream's frame lives for hours: it keeps only what it uses
-        await response(scope, receive, send)
+            return await http_exception_response(request, exc)
+        return response
 
 
 class StreamRoute(Route):

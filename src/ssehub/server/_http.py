@@ -52,7 +52,6 @@ import weakref
 from asyncio import TimerHandle
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, ClassVar, cast
 
 import httptools
@@ -82,7 +81,13 @@ logger = logging.getLogger("ssehub.server")
 #: Descriptors kept free for the process itself (store files, Redis, tailed files, logs).
 DESCRIPTOR_RESERVE = 64
 
+#: Local addresses whose tuple connections share (see ConnectionGate.shared_address).
+MAX_SHARED_ADDRESSES = 64
+
 _NO_LINGER = struct.pack("ii", 1, 0)
+
+#: A connection's header list between two requests (uvicorn makes a new one per request).
+_NO_HEADERS: tuple[tuple[bytes, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +152,24 @@ class ConnectionGate:
         self._clock = clock
         self._log_interval = log_interval
         self._logged: dict[str, tuple[float, int]] = {}
+        self._addresses: dict[tuple[str, int], tuple[str, int]] = {}
+
+    def shared_address(self, address: tuple[str, int] | None) -> tuple[str, int] | None:
+        """The one tuple equal to ``address`` that every connection to it shares.
+
+        uvicorn makes each connection its own ``(host, port)`` of the local end
+        (``scope["server"]``), about 140 bytes held for the connection's life,
+        though a server listens on few addresses.  At most
+        :data:`MAX_SHARED_ADDRESSES` are kept; others are returned as given.
+        """
+        if address is None:
+            return None
+        known = self._addresses.get(address)
+        if known is not None:
+            return known
+        if len(self._addresses) < MAX_SHARED_ADDRESSES:
+            self._addresses[address] = address
+        return address
 
     def admit(self, count: int) -> str:
         """A new connection, ``count`` open with it: ``"ok"``, ``"full"`` (its requests get
@@ -299,21 +322,54 @@ class _OneWrite:
         return getattr(self._transport, name)
 
 
-class _LeanEvent(asyncio.Event):
-    """An :class:`asyncio.Event` whose waiters live in a list, not a deque.
+class _LeanEvent:
+    """The part of :class:`asyncio.Event` uvicorn uses — ``set``, ``clear``,
+    ``is_set``, ``wait`` — in a slotted object whose waiters exist only while
+    someone waits.
 
-    An empty ``collections.deque`` takes one 64-slot block (about 600 bytes);
     uvicorn gives each connection two events (flow control, and the request
-    cycle's ``message_event``) that have at most one waiter.  Over 10,000 idle
-    streams the two deques were 1.5 KB of each stream's memory.  ``Event`` only
-    appends to, removes from and iterates over ``_waiters``: a list does all three.
+    cycle's ``message_event``) and an idle stream waits on neither.  An
+    ``asyncio.Event`` is an instance dict and an empty ``deque`` of waiters
+    (about 750 bytes); this is 48 bytes until a coroutine waits.  Same
+    semantics: ``set`` wakes every waiter, and a woken waiter returns ``True``
+    even if the event was cleared before it ran.
     """
 
+    __slots__ = ("_value", "_waiters")
+
     def __init__(self, is_set: bool = False) -> None:
-        super().__init__()
-        self._waiters: list[asyncio.Future[bool]] = []  # type: ignore[assignment]
-        if is_set:
-            self.set()
+        self._value = is_set
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._value
+
+    def set(self) -> None:
+        if self._value:
+            return
+        self._value = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._value = False
+
+    async def wait(self) -> bool:
+        if self._value:
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        waiters = self._waiters
+        waiters.append(waiter)
+        try:
+            await waiter
+            return True
+        finally:
+            if waiter in waiters:
+                waiters.remove(waiter)
 
 
 class _LeanPipeline(list[Any]):
@@ -327,6 +383,26 @@ class _LeanPipeline(list[Any]):
 
     def appendleft(self, item: Any) -> None:
         self.insert(0, item)
+
+
+class _AbortCycle:
+    """``scope["extensions"]["ssehub.abort"]`` of one request: abandon its response
+    on purpose and reset the connection (:meth:`BoundedHttpProtocol._abort_request`).
+
+    One small object per request, held as long as its stream: a ``partial`` of a
+    bound method is three objects.  It holds its cycle weakly (see where it is made).
+    """
+
+    __slots__ = ("_cycle", "_protocol")
+
+    def __init__(
+        self, protocol: BoundedHttpProtocol, cycle: weakref.ref[RequestResponseCycle]
+    ) -> None:
+        self._protocol = protocol
+        self._cycle = cycle
+
+    def __call__(self) -> None:
+        self._protocol._abort_request(self._cycle)
 
 
 class BoundedHttpProtocol(HttpToolsProtocol):
@@ -381,7 +457,9 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.flow._is_writable_event = _LeanEvent(self.flow._is_writable_event.is_set())
+        self.server = self.gate.shared_address(self.server)  # type: ignore[arg-type]
+        writable = _LeanEvent(self.flow._is_writable_event.is_set())
+        self.flow._is_writable_event = writable  # type: ignore[assignment]
         admission = self.gate.admit(len(self.connections))
         if admission == "reset":
             self._refused = True
@@ -553,13 +631,17 @@ class BoundedHttpProtocol(HttpToolsProtocol):
             super().on_headers_complete()
         finally:
             self.app = self._app
+        # uvicorn holds the request's header list twice, here and in the scope; only
+        # the scope's is read again (a hub stream lets even that go, see _stream).
+        self.headers = _NO_HEADERS  # type: ignore[assignment]
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope:
-            cycle.message_event = _LeanEvent()  # nothing set it yet: no body was parsed
+            # Nothing set it yet (no body was parsed).
+            cycle.message_event = _LeanEvent()  # type: ignore[assignment]
             scope = cast(dict[str, Any], self.scope)
             # The cycle holds the scope: a strong reference back would make every
             # request a reference cycle, left for the garbage collector to find.
-            abort = partial(self._abort_request, weakref.ref(cycle))
+            abort = _AbortCycle(self, weakref.ref(cycle))
             scope.setdefault("extensions", {})[ABORT_EXTENSION] = abort
             scope["extensions"][DISCONNECT_EXTENSION] = self._watch_disconnect
             if scope["method"] not in _STREAMED_METHODS:

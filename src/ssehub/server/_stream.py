@@ -11,7 +11,7 @@ Conventions:
   the writes, stamps them with the hub's clock, applies every bound and ends
   itself.  :class:`HubStreamResponse` is a thin pump: it sends the headers,
   hands the stream one ``write`` (an ASGI ``send`` of a body chunk), and
-  watches for ``http.disconnect`` with one waiter per stream.
+  tells it when the client leaves (see Disconnects below).
 * When the hub abandons a stream whose write is stuck (write deadline, slow
   subscriber), the connection must die at once.  ``ssehub serve`` runs
   uvicorn with a protocol that offers ``scope["extensions"]["ssehub.abort"]``
@@ -20,7 +20,9 @@ Conventions:
 * Disconnects: a server that offers ``scope["extensions"]["ssehub.disconnect"]``
   (``ssehub serve``'s HTTP/1.1) calls back when the client leaves; elsewhere a
   watcher task waits on ``receive`` for ``http.disconnect``.  The callback saves
-  each idle stream a task and three coroutine frames (about 1 KB).
+  each idle stream a task and three coroutine frames (about 1 KB).  Such a
+  server also reads no request header once the response started, so a hub
+  stream then empties ``scope["headers"]``: it holds them no longer.
 """
 
 from __future__ import annotations
@@ -91,11 +93,19 @@ def _header_list(headers: Mapping[str, str] | None) -> list[tuple[bytes, bytes]]
     return result
 
 
+#: The request headers of a stream that no longer needs them (see HubStreamResponse).
+_NO_HEADERS: tuple[tuple[bytes, bytes], ...] = ()
+
+
 async def _wait_for_disconnect(receive: Receive) -> None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return
+
+
+def _closed_by_client(stream: Stream, _watcher: object) -> None:
+    stream.disconnected()
 
 
 class HubStreamResponse(Response):
@@ -106,22 +116,25 @@ class HubStreamResponse(Response):
         self.status_code = 200
         self.background = None
         self._extra_headers = headers
+        self._send: Send | None = None
+
+    async def _write(self, chunk: bytes) -> None:
+        """The stream's ``write``: one ASGI send of a body chunk."""
+        assert self._send is not None
+        await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         stream = self.stream
         extensions = scope.get("extensions") or {}
         abort = extensions.get(ABORT_EXTENSION)
         on_disconnect = extensions.get(DISCONNECT_EXTENSION)
-
-        async def write(chunk: bytes) -> None:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-
+        self._send = send
         watcher: asyncio.Future[None] | None = None
         if callable(on_disconnect):
-            on_disconnect(partial(stream.close, "disconnect"))
+            on_disconnect(stream.disconnected)
         else:
             watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
-            watcher.add_done_callback(lambda _: stream.close("disconnect"))
+            watcher.add_done_callback(partial(_closed_by_client, stream))
         try:
             try:
                 await send(
@@ -134,7 +147,11 @@ class HubStreamResponse(Response):
             except OSError:
                 stream.close("disconnect")
                 return  # never run: end() below releases it
-            await stream.run(write, abort if callable(abort) else None)
+            if watcher is None:
+                # ssehub's own HTTP layer reads no request header once the response
+                # started: let them go (a browser's, with cookies, often pass 1 KB).
+                scope["headers"] = _NO_HEADERS
+            await stream.run(self._write, abort if callable(abort) else None)
             gone = stream.close_reason == "disconnect" if watcher is None else watcher.done()
             if not stream.aborted and not gone:
                 with contextlib.suppress(OSError):
