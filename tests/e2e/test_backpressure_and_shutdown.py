@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
@@ -16,15 +15,8 @@ from tests.support.processes import HubProcess, start_hub
 from tests.support.sse import open_stream
 
 
-def metric(hub: HubProcess, name: str) -> float:
-    text = httpx.get(f"{hub.url}/metrics", timeout=10).text
-    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
-    assert match, f"{name} not in metrics"
-    return float(match.group(1))
-
-
 def wait_for_metric(hub: HubProcess, name: str, at_least: float, timeout: float = 60.0) -> None:
-    poll_until(lambda: metric(hub, name) >= at_least, f"{name} >= {at_least}", timeout)
+    poll_until(lambda: hub.metric(name) >= at_least, f"{name} >= {at_least}", timeout)
 
 
 class StalledClient:
@@ -111,7 +103,7 @@ def test_a_client_that_stops_reading_is_closed_and_resumes_with_nothing_lost(
         with open_stream(f"{hub.url}/topics/t", headers={"Last-Event-ID": cursor_of(raw)}) as again:
             rest = again.read_events(400 - len(got))
         assert [e.id for e in rest] == ids[len(got) :]
-        assert metric(hub, "ssehub_open_streams") == 1  # only the fast one
+        assert hub.metric("ssehub_open_streams") == 1  # only the fast one
 
 
 def test_a_write_blocked_past_the_deadline_releases_the_stream(tmp_path: Path) -> None:
@@ -122,14 +114,14 @@ def test_a_write_blocked_past_the_deadline_releases_the_stream(tmp_path: Path) -
         payload = "y" * 64 * 1024
 
         def released() -> bool:
-            if metric(hub, "ssehub_write_timeouts_total") >= 1:
+            if hub.metric("ssehub_write_timeouts_total") >= 1:
                 return True
             httpx.post(f"{hub.url}/topics/t", content=payload, timeout=10)
             return False
 
         poll_until(released, "the blocked write to be released", timeout=60, interval=0)
         stalled.drain_to_eof()
-        assert metric(hub, "ssehub_open_streams") == 0
+        assert hub.metric("ssehub_open_streams") == 0
         assert "Traceback" not in hub.log()
         assert "ASGI callable returned without completing" not in hub.log()
 
@@ -137,8 +129,8 @@ def test_a_write_blocked_past_the_deadline_releases_the_stream(tmp_path: Path) -
 def test_a_client_that_disconnects_is_forgotten_at_once(hub: HubProcess) -> None:
     with open_stream(f"{hub.url}/topics/t") as reader:
         reader.read_until(b"retry: 3000")
-        assert metric(hub, "ssehub_open_streams") == 1
-    poll_until(lambda: metric(hub, "ssehub_open_streams") == 0, "the stream to be forgotten")
+        assert hub.metric("ssehub_open_streams") == 1
+    poll_until(lambda: hub.metric("ssehub_open_streams") == 0, "the stream to be forgotten")
 
 
 def test_sigterm_ends_every_stream_with_a_jittered_retry_and_exits_cleanly(

@@ -9,14 +9,13 @@ connection is reset.  Waits are bounded polls; the cut is read from ``/proc``.
 
 from __future__ import annotations
 
-import re
 import socket
 from pathlib import Path
 
 import httpx
 
 from tests.support.polling import poll_until
-from tests.support.processes import HubProcess, start_hub
+from tests.support.processes import start_hub
 from tests.support.procfs import sockets_left
 from tests.support.raw_http import connect
 
@@ -25,13 +24,6 @@ KiB = 1024
 #: client that reads nothing.
 EVENT = 256 * KiB
 EVENTS = 32
-
-
-def _metric(hub: HubProcess, name: str) -> float:
-    text = httpx.get(f"{hub.url}/metrics", timeout=10).text
-    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
-    assert match, f"{name} not in metrics"
-    return float(match.group(1))
 
 
 def _stalled_ticker(port: int) -> socket.socket:
@@ -59,7 +51,7 @@ def test_a_ticker_reader_that_stops_reading_is_cut_at_the_write_timeout(tmp_path
                 )
                 assert published.status_code == 201, published.text
             poll_until(
-                lambda: _metric(hub, "ssehub_write_timeouts_total") >= 1,
+                lambda: hub.metric("ssehub_write_timeouts_total") >= 1,
                 what="the stalled ticker reader cut",
             )
             poll_until(lambda: not sockets_left(hub.port, [stalled]), what="its socket still there")

@@ -11,7 +11,6 @@ its slot freed.  Bounds are read from ``/proc``; waits are bounded polls.
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,7 @@ from ssehub.server import HubApp, ServerSettings
 from ssehub.server._admission import streams_open
 from tests.support.h2client import H2Client
 from tests.support.polling import poll_until
-from tests.support.processes import HubProcess, start_hub
+from tests.support.processes import start_hub
 from tests.support.procfs import rss_bytes, socket_count, sockets_left
 from tests.support.raw_http import connect
 from tests.support.servers import serve_in_thread
@@ -39,13 +38,6 @@ CHUNK = 256 * KiB
 #: Appends (8 MiB): more than the kernel's send buffer (4 MiB at most) holds for a
 #: client that reads nothing, so each non-reader's write blocks.
 APPENDS = 32
-
-
-def _metric(hub: HubProcess, name: str) -> float:
-    text = httpx.get(f"{hub.url}/metrics", timeout=10).text
-    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
-    assert match, f"{name} not in metrics"
-    return float(match.group(1))
 
 
 def _chunk(index: int) -> bytes:
@@ -113,7 +105,7 @@ def test_durable_sse_non_readers_are_reset_at_the_write_timeout_while_readers_ge
                     _append(url, body)
                     sent += body
                 poll_until(
-                    lambda: _metric(hub, "ssehub_write_timeouts_total") >= NON_READERS,
+                    lambda: hub.metric("ssehub_write_timeouts_total") >= NON_READERS,
                     what="every non-reader cut",
                 )
                 # Each cut connection is reset: nothing left on the hub's side, whatever
@@ -160,7 +152,7 @@ def test_a_long_poll_answer_stuck_in_a_full_socket_is_reset_at_the_write_timeout
             request = f"GET {path}?offset=-1&live=long-poll HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
             sock.sendall(request.encode() * 8)
             poll_until(
-                lambda: _metric(hub, "ssehub_write_timeouts_total") >= 1,
+                lambda: hub.metric("ssehub_write_timeouts_total") >= 1,
                 what="the long-poll's write abandoned",
             )
             poll_until(lambda: not sockets_left(hub.port, [sock]), what="the socket reset")

@@ -9,7 +9,6 @@ socket with a full Send-Q left on the hub's port — and stop counting against
 
 from __future__ import annotations
 
-import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,16 +25,9 @@ MiB = 1024 * 1024
 NON_READERS = 20
 
 
-def _metric(hub: HubProcess, name: str) -> float:
-    text = httpx.get(f"{hub.url}/metrics", timeout=10).text
-    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
-    assert match, f"{name} not in metrics"
-    return float(match.group(1))
-
-
 def _abandoned(hub: HubProcess) -> float:
-    return _metric(hub, "ssehub_write_timeouts_total") + _metric(
-        hub, "ssehub_slow_subscriber_closes_total"
+    return hub.metric("ssehub_write_timeouts_total") + hub.metric(
+        "ssehub_slow_subscriber_closes_total"
     )
 
 

@@ -10,6 +10,7 @@ both are re-exported here for older imports.)
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,6 +62,13 @@ class HubProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def metric(self, name: str) -> float:
+        """The value of the unlabelled sample ``name`` on the hub's ``/metrics``."""
+        text = httpx.get(f"{self.url}/metrics", timeout=10, verify=False).text
+        match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
+        assert match, f"{name} not in metrics"
+        return float(match.group(1))
 
     def terminate(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
         """Send ``sig`` and wait for the exit; kill after ``timeout``."""
