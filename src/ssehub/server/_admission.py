@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 from ..hub import Hub
 from ._errors import ApiError
 from ._settings import ServerSettings
+from ._wrapped import WrappedResponse
 
 __all__ = ["admit_stream", "counted_stream", "streams_open"]
 
@@ -48,22 +49,12 @@ def admit_stream(hub: Hub, settings: ServerSettings) -> None:
         )
 
 
-class _CountedResponse(Response):
-    """Counts one stream from construction until the wrapped response returns.
-
-    Shares the wrapped response's header list (when it has one): ``headers`` set on
-    either are sent.
-    """
+class _CountedResponse(WrappedResponse):
+    """Counts one stream from construction until the wrapped response returns."""
 
     def __init__(self, hub: Hub, response: Response) -> None:
-        self._hub = hub
-        self._response = response
+        super().__init__(hub, response)
         self._released = False
-        self.status_code = response.status_code
-        self.background = None
-        raw_headers = getattr(response, "raw_headers", None)
-        if raw_headers is not None:  # responses that build their headers late have none yet
-            self.raw_headers = raw_headers
         _held[hub] = _held.get(hub, 0) + 1
 
     def _release(self) -> None:

@@ -30,11 +30,10 @@ import asyncio
 from collections.abc import MutableMapping
 from typing import Any
 
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..hub import Hub
 from ._stream import ABORT_EXTENSION
+from ._wrapped import WrappedResponse
 
 __all__ = ["GuardedResponse"]
 
@@ -43,21 +42,12 @@ class _Abandoned(Exception):
     """Raised by a guarded send once the connection was aborted: nothing more may be written."""
 
 
-class GuardedResponse(Response):
+class GuardedResponse(WrappedResponse):
     """Send ``response`` with every write under ``hub``'s write deadline.
 
     Shares the wrapped response's header list (when it has one): ``headers`` set on
     either are sent.
     """
-
-    def __init__(self, hub: Hub, response: Response) -> None:
-        self._hub = hub
-        self._response = response
-        self.status_code = response.status_code
-        self.background = None
-        raw_headers = getattr(response, "raw_headers", None)
-        if raw_headers is not None:  # responses that build their headers late have none yet
-            self.raw_headers = raw_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         abort = (scope.get("extensions") or {}).get(ABORT_EXTENSION)
