@@ -23,6 +23,7 @@ from ssehub.hub.backends.memory import MemoryBackend
 from ssehub.protocol import Event, EventStreamParser
 from tests.support.clock import FakeClock
 from tests.support.hubs import open_hub
+from tests.support.stuck import StuckWriter
 
 
 @pytest.fixture
@@ -206,31 +207,6 @@ async def test_heartbeat_goes_only_to_streams_idle_for_the_interval(hub: Hub) ->
     await busy.read_until_idle()
     assert quiet.raw[-1] == b":\n\n"
     assert busy.raw[-1] != b":\n\n"
-
-
-class StuckWriter:
-    """A connection whose client stopped reading: every write after ``accept`` blocks."""
-
-    def __init__(self, accept: int = 1) -> None:
-        self.accept = accept
-        self.written: list[bytes] = []
-        self.aborts = 0
-        self._gate: asyncio.Future[None] | None = None
-
-    async def write(self, chunk: bytes) -> None:
-        if len(self.written) >= self.accept:
-            self._gate = asyncio.get_running_loop().create_future()
-            await self._gate  # released only by abort
-        self.written.append(chunk)
-
-    def abort(self) -> None:
-        self.aborts += 1
-        if self._gate is not None and not self._gate.done():
-            self._gate.set_exception(OSError("connection reset"))
-
-    @property
-    def blocked(self) -> bool:
-        return self._gate is not None and not self._gate.done()
 
 
 async def settle() -> None:

@@ -11,9 +11,9 @@ from starlette.responses import Response, StreamingResponse
 
 from ssehub.hub import Hub, HubConfig
 from ssehub.server import GuardedResponse
-from ssehub.server._stream import ABORT_EXTENSION
 from tests.support.clock import FakeClock
 from tests.support.hubs import open_hub
+from tests.support.stuck import StuckClient
 
 DEADLINE = 30.0
 
@@ -22,39 +22,6 @@ DEADLINE = 30.0
 async def hub() -> AsyncIterator[Hub]:
     async with open_hub(config=HubConfig(write_timeout=DEADLINE), clock=FakeClock(100.0)) as hub:
         yield hub
-
-
-class StuckClient:
-    """An ASGI server side whose client stopped reading: body sends after ``accept`` block."""
-
-    def __init__(self, accept: int = 1) -> None:
-        self.accept = accept
-        self.bodies: list[bytes] = []
-        self.aborts = 0
-        self._gate: asyncio.Future[None] | None = None
-
-    async def send(self, message: Any) -> None:
-        if message["type"] == "http.response.body":
-            if len(self.bodies) >= self.accept:
-                self._gate = asyncio.get_running_loop().create_future()
-                await self._gate  # released only by abort (a reset makes the write fail)
-            self.bodies.append(message["body"])
-
-    async def receive(self) -> Any:
-        await asyncio.Event().wait()  # the client never sends anything more
-
-    def abort(self) -> None:
-        self.aborts += 1
-        if self._gate is not None and not self._gate.done():
-            self._gate.set_exception(OSError("connection reset"))
-
-    @property
-    def blocked(self) -> bool:
-        return self._gate is not None and not self._gate.done()
-
-    def scope(self, *, abort: bool) -> dict[str, Any]:
-        extensions: dict[str, Any] = {ABORT_EXTENSION: self.abort} if abort else {}
-        return {"type": "http", "asgi": {"spec_version": "2.3"}, "extensions": extensions}
 
 
 def endless(closed: list[bool]) -> Callable[[], AsyncIterator[bytes]]:
