@@ -9,7 +9,6 @@ connection is reset.  Waits are bounded polls; the cut is read from ``/proc``.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ import httpx
 from tests.support.polling import poll_until
 from tests.support.processes import start_hub
 from tests.support.procfs import sockets_left
-from tests.support.raw_http import connect
+from tests.support.raw_http import stalled_stream
 
 KiB = 1024
 #: Price events of 256 KiB, 32 of them: 8 MiB, past what the kernel buffers for a
@@ -26,23 +25,10 @@ EVENT = 256 * KiB
 EVENTS = 32
 
 
-def _stalled_ticker(port: int) -> socket.socket:
-    """A ``/ticker/events`` reader that read its opening block and will read nothing more."""
-    sock = connect(port, receive_buffer=4096)
-    sock.sendall(b"GET /ticker/events?symbol=ZZZ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-    received = b""
-    while b"\r\n\r\n" not in received or b"retry:" not in received:
-        chunk = sock.recv(4096)
-        assert chunk, f"closed before the opening block: {received!r}"
-        received += chunk
-    assert received.startswith(b"HTTP/1.1 200"), received[:200]
-    return sock
-
-
 def test_a_ticker_reader_that_stops_reading_is_cut_at_the_write_timeout(tmp_path: Path) -> None:
     args = ["--store", "memory", "--no-ticker", "--write-timeout", "1"]
     with start_hub(args, log_dir=tmp_path) as hub:
-        stalled = _stalled_ticker(hub.port)
+        stalled = stalled_stream(hub.port, "/ticker/events?symbol=ZZZ", opening=b"retry:")
         with stalled, httpx.Client(timeout=10) as client:
             for index in range(EVENTS):
                 data = f"{index:08d}" + "p" * (EVENT - 8)

@@ -27,7 +27,7 @@ from tests.support.h2client import H2Client
 from tests.support.polling import poll_until
 from tests.support.processes import start_hub
 from tests.support.procfs import rss_bytes, socket_count, sockets_left
-from tests.support.raw_http import connect
+from tests.support.raw_http import connect, stalled_stream
 from tests.support.servers import serve_in_thread
 from tests.support.sse import StreamReader, open_stream
 
@@ -61,15 +61,7 @@ def _append(url: str, body: bytes) -> None:
 
 def _stalled_sse(port: int, path: str) -> socket.socket:
     """A ``live=sse`` reader that read its opening control event and will read nothing more."""
-    sock = connect(port, receive_buffer=4096)
-    sock.sendall(f"GET {path}?offset=now&live=sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-    received = b""
-    while b"event: control" not in received:
-        chunk = sock.recv(4096)
-        assert chunk, f"closed before the opening control event: {received!r}"
-        received += chunk
-    assert received.startswith(b"HTTP/1.1 200"), received[:200]
-    return sock
+    return stalled_stream(port, f"{path}?offset=now&live=sse", opening=b"event: control")
 
 
 def _data_of(reader: StreamReader) -> bytes:

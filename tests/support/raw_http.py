@@ -70,13 +70,20 @@ def request(port: int, data: bytes, *, timeout: float = 10.0) -> Answer:
         return read_answer(sock)
 
 
-def stalled_stream(port: int, path: str = "/topics/t") -> socket.socket:
-    """A stream that read its opening block and will read nothing more (tiny receive buffer)."""
+def stalled_stream(
+    port: int, path: str = "/topics/t", *, opening: bytes = b"retry: 3000"
+) -> socket.socket:
+    """A stream that read its opening block and will read nothing more (tiny receive buffer).
+
+    ``opening`` is what ends the opening block (a Durable Streams ``live=sse`` stream
+    opens with ``event: control``); the answer must be a ``200``.
+    """
     sock = connect(port, receive_buffer=4096)
     sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     received = b""
-    while b"retry: 3000" not in received:
+    while opening not in received:
         chunk = sock.recv(4096)
-        assert chunk, "closed before the opening block"
+        assert chunk, f"closed before the opening block: {received[:200]!r}"
         received += chunk
+    assert received.startswith(b"HTTP/1.1 200"), received[:200]
     return sock
