@@ -175,25 +175,12 @@ class FanOut:
             return
         self._pending = []
         self._pending_count = self._pending_bytes = 0
-        dirty = self._dirty
         self._fanning_out = True  # a push can close a subscriber; it leaves after the loop
         try:
             for run in runs:
                 subs = self.by_topic.get(run.topic)
-                if not subs:
-                    continue
-                joined = b"".join(run.chunks)
-                tagged: tuple[list[bytes], bytes] | None = None
-                for sub in subs:
-                    if sub.tagged:
-                        if tagged is None:
-                            line = topic_line(run.topic)
-                            chunks = [line + chunk for chunk in run.chunks]
-                            tagged = chunks, b"".join(chunks)
-                        sub.push_run(run.seqs, *tagged)
-                    else:
-                        sub.push_run(run.seqs, run.chunks, joined)
-                dirty.update(subs)
+                if subs:
+                    self._push_run(run, subs)
         finally:
             self._fanning_out = False
             if self._leaving:
@@ -204,24 +191,34 @@ class FanOut:
         chunk = self._encode(event)
         if chunk is None:
             return 0
-        seq = event.seq
-        tagged: bytes | None = None  # the chunk behind its topic line, built once if asked
+        run = _Run(event.topic)
+        run.seqs.append(event.seq)
+        run.chunks.append(chunk)
         self._fanning_out = True
         try:
-            for sub in subs:
-                if sub.tagged:
-                    if tagged is None:
-                        tagged = topic_line(event.topic) + chunk
-                    sub.push(seq, tagged, wake=False)
-                else:
-                    sub.push(seq, chunk, wake=False)
+            self._push_run(run, subs)
         finally:
             self._fanning_out = False
             if self._leaving:
                 self._unregister_leaving()
-        self._dirty.update(subs)
         self._schedule_flush()
         return len(subs)
+
+    def _push_run(self, run: _Run, subs: set[Subscription]) -> None:
+        """Queue ``run`` for ``subs``: joined once, and once more behind its topic line if asked."""
+        chunks = run.chunks
+        joined = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        tagged: tuple[list[bytes], bytes] | None = None
+        for sub in subs:
+            if sub.tagged:
+                if tagged is None:
+                    line = topic_line(run.topic)
+                    lines = [line + chunk for chunk in chunks]
+                    tagged = lines, b"".join(lines)
+                sub.push_run(run.seqs, *tagged)
+            else:
+                sub.push_run(run.seqs, chunks, joined)
+        self._dirty.update(subs)
 
     # -- waking the writers --------------------------------------------------
 
